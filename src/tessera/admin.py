@@ -1,0 +1,63 @@
+"""Admin for sessions. It never shows a token or digest: there is nothing to copy."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .models import RevokeReason, Session
+from .services.sessions import revoke_sessions
+
+
+class StateFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("live", _("Live")), ("revoked", _("Revoked")), ("expired", _("Expired"))]
+
+    def queryset(self, request, queryset):
+        now = timezone.now()
+        if self.value() == "live":
+            return queryset.live(now)
+        if self.value() == "revoked":
+            return queryset.filter(revoked_at__isnull=False)
+        if self.value() == "expired":
+            return queryset.filter(revoked_at__isnull=True).filter(
+                Q(expires_at__lte=now) | Q(idle_expires_at__lte=now)
+            )
+        return queryset
+
+
+@admin.register(Session)
+class SessionAdmin(admin.ModelAdmin):
+    list_display = [
+        "user", "kind", "device_name", "ip", "created_at", "last_used_at", "expiry_display",
+        "revoked_at", "revoke_reason",
+    ]
+    list_filter = [StateFilter, "kind", "revoke_reason"]
+    search_fields = ["user__username", "user__email", "device_name", "ip"]
+    list_select_related = ["user"]
+    raw_id_fields = ["user"]
+    date_hierarchy = "created_at"
+    exclude = ["token_digest"]
+    readonly_fields = [
+        "id", "user", "kind", "device_name", "user_agent", "ip", "scopes", "created_at",
+        "last_used_at", "idle_expires_at", "expires_at", "revoked_at", "revoke_reason",
+    ]
+    actions = ["revoke"]
+
+    @admin.display(description=_("expiry"))
+    def expiry_display(self, session: Session):
+        return session.expiry()
+
+    def has_add_permission(self, request) -> bool:
+        # Sessions come from logins; an admin-made row would have no token to use.
+        return False
+
+    @admin.action(description=_("Revoke the selected sessions"), permissions=["change"])
+    def revoke(self, request, queryset):
+        count = revoke_sessions(queryset.live(), RevokeReason.ADMIN)
+        self.message_user(request, _("%d session(s) revoked.") % count, messages.SUCCESS)

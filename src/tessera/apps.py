@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class TesseraConfig(AppConfig):
+    name = "tessera"
+    verbose_name = "Tessera authentication"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks, receivers  # noqa: F401  (registration side effects)

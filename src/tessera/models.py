@@ -1,0 +1,105 @@
+"""Tessera's tables. Models stay plain: the rules live in :mod:`tessera.services`."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class SessionKind(models.TextChoices):
+    TOKEN = "token", "Opaque token"
+    JWT = "jwt", "JWT"
+    BROWSER = "browser", "Browser session"
+    PAT = "pat", "Personal access token"
+
+
+class RevokeReason(models.TextChoices):
+    LOGOUT = "logout", "Logged out"
+    LOGOUT_ALL = "logout_all", "Logged out everywhere"
+    USER = "user", "Revoked by the user"
+    ADMIN = "admin", "Revoked by an administrator"
+    EXPIRED = "expired", "Expired"
+    LIMIT = "limit", "Displaced by a newer login"
+    PASSWORD_CHANGED = "password_changed", "Password changed"
+    PASSWORD_RESET = "password_reset", "Password reset"
+    DEACTIVATED = "deactivated", "Account deactivated"
+    TOKEN_REUSED = "token_reused", "Refresh token reused"
+
+
+class SessionQuerySet(models.QuerySet):
+    def live(self, now=None):
+        now = now or timezone.now()
+        return self.filter(
+            Q(revoked_at__isnull=True),
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+            Q(idle_expires_at__isnull=True) | Q(idle_expires_at__gt=now),
+        )
+
+
+class Session(models.Model):
+    """One login on one device, whatever the credential kind.
+
+    Only a digest of the credential is kept (``token_digest``); the clear token exists
+    in the login response and on the client, nowhere else.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tessera_sessions"
+    )
+    kind = models.CharField(max_length=16, choices=SessionKind.choices)
+    token_digest = models.CharField(max_length=128, unique=True, null=True, editable=False)
+    device_name = models.CharField(max_length=100, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    scopes = models.JSONField(
+        null=True, blank=True, help_text="None: every scope the user holds."
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(default=timezone.now)
+    idle_expires_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoke_reason = models.CharField(max_length=32, choices=RevokeReason.choices, blank=True)
+
+    objects = SessionQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "revoked_at"], name="tessera_session_user_live"),
+            models.Index(fields=["expires_at"], name="tessera_session_expires"),
+            models.Index(fields=["idle_expires_at"], name="tessera_session_idle"),
+        ]
+        ordering = ["-last_used_at"]
+
+    def __str__(self) -> str:
+        label = self.device_name or self.get_kind_display()
+        return f"{label} ({self.user_id})"
+
+    def expiry(self):
+        """When this session stops working if left alone: the earlier of both limits."""
+        limits = [t for t in (self.idle_expires_at, self.expires_at) if t is not None]
+        return min(limits) if limits else None
+
+    def is_live(self, now=None) -> bool:
+        now = now or timezone.now()
+        expiry = self.expiry()
+        return self.revoked_at is None and (expiry is None or expiry > now)
+
+
+class ThrottleCounter(models.Model):
+    """A fixed-window counter for the database throttle backend, updated under a row lock."""
+
+    key = models.CharField(max_length=200, primary_key=True)
+    window_ends_at = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["window_ends_at"], name="tessera_throttle_window")]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.count}"

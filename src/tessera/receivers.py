@@ -1,0 +1,25 @@
+"""Keep sessions in step with changes made to users anywhere in the project."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+
+from .models import RevokeReason
+from .services import sessions as session_service
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="tessera-user-saved")
+def user_saved(sender, instance, created: bool, update_fields=None, **kwargs) -> None:
+    """Deactivation revokes every session; any other change refreshes cached user data.
+
+    Saving only ``last_login`` (Django does it on every login) changes nothing a session
+    lookup needs, so it is skipped.
+    """
+    if created or (update_fields is not None and set(update_fields) == {"last_login"}):
+        return
+    if not instance.is_active:
+        session_service.revoke_user_sessions(instance, RevokeReason.DEACTIVATED)
+    else:
+        session_service.forget_cached_user(instance)

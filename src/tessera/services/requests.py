@@ -1,0 +1,32 @@
+"""What Tessera records about the client making a request."""
+
+from __future__ import annotations
+
+import ipaddress
+
+from ..conf import tessera_settings
+
+USER_AGENT_MAX_LENGTH = 255
+
+
+def client_ip(request) -> str | None:
+    """The client's address, trusting X-Forwarded-For only as far as NUM_PROXIES says.
+
+    Without configured proxies the header is ignored: anyone can send it, and an
+    attacker-chosen IP would defeat per-IP throttling.
+    """
+    proxies = tessera_settings.NUM_PROXIES
+    candidate = request.META.get("REMOTE_ADDR")
+    if proxies:
+        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+        hops = [h for h in hops if h]
+        if len(hops) >= proxies:
+            candidate = hops[-proxies]
+    try:
+        return str(ipaddress.ip_address(candidate)) if candidate else None
+    except ValueError:
+        return None
+
+
+def user_agent(request) -> str:
+    return request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX_LENGTH]

@@ -1,0 +1,1 @@
+"""Token codecs: how credentials look on the wire and how they are stored."""

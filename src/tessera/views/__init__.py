@@ -1,0 +1,23 @@
+"""Tessera's HTTP endpoints. Views only parse input, call a service and shape output."""
+
+from .base import TesseraAPIView
+from .sessions import (
+    LoginView,
+    LogoutAllView,
+    LogoutView,
+    ObtainAuthTokenView,
+    SessionDetailView,
+    SessionListView,
+    obtain_auth_token,
+)
+
+__all__ = [
+    "LoginView",
+    "LogoutAllView",
+    "LogoutView",
+    "ObtainAuthTokenView",
+    "SessionDetailView",
+    "SessionListView",
+    "TesseraAPIView",
+    "obtain_auth_token",
+]

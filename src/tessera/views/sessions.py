@@ -1,0 +1,146 @@
+"""Login, logout and the user's list of sessions."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth import user_logged_out
+from rest_framework import status
+from rest_framework.exceptions import NotFound
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+
+from ..models import RevokeReason, Session
+from ..parsers import JSONParser
+from ..schema import document
+from ..serializers import (
+    ErrorSerializer,
+    LoginResponseSerializer,
+    LoginSerializer,
+    ObtainAuthTokenSerializer,
+    SessionSerializer,
+    TokenOnlySerializer,
+)
+from ..services import login as login_service
+from ..services import sessions as session_service
+from .base import TesseraAPIView
+
+ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 429: ErrorSerializer, 503: ErrorSerializer}
+
+
+class LoginView(TesseraAPIView):
+    """Exchange credentials for a new device session and its opaque token."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    serializer_class = LoginSerializer
+
+    @document(request=LoginSerializer, responses={200: LoginResponseSerializer, **ERRORS})
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        issued = login_service.login(
+            request,
+            serializer.validated_data["identifier"],
+            serializer.validated_data["password"],
+            device_name=serializer.validated_data["device_name"],
+        )
+        request.auth = issued.session
+        return Response(
+            {
+                "token": issued.token,
+                "expiry": issued.session.expiry(),
+                "user": self.user_data(issued.session.user),
+                "session": SessionSerializer(
+                    issued.session, context=self.get_serializer_context()
+                ).data,
+            }
+        )
+
+
+class LogoutView(TesseraAPIView):
+    """Revoke the session this request was authenticated with."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = None
+
+    @document(request=None, responses={204: None, 401: ErrorSerializer})
+    def post(self, request):
+        if isinstance(request.auth, Session):
+            session_service.revoke_sessions([request.auth], RevokeReason.LOGOUT)
+        user_logged_out.send(sender=request.user.__class__, request=request, user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllView(TesseraAPIView):
+    """Revoke every session of the user, on every device, whatever its kind."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = None
+
+    @document(request=None, responses={204: None, 401: ErrorSerializer})
+    def post(self, request):
+        session_service.revoke_user_sessions(request.user, RevokeReason.LOGOUT_ALL)
+        user_logged_out.send(sender=request.user.__class__, request=request, user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class SessionListView(TesseraAPIView):
+    """The user's sessions, newest use first. ``?state=all`` includes ended ones."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = SessionSerializer
+    MAX_ROWS = 100
+
+    @document(responses={200: SessionSerializer(many=True), 401: ErrorSerializer})
+    def get(self, request):
+        sessions = Session.objects.filter(user=request.user)
+        if request.query_params.get("state") != "all":
+            sessions = sessions.live()
+        sessions = sessions.order_by("-last_used_at")[: self.MAX_ROWS]
+        return Response(self.get_serializer(sessions, many=True).data)
+
+
+class SessionDetailView(TesseraAPIView):
+    """Revoke one of the user's sessions. Another user's session id answers 404."""
+
+    permission_classes = [IsAuthenticated]
+    serializer_class = None
+
+    @document(request=None, responses={204: None, 401: ErrorSerializer, 404: ErrorSerializer})
+    def delete(self, request, session_id: str):
+        try:
+            session = Session.objects.get(user=request.user, pk=uuid.UUID(session_id))
+        except (ValueError, Session.DoesNotExist) as exc:
+            raise NotFound("No such session.") from exc
+        session_service.revoke_sessions([session], RevokeReason.USER)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ObtainAuthTokenView(TesseraAPIView):
+    """Drop-in for DRF's ``obtain_auth_token``: ``{username, password}`` → ``{token}``.
+
+    Each call opens a new session, so two devices never share a token. Form posts are
+    accepted as DRF's view accepts them.
+    """
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    serializer_class = ObtainAuthTokenSerializer
+
+    @document(responses={200: TokenOnlySerializer, **ERRORS})
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        issued = login_service.login(
+            request,
+            serializer.validated_data["username"],
+            serializer.validated_data["password"],
+            device_name="api-token-auth",
+        )
+        return Response({"token": issued.token})
+
+
+obtain_auth_token = ObtainAuthTokenView.as_view()

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.core.cache import caches
+from rest_framework.test import APIClient
+
+POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+REDIS = bool(os.environ.get("REDIS_URL"))
+
+requires_postgres = pytest.mark.skipif(
+    not POSTGRES,
+    reason="needs PostgreSQL (set DATABASE_URL=postgres://…): SQLite has no row locks",
+)
+requires_redis = pytest.mark.skipif(
+    not REDIS, reason="needs Redis (set REDIS_URL=redis://…) for a cache shared by processes"
+)
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+@pytest.fixture(autouse=True)
+def _clear_cache():
+    for cache in caches.all():
+        cache.clear()
+    yield
+    for cache in caches.all():
+        cache.clear()
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def user(django_user_model):
+    return django_user_model.objects.create_user(
+        username="alice", email="alice@example.com", password=PASSWORD
+    )
+
+
+@pytest.fixture
+def other_user(django_user_model):
+    return django_user_model.objects.create_user(
+        username="bob", email="bob@example.com", password=PASSWORD
+    )
+
+
+@pytest.fixture
+def login(api):
+    """Log in through the endpoint; returns the response JSON."""
+
+    def do_login(username: str = "alice", password: str = PASSWORD, **extra):
+        response = api.post(
+            "/api/auth/login/", {"username": username, "password": password, **extra},
+            format="json",
+        )
+        assert response.status_code == 200, response.content
+        return response.json()
+
+    return do_login
+
+
+def auth_header(token: str, keyword: str = "Token") -> dict:
+    return {"HTTP_AUTHORIZATION": f"{keyword} {token}"}
