@@ -12,7 +12,8 @@ def database_from_url(url: str | None, default_sqlite: Path) -> dict:
         return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(default_sqlite)}
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parts.path[1:]) or ":memory:"}
+        name = unquote(parts.path[1:]) or ":memory:"
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": name}
     if parts.scheme in ("postgres", "postgresql"):
         return {
             "ENGINE": "django.db.backends.postgresql",

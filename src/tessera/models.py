@@ -52,7 +52,10 @@ class Session(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tessera_sessions"
     )
     kind = models.CharField(max_length=16, choices=SessionKind.choices)
-    token_digest = models.CharField(max_length=128, unique=True, null=True, editable=False)
+    # NULL, not "", for sessions without a bearer token: a unique index admits many NULLs.
+    token_digest = models.CharField(  # noqa: DJ001
+        max_length=128, unique=True, null=True, editable=False
+    )
     device_name = models.CharField(max_length=100, blank=True)
     user_agent = models.CharField(max_length=255, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
