@@ -12,4 +12,7 @@ DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 TESSERA = {}
+# The libraries Tessera replaces, installed so the import commands and compatibility
+# paths are tested against tokens those libraries really made.
+INSTALLED_APPS = [*INSTALLED_APPS, "rest_framework.authtoken", "knox"]  # noqa: F405
 LOGGING = {"version": 1, "disable_existing_loggers": False}

@@ -106,3 +106,27 @@ class ThrottleCounter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: {self.count}"
+
+
+class RefreshToken(models.Model):
+    """One refresh token of a JWT session's rotation family.
+
+    Only ``sha256(jti)`` is stored. A successor's ``jti`` is derived from its parent's
+    with an HMAC, so inside the reuse grace window the same successor can be issued
+    again without its clear value ever being stored.
+    """
+
+    session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="refresh_tokens")
+    jti_digest = models.CharField(max_length=64, unique=True, editable=False)
+    parent = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="successor"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    rotated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="tessera_refresh_expires")]
+
+    def __str__(self) -> str:
+        return f"refresh token {self.pk} of session {self.session_id}"
