@@ -126,6 +126,11 @@ def authenticate_token(token: str) -> Session:
         token_digest = opaque.digest(token)
     except opaque.MalformedToken as exc:
         raise InvalidToken() from exc
+    return authenticate_digest(token_digest)
+
+
+def authenticate_digest(token_digest: str) -> Session:
+    """The live Session stored under ``token_digest``; shared by every bearer credential."""
     try:
         return _check_and_touch(token_digest)
     except DatabaseError as exc:
