@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import os
+from datetime import datetime, timedelta
 
 import pytest
 from django.core.cache import caches
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
@@ -18,6 +20,7 @@ requires_redis = pytest.mark.skipif(
 )
 
 PASSWORD = "correct-horse-battery-staple"
+real_now = timezone.now
 
 
 @pytest.fixture(autouse=True)
@@ -27,6 +30,26 @@ def _clear_cache():
     yield
     for cache in caches.all():
         cache.clear()
+
+
+class Clock:
+    """A controllable ``timezone.now`` so tests move time instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.now = real_now()
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Clock:
+    frozen = Clock()
+    monkeypatch.setattr(timezone, "now", frozen)
+    return frozen
 
 
 @pytest.fixture

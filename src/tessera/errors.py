@@ -17,6 +17,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -107,6 +108,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]):
     if isinstance(exc, DatabaseError):
         logger.exception("Database error while serving a request; answering 503.")
         exc = ServiceUnavailable()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = RequestTooLarge()
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):

@@ -2,10 +2,11 @@ from __future__ import annotations
 
 from django.utils.module_loading import import_string
 from rest_framework import generics
+from rest_framework.exceptions import ParseError
 
 from ..authentication import TokenAuthentication
 from ..conf import tessera_settings
-from ..errors import exception_handler
+from ..errors import RequestTooLarge, exception_handler
 from ..parsers import JSONParser
 
 
@@ -20,6 +21,16 @@ class TesseraAPIView(generics.GenericAPIView):
     authentication_classes = [TokenAuthentication]
     parser_classes = [JSONParser]
     throttle_classes: list = []
+
+    def initial(self, request, *args, **kwargs):
+        # Refuse by the declared length before anything reads the body into memory.
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError as exc:
+            raise ParseError("Invalid Content-Length header.") from exc
+        if declared > tessera_settings.MAX_BODY_BYTES:
+            raise RequestTooLarge()
+        super().initial(request, *args, **kwargs)
 
     def get_exception_handler(self):
         return exception_handler

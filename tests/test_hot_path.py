@@ -1,0 +1,212 @@
+"""Authenticating a request: query counts, caching, sliding expiry, fail-closed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import caches
+from django.db import DatabaseError
+from django.test import override_settings
+
+from tessera import signals
+from tessera.models import RevokeReason, Session
+from tessera.tokens import opaque
+
+from .conftest import auth_header
+
+pytestmark = pytest.mark.django_db
+
+
+def get_protected(api, token):
+    return api.get("/api/protected/", **auth_header(token))
+
+
+def test_cold_request_costs_one_query_and_warm_none(api, user, login, django_assert_num_queries):
+    token = login()["token"]
+    caches["default"].clear()
+    with django_assert_num_queries(1):
+        assert get_protected(api, token).status_code == 200
+    with django_assert_num_queries(0):
+        assert get_protected(api, token).status_code == 200
+    with django_assert_num_queries(0):
+        assert get_protected(api, token).status_code == 200
+
+
+def test_steady_state_writes_nothing_until_refresh_interval(
+    api, user, login, clock, django_assert_num_queries
+):
+    token = login()["token"]
+    session = Session.objects.get()
+    get_protected(api, token)
+    clock.advance(seconds=59)
+    with django_assert_num_queries(0):
+        get_protected(api, token)
+    session.refresh_from_db()
+    assert session.last_used_at == clock.now - timedelta(seconds=59)
+
+    clock.advance(seconds=1)
+    with django_assert_num_queries(1) as ctx:
+        get_protected(api, token)
+    assert ctx.captured_queries[0]["sql"].startswith("UPDATE")
+    session.refresh_from_db()
+    assert session.last_used_at == clock.now
+    assert session.idle_expires_at == clock.now + timedelta(hours=10)
+
+
+def test_touch_sends_session_refreshed(api, user, login, clock):
+    token = login()["token"]
+    received = []
+    signals.session_refreshed.connect(lambda **kw: received.append(kw["session"]), weak=False)
+    try:
+        clock.advance(minutes=2)
+        get_protected(api, token)
+    finally:
+        signals.session_refreshed.receivers.clear()
+    assert [s.pk for s in received] == [Session.objects.get().pk]
+
+
+def test_idle_expiry_logs_out_and_fires_expired_once(api, user, login, clock):
+    token = login()["token"]
+    expired = []
+    signals.session_expired.connect(lambda **kw: expired.append(kw["session"]), weak=False)
+    try:
+        clock.advance(hours=10, seconds=1)
+        first = get_protected(api, token)
+        second = get_protected(api, token)
+    finally:
+        signals.session_expired.receivers.clear()
+    assert first.status_code == 401 and first.json()["code"] == "token_expired"
+    assert second.status_code == 401
+    assert len(expired) == 1
+    assert Session.objects.get().revoke_reason == RevokeReason.EXPIRED
+
+
+def test_use_slides_idle_expiry_but_never_past_max_ttl(api, user, login, clock):
+    token = login()["token"]
+    for _ in range(3 * 30):  # every 8 hours for 30 days
+        clock.advance(hours=8)
+        response = get_protected(api, token)
+        if response.status_code != 200:
+            break
+    session = Session.objects.get()
+    assert response.status_code == 401
+    assert session.created_at + timedelta(days=30) <= clock.now
+    assert session.idle_expires_at <= session.expires_at
+
+
+@override_settings(TESSERA={"AUTO_REFRESH": False})
+def test_without_auto_refresh_idle_expiry_stays(api, user, login, clock):
+    token = login()["token"]
+    clock.advance(hours=9)
+    assert get_protected(api, token).status_code == 200
+    clock.advance(hours=1, seconds=1)
+    assert get_protected(api, token).status_code == 401
+
+
+def test_revocation_wins_over_a_warm_cache(api, user, login):
+    first, second = login()["token"], login()["token"]
+    assert get_protected(api, first).status_code == 200  # cached now
+    session = Session.objects.get(token_digest=opaque.digest(first))
+    response = api.delete(f"/api/auth/sessions/{session.pk}/", **auth_header(second))
+    assert response.status_code == 204
+    response = get_protected(api, first)
+    assert response.status_code == 401
+    assert response.json()["code"] == "token_revoked"
+    assert get_protected(api, second).status_code == 200
+
+
+def test_deactivating_the_user_revokes_every_session(api, user, login):
+    token = login()["token"]
+    assert get_protected(api, token).status_code == 200
+    user.is_active = False
+    user.save()
+    assert get_protected(api, token).status_code == 401
+    assert Session.objects.get().revoke_reason == RevokeReason.DEACTIVATED
+
+
+def test_inactive_user_found_by_queryset_update_is_refused(api, user, login):
+    token = login()["token"]
+    type(user).objects.filter(pk=user.pk).update(is_active=False)  # no signal
+    caches["default"].clear()
+    response = get_protected(api, token)
+    assert response.status_code == 401
+    assert response.json()["code"] == "user_inactive"
+
+
+def test_user_changes_reach_cached_sessions(api, user, login):
+    token = login()["token"]
+    get_protected(api, token)
+    user.username = "alice2"
+    user.save()
+    assert get_protected(api, token).json() == {"message": "Hello, alice2."}
+
+
+def test_cache_read_failure_falls_back_to_the_database(api, user, login, monkeypatch):
+    token = login()["token"]
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(caches["default"], "get", broken)
+    monkeypatch.setattr(caches["default"], "add", broken)
+    assert get_protected(api, token).status_code == 200
+
+
+def test_cache_and_database_down_is_503_never_200(api, user, login, monkeypatch):
+    token = login()["token"]
+
+    def cache_broken(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    def db_broken(*args, **kwargs):
+        raise DatabaseError("database down")
+
+    monkeypatch.setattr(caches["default"], "get", cache_broken)
+    monkeypatch.setattr(Session.objects, "select_related", db_broken)
+    response = get_protected(api, token)
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+
+
+def test_failed_tombstone_write_is_503_and_logout_can_be_retried(api, user, login, monkeypatch):
+    token = login()["token"]
+    real_set_many = caches["default"].set_many
+
+    def broken(*args, **kwargs):
+        raise ConnectionError("cache down")
+
+    monkeypatch.setattr(caches["default"], "set_many", broken)
+    assert api.post("/api/auth/logout/", **auth_header(token)).status_code == 503
+    assert Session.objects.get().revoked_at is not None
+    monkeypatch.setattr(caches["default"], "set_many", real_set_many)
+    # The client retries as told; the retry writes the tombstone.
+    assert api.post("/api/auth/logout/", **auth_header(token)).status_code == 204
+    assert get_protected(api, token).status_code == 401
+
+
+@pytest.mark.parametrize(
+    "header,code",
+    [
+        ("Token", "invalid_header"),
+        ("Token tsr1_abc def", "invalid_header"),
+        ("Token tsr1_" + "a" * 10_000, "invalid_token"),
+        ("Token tsr1_short", "invalid_token"),
+        ("Token tsr9_" + "a" * 43, "invalid_token"),
+        ("Token tsr1_" + "a" * 43, "invalid_token"),
+        ("Bearer tsr1_" + "!" * 43, "invalid_token"),
+    ],
+)
+def test_bad_tokens_are_401_with_a_code(api, user, header, code):
+    response = api.get("/api/protected/", HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401
+    assert response.json()["code"] == code
+    assert response["WWW-Authenticate"] == 'Token realm="api"'
+
+
+@pytest.mark.parametrize("header", ["Token 9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b", "Basic YTpi"])
+def test_foreign_tokens_are_left_to_other_authenticators(api, header, django_assert_num_queries):
+    with django_assert_num_queries(0):
+        response = api.get("/api/protected/", HTTP_AUTHORIZATION=header)
+    assert response.status_code == 401
+    assert response.json()["code"] == "not_authenticated"

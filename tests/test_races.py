@@ -1,0 +1,52 @@
+"""Concurrency properties, checked on database state against real PostgreSQL."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import override_settings
+from rest_framework.exceptions import Throttled
+
+from tessera.errors import SessionLimitReached
+from tessera.models import Session, ThrottleCounter
+from tessera.services import throttling
+from tessera.services.sessions import create_session
+
+from .concurrency import run_together
+from .conftest import requires_postgres
+
+pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
+REPEAT = 3
+
+
+@pytest.mark.parametrize("attempt", range(REPEAT))
+@override_settings(TESSERA={"TOKEN_LIMIT_PER_USER": 3})
+def test_concurrent_logins_never_exceed_the_limit_when_rejecting(user, attempt):
+    results = run_together(20, lambda i: create_session(user, device_name=f"d{i}"))
+    assert Session.objects.live().filter(user=user).count() == 3
+    assert sum(isinstance(r, SessionLimitReached) for r in results) == 17
+
+
+@pytest.mark.parametrize("attempt", range(REPEAT))
+@override_settings(
+    TESSERA={"TOKEN_LIMIT_PER_USER": 3, "TOKEN_LIMIT_POLICY": "revoke_least_recently_used"}
+)
+def test_concurrent_logins_leave_exactly_the_limit_when_displacing(user, attempt):
+    results = run_together(20, lambda i: create_session(user, device_name=f"d{i}"))
+    assert not [r for r in results if isinstance(r, Exception)]
+    assert Session.objects.live().filter(user=user).count() == 3
+    assert Session.objects.filter(user=user, revoke_reason="limit").count() == 17
+
+
+@pytest.mark.parametrize("backend", ["cache", "database"])
+@pytest.mark.parametrize("attempt", range(REPEAT))
+def test_fifty_concurrent_attempts_against_a_limit_of_five_let_five_through(backend, attempt):
+    def attempt_login(index: int):
+        throttling.hit("race", f"target-{attempt}", "5/hour")
+        return "allowed"
+
+    with override_settings(TESSERA={"THROTTLE_BACKEND": backend}):
+        results = run_together(50, attempt_login)
+    assert results.count("allowed") == 5
+    assert sum(isinstance(r, Throttled) for r in results) == 45
+    if backend == "database":
+        assert ThrottleCounter.objects.get().count == 50

@@ -1,0 +1,188 @@
+"""The session list, revoking one, the per-user limit, signals, and no clear tokens."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from django.contrib.auth import user_logged_in, user_logged_out
+from django.core.management import call_command
+from django.db import connection
+from django.test import override_settings
+
+from tessera import signals
+from tessera.models import RevokeReason, Session
+from tessera.services.sessions import create_session
+
+from .conftest import PASSWORD, auth_header
+
+pytestmark = pytest.mark.django_db
+
+
+def test_list_shows_own_live_sessions_and_marks_current(api, user, other_user, login):
+    first = login(device_name="phone")["token"]
+    login(device_name="laptop")
+    create_session(other_user, device_name="bob's")
+    response = api.get("/api/auth/sessions/", **auth_header(first))
+    assert response.status_code == 200
+    rows = response.json()
+    assert {r["device_name"] for r in rows} == {"phone", "laptop"}
+    assert [r["current"] for r in rows if r["device_name"] == "phone"] == [True]
+    assert set(rows[0]) == {
+        "id", "kind", "device_name", "user_agent", "ip", "created", "last_used", "expiry",
+        "revoked", "revoke_reason", "current",
+    }
+
+
+def test_ended_sessions_are_listed_with_state_all(api, user, login):
+    keep = login(device_name="keep")["token"]
+    gone = login(device_name="gone")["token"]
+    api.post("/api/auth/logout/", **auth_header(gone))
+    live = api.get("/api/auth/sessions/", **auth_header(keep)).json()
+    every = api.get("/api/auth/sessions/?state=all", **auth_header(keep)).json()
+    assert [r["device_name"] for r in live] == ["keep"]
+    ended = [r for r in every if r["device_name"] == "gone"]
+    assert ended[0]["revoke_reason"] == "logout" and ended[0]["revoked"]
+
+
+def test_revoke_one_session(api, user, login):
+    keep, drop = login()["token"], login()["token"]
+    listed = api.get("/api/auth/sessions/", **auth_header(drop)).json()
+    drop_id = next(row["id"] for row in listed if row["current"])
+    response = api.delete(f"/api/auth/sessions/{drop_id}/", **auth_header(keep))
+    assert response.status_code == 204
+    assert api.get("/api/protected/", **auth_header(drop)).status_code == 401
+    assert api.get("/api/protected/", **auth_header(keep)).status_code == 200
+    assert Session.objects.get(pk=drop_id).revoke_reason == RevokeReason.USER
+
+
+def test_another_users_session_is_404_and_untouched(api, user, other_user, login):
+    token = login()["token"]
+    theirs = create_session(other_user).session
+    response = api.delete(f"/api/auth/sessions/{theirs.pk}/", **auth_header(token))
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+    theirs.refresh_from_db()
+    assert theirs.revoked_at is None
+
+
+def test_session_endpoints_need_authentication(api):
+    for method, path in [("get", "/api/auth/sessions/"), ("post", "/api/auth/logout/"),
+                         ("post", "/api/auth/logout/all/")]:
+        response = getattr(api, method)(path)
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"]
+
+
+@override_settings(TESSERA={"TOKEN_LIMIT_PER_USER": 2})
+def test_limit_rejects_by_default(api, user, login):
+    login(), login()
+    response = api.post(
+        "/api/auth/login/", {"username": "alice", "password": PASSWORD}, format="json"
+    )
+    assert response.status_code == 403
+    assert response.json()["code"] == "session_limit_reached"
+    assert Session.objects.count() == 2
+
+
+@override_settings(
+    TESSERA={"TOKEN_LIMIT_PER_USER": 2, "TOKEN_LIMIT_POLICY": "revoke_least_recently_used"}
+)
+def test_limit_can_revoke_the_least_recently_used(api, user, login, clock):
+    oldest = login(device_name="oldest")["token"]
+    clock.advance(minutes=5)
+    middle = login(device_name="middle")["token"]
+    clock.advance(minutes=5)
+    api.get("/api/protected/", **auth_header(oldest))  # now the most recently used
+    clock.advance(minutes=5)
+    newest = login(device_name="newest")["token"]
+    assert api.get("/api/protected/", **auth_header(middle)).status_code == 401
+    assert api.get("/api/protected/", **auth_header(oldest)).status_code == 200
+    assert api.get("/api/protected/", **auth_header(newest)).status_code == 200
+    assert Session.objects.get(device_name="middle").revoke_reason == RevokeReason.LIMIT
+
+
+@pytest.fixture
+def received():
+    events = []
+    handlers = {
+        "created": signals.session_created,
+        "revoked": signals.session_revoked,
+        "logged_in": user_logged_in,
+        "logged_out": user_logged_out,
+    }
+    receivers = {}
+    for name, signal in handlers.items():
+        def receiver(sender, _name=name, **kwargs):
+            events.append((_name, kwargs.get("reason")))
+        receivers[name] = receiver
+        signal.connect(receiver, weak=False)
+    yield events
+    for name, signal in handlers.items():
+        signal.disconnect(receivers[name])
+
+
+def test_login_and_logout_send_signals(api, user, login, received):
+    token = login()["token"]
+    api.post("/api/auth/logout/", **auth_header(token))
+    assert received == [
+        ("created", None), ("logged_in", None), ("revoked", "logout"), ("logged_out", None)
+    ]
+
+
+def test_no_clear_token_in_any_column_or_log(api, user, login, caplog):
+    caplog.set_level(logging.DEBUG)
+    token = login()["token"]
+    api.get("/api/protected/", **auth_header(token))
+    api.post("/api/auth/logout/", **auth_header(token))
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f'SELECT * FROM "{table}"')  # noqa: S608 (names from introspection)
+            for row in cursor.fetchall():
+                assert not any(token in str(value) for value in row), table
+    assert token not in caplog.text
+    secret_part = token.split("_", 1)[1]
+    assert not Session.objects.filter(token_digest__contains=secret_part).exists()
+
+
+def test_admin_lists_sessions_without_digests_and_revokes(client, user, django_user_model):
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", PASSWORD)
+    issued = create_session(user, device_name="phone")
+    client.force_login(admin)
+    listing = client.get("/admin/tessera/session/")
+    detail = client.get(f"/admin/tessera/session/{issued.session.pk}/change/")
+    for page in (listing, detail):
+        assert page.status_code == 200
+        assert issued.token not in page.content.decode()
+        assert issued.session.token_digest not in page.content.decode()
+    assert b"phone" in listing.content
+    for state in ("live", "revoked", "expired"):
+        assert client.get(f"/admin/tessera/session/?state={state}").status_code == 200
+    response = client.post(
+        "/admin/tessera/session/",
+        {"action": "revoke", "_selected_action": [str(issued.session.pk)]},
+    )
+    assert response.status_code == 302
+    issued.session.refresh_from_db()
+    assert issued.session.revoke_reason == RevokeReason.ADMIN
+    assert client.get("/admin/tessera/session/add/").status_code == 403
+
+
+def test_clearsessions_deletes_only_long_ended_sessions(user, clock):
+    live = create_session(user).session
+    revoked = create_session(user).session
+    Session.objects.filter(pk=revoked.pk).update(revoked_at=clock.now)
+    clock.advance(days=8)
+    recent = create_session(user).session
+    call_command("tessera_clearsessions", batch_size=1)
+    remaining = set(Session.objects.values_list("pk", flat=True))
+    # `live` expired idle after 10 hours, more than 7 days ago; `revoked` ended then too.
+    assert remaining == {recent.pk}
+    assert live.pk not in remaining
+
+
+def test_clearsessions_rejects_bad_arguments(user):
+    create_session(user)
+    with pytest.raises(SystemExit):
+        call_command("tessera_clearsessions", batch_size=0)
+    assert Session.objects.count() == 1
