@@ -5,14 +5,16 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 from rest_framework.exceptions import Throttled
+from rest_framework.test import APIRequestFactory
 
 from tessera.errors import SessionLimitReached
-from tessera.models import Session, ThrottleCounter
+from tessera.models import RefreshToken, Session, ThrottleCounter
+from tessera.services import jwt as jwt_service
 from tessera.services import throttling
 from tessera.services.sessions import create_session
 
 from .concurrency import run_together
-from .conftest import requires_postgres
+from .conftest import PASSWORD, requires_postgres
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
 REPEAT = 3
@@ -50,3 +52,18 @@ def test_fifty_concurrent_attempts_against_a_limit_of_five_let_five_through(back
     assert sum(isinstance(r, Throttled) for r in results) == 45
     if backend == "database":
         assert ThrottleCounter.objects.get().count == 50
+
+
+@pytest.mark.parametrize("attempt", range(REPEAT))
+def test_twenty_concurrent_refreshes_mint_exactly_one_successor(user, attempt):
+    pair = jwt_service.login(_request(), "alice", PASSWORD)
+    results = run_together(20, lambda i: jwt_service.rotate(pair.refresh))
+    successes = [r for r in results if isinstance(r, jwt_service.TokenPair)]
+    assert len(successes) == 20  # all inside the grace window: the same successor
+    assert len({r.refresh for r in successes}) == 1
+    assert RefreshToken.objects.filter(parent__isnull=False).count() == 1
+    assert RefreshToken.objects.count() == 2
+
+
+def _request():
+    return APIRequestFactory().post("/api/auth/jwt/")

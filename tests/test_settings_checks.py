@@ -67,7 +67,8 @@ def test_wrong_type_is_e002(key, value):
 def test_none_is_accepted_where_documented():
     nullable = {k: None for k, option in OPTIONS.items() if option.nullable}
     with override_settings(TESSERA=nullable):
-        assert check_settings() == []
+        # Some None values are legal but unwise, and warn; none is a type error.
+        assert [m.id for m in check_settings() if m.is_serious()] == []
 
 
 @override_settings(SECRET_KEY="short-secret-key")

@@ -74,12 +74,23 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["tessera.authentication.TokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "tessera.authentication.TokenAuthentication",
+        "tessera.authentication.JWTAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "tessera.errors.exception_handler",
 }
 
-TESSERA = {}
+TESSERA = {
+    # The scopes a personal access token may be given (see docs/permissions.md).
+    "SCOPES": {
+        "read": "Read access.",
+        "write": "Write access.",
+        "posts:read": "Read your own posts.",
+        "posts:write": "Create, change and delete posts.",
+    },
+}
 
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 LANGUAGE_CODE = "en-us"
@@ -95,3 +106,17 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"tessera": {"handlers": ["console"], "level": "INFO"}},
 }
+
+# A browser SPA served from another localhost port, using JWT cookie mode:
+#   DEMO_SPA_ORIGINS=http://localhost:5173 make demo
+# Cookies are per host, not per port, so the SPA can read the CSRF cookie and send it
+# back as X-CSRFToken; the token cookies stay HttpOnly. See docs/jwt.md.
+SPA_ORIGINS = [o for o in os.environ.get("DEMO_SPA_ORIGINS", "").split(",") if o]
+if SPA_ORIGINS:
+    INSTALLED_APPS.append("corsheaders")
+    MIDDLEWARE.insert(0, "corsheaders.middleware.CorsMiddleware")
+    CORS_ALLOWED_ORIGINS = SPA_ORIGINS
+    CORS_ALLOW_CREDENTIALS = True
+    CSRF_TRUSTED_ORIGINS = SPA_ORIGINS
+    TESSERA["JWT_COOKIES"] = True
+    TESSERA["JWT_COOKIE_SECURE"] = False  # local HTTP only; keep the default in production

@@ -4,6 +4,9 @@ from django.urls import include, path
 from demo import views
 from tessera.views import obtain_auth_token
 
+COLLECTION = {"get": "list", "post": "create"}
+ITEM = {"get": "retrieve", "put": "update", "patch": "partial_update", "delete": "destroy"}
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/auth/", include("tessera.urls")),
@@ -12,4 +15,8 @@ urlpatterns = [
     path("api/admin-content/", views.AdminContentView.as_view(), name="admin-content"),
     path("api/manager-content/", views.ManagerContentView.as_view(), name="manager-content"),
     path("api/hr-content/", views.HRContentView.as_view(), name="hr-content"),
+    path("api/posts/", views.PostViewSet.as_view(COLLECTION), name="post-list"),
+    path("api/posts/<int:pk>/", views.PostViewSet.as_view(ITEM), name="post-detail"),
+    path("api/my-posts/", views.MyPostViewSet.as_view(COLLECTION), name="my-post-list"),
+    path("api/my-posts/<int:pk>/", views.MyPostViewSet.as_view(ITEM), name="my-post-detail"),
 ]

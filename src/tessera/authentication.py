@@ -8,11 +8,22 @@ valid, and raises ``AuthenticationFailed`` when it is Tessera's but bad.
 
 from __future__ import annotations
 
+import base64
+import binascii
+
+from django.conf import settings
 from rest_framework import HTTP_HEADER_ENCODING, exceptions
 from rest_framework.authentication import BaseAuthentication
 
 from .conf import tessera_settings
-from .services.sessions import authenticate_token
+from .csrf import enforce_csrf
+from .errors import InvalidCredentials
+from .models import SessionKind
+from .services import browser as browser_service
+from .services import jwt as jwt_service
+from .services.login import check_credentials
+from .services.sessions import authenticate_digest, authenticate_token
+from .tokens import jwt as jwt_codec
 from .tokens import opaque
 
 
@@ -60,9 +71,13 @@ class TokenAuthentication(BaseAuthentication):
                 "Invalid token header. Token string should not contain invalid characters.",
                 code="invalid_header",
             ) from exc
-        if not opaque.is_tessera_token(token):
+        if not self.handles(token):
             return None
         return self.authenticate_credentials(token)
+
+    def handles(self, token: str) -> bool:
+        """Whether ``token`` looks like this class's; others go to the next class, unqueried."""
+        return opaque.is_tessera_token(token)
 
     def authenticate_credentials(self, token: str):
         session = authenticate_token(token)
@@ -70,3 +85,119 @@ class TokenAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return f'{self.get_keywords()[0]} realm="api"'
+
+
+class JWTAuthentication(TokenAuthentication):
+    """JWT access and sliding tokens: ``Authorization: Bearer <jwt>``.
+
+    In cookie mode (``JWT_COOKIES``) the access token may come from its HttpOnly cookie
+    instead; the browser sends that by itself, so unsafe requests authenticated by it
+    must carry a CSRF token. ``request.auth`` is the Session (or, with
+    ``JWT_REVOCATION_CHECK`` off, the token's claims).
+    """
+
+    def get_keywords(self) -> tuple[str, ...]:
+        return tuple(self.keywords or tessera_settings.JWT_AUTH_HEADER_TYPES)
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is not None or authorization_parts(request):
+            return result
+        cookie = request.COOKIES.get(tessera_settings.JWT_ACCESS_COOKIE)
+        if not tessera_settings.JWT_COOKIES or not cookie:
+            return None
+        result = self.authenticate_credentials(cookie)
+        enforce_csrf(request)
+        return result
+
+    def handles(self, token: str) -> bool:
+        return jwt_codec.looks_like_jwt(token)
+
+    def authenticate_credentials(self, token: str):
+        return jwt_service.authenticate_access(token)
+
+
+def __getattr__(name: str):
+    # Resolved lazily: tessera.compat builds on this module, so importing it here at the
+    # top would make the two modules import each other.
+    if name == "ImportedTokenAuthentication":
+        from .compat import ImportedTokenAuthentication
+
+        return ImportedTokenAuthentication
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class SessionAuthentication(BaseAuthentication):
+    """The browser session opened by ``session/login/``, with CSRF enforced as DRF does.
+
+    The Django session holds only the digest of a Tessera browser session, checked on
+    every request like a token (cache, revocation, expiry). A Django session whose
+    Tessera session has ended is flushed, which logs the browser out.
+    """
+
+    def authenticate(self, request):
+        store = getattr(request._request, "session", None)
+        digest = store.get(browser_service.SESSION_KEY) if store is not None else None
+        if not isinstance(digest, str):
+            return None
+        try:
+            session = authenticate_digest(digest)
+        except exceptions.AuthenticationFailed:
+            store.flush()
+            return None
+        if session.kind != SessionKind.BROWSER:
+            store.flush()
+            return None
+        enforce_csrf(request)
+        return session.user, session
+
+
+# Longer passwords are refused before hashing, as the login endpoint refuses them.
+BASIC_PASSWORD_MAX_BYTES = 4096
+
+
+class BasicAuthentication(BaseAuthentication):
+    """HTTP Basic, ``Authorization: Basic base64(identifier:password)``; off by default.
+
+    For scripts and tools: every request runs the password hasher. Switched on with
+    ``TESSERA['BASIC_AUTH']``; credentials go through the login checks (same throttle
+    counters, the hasher run once for unknown users, inactive users refused). Plain HTTP
+    is refused unless DEBUG or ``BASIC_AUTH_ALLOW_HTTP``. No challenge is announced, so
+    browsers never prompt for, cache and then replay these credentials cross-site.
+    ``request.auth`` is None: no session is opened per request.
+    """
+
+    def authenticate(self, request):
+        if not tessera_settings.BASIC_AUTH:
+            return None
+        parts = authorization_parts(request)
+        if not parts or parts[0].lower() != b"basic":
+            return None
+        if len(parts) != 2:
+            raise exceptions.AuthenticationFailed(
+                "Invalid basic header. Credentials should be one base64 string.",
+                code="invalid_header",
+            )
+        if not (request.is_secure() or settings.DEBUG or tessera_settings.BASIC_AUTH_ALLOW_HTTP):
+            raise exceptions.PermissionDenied(
+                "HTTP Basic credentials are accepted over HTTPS only.", code="https_required"
+            )
+        try:
+            decoded = base64.b64decode(parts[1], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise exceptions.AuthenticationFailed(
+                "Invalid basic header. Credentials not correctly base64 encoded.",
+                code="invalid_header",
+            ) from exc
+        try:
+            text = decoded.decode("utf-8")
+        except UnicodeDecodeError:
+            text = decoded.decode("latin-1")
+        identifier, separator, password = text.partition(":")
+        if not separator:
+            raise exceptions.AuthenticationFailed(
+                "Invalid basic header. Expected identifier:password.", code="invalid_header"
+            )
+        if len(password.encode("utf-8", "surrogatepass")) > BASIC_PASSWORD_MAX_BYTES:
+            raise InvalidCredentials()
+        return check_credentials(request, identifier, password), None

@@ -122,6 +122,199 @@ OPTIONS: dict[str, Option] = {
         "Seconds announced in Retry-After when a backing service is down (503).",
     ),
     "ADMIN_ROLE": Option("Admin", (str,), "Group whose members count as admins."),
+    # Account flows (register, verification, password reset/change, me, browser login).
+    "PREVENT_ENUMERATION": Option(
+        True,
+        (bool,),
+        "Registering an address or username already in use answers exactly like a new "
+        "sign-up, and the owner is e-mailed instead.",
+    ),
+    "EMAIL_VERIFICATION": Option(
+        "optional",
+        (str,),
+        "'none': no verification e-mail; 'optional': sent, login allowed meanwhile; "
+        "'mandatory': login refused (403 email_not_verified) until verified.",
+        choices=("none", "optional", "mandatory"),
+    ),
+    "EMAIL_VERIFICATION_KEY_TTL": Option(
+        timedelta(days=3), (timedelta,), "Lifetime of an e-mail verification key."
+    ),
+    "PASSWORD_RESET_TOKEN_TTL": Option(
+        timedelta(hours=1),
+        (timedelta,),
+        "Lifetime of a password reset token (never longer than PASSWORD_RESET_TIMEOUT).",
+    ),
+    "REGISTER_AUTO_LOGIN": Option(
+        False,
+        (bool,),
+        "Registration opens a session and returns its token. Needs PREVENT_ENUMERATION "
+        "off and EMAIL_VERIFICATION not 'mandatory'.",
+    ),
+    "REGISTER_SERIALIZER": Option(
+        "tessera.serializers_accounts.RegisterSerializer",
+        (str,),
+        "Dotted path of the serializer reading the registration body.",
+    ),
+    "ME_SERIALIZER": Option(
+        "tessera.serializers_accounts.MeSerializer",
+        (str,),
+        "Dotted path of the serializer of `me/` (GET and PATCH).",
+    ),
+    "ACCOUNT_DELETION": Option(
+        "deactivate",
+        (str,),
+        "What `DELETE me/` does: 'deactivate' (is_active=False) or 'delete' the user row.",
+        choices=("deactivate", "delete"),
+    ),
+    "FRONTEND_URLS": Option(
+        {
+            "password_reset": "http://localhost:3000/reset-password/{uid}/{token}",
+            "verify_email": "http://localhost:3000/verify-email/{key}",
+            "login": "http://localhost:3000/login",
+        },
+        (dict,),
+        "Templates of the links in Tessera's e-mails, pointing at the front end. Keys "
+        "given replace the defaults one by one. Never built from the request's Host.",
+    ),
+    "SITE_NAME": Option("", (str,), "Name of the site in e-mail subjects and bodies."),
+    "ACCOUNT_THROTTLE_RATES": Option(
+        {
+            "register_ip": "10/hour",
+            "password_reset_ip": "10/hour",
+            "password_reset_email": "3/hour",
+            "password_reset_confirm_ip": "20/hour",
+            "verify_ip": "20/hour",
+            "resend_ip": "10/hour",
+            "resend_email": "3/hour",
+            "current_password_user": "10/hour",
+        },
+        (dict,),
+        "Attempts allowed on the account endpoints, per client IP, per submitted address "
+        "or per user, counted before any costly work. Keys given replace the defaults "
+        "one by one; None disables one.",
+    ),
+    "BASIC_AUTH": Option(
+        False,
+        (bool,),
+        "Let BasicAuthentication accept HTTP Basic credentials where it is listed.",
+    ),
+    "BASIC_AUTH_ALLOW_HTTP": Option(
+        False,
+        (bool,),
+        "Accept HTTP Basic over plain HTTP even when DEBUG is off (e.g. behind a proxy "
+        "that terminates TLS without setting SECURE_PROXY_SSL_HEADER).",
+    ),
+    "JWT_KEYS": Option(
+        None,
+        (list, tuple),
+        "JWT key ring: a list of {'kid', 'algorithm', and 'secret' (HS*) or 'private_key' "
+        "and/or 'public_key' (PEM)}. None: one HS256 key derived from SIGNING_KEY.",
+        nullable=True,
+    ),
+    "JWT_ACTIVE_KID": Option(
+        None, (str,), "kid of the key that signs new tokens; None: the first key.",
+        nullable=True,
+    ),
+    "JWT_ISSUER": Option(
+        None, (str,), "iss claim; None: derived from the project's settings module.",
+        nullable=True,
+    ),
+    "JWT_AUDIENCE": Option(
+        None, (str,), "aud claim; None: derived from the project's settings module.",
+        nullable=True,
+    ),
+    "JWT_LEEWAY": Option(
+        timedelta(seconds=0), (timedelta,), "Clock skew tolerated on exp, nbf and iat."
+    ),
+    "JWT_ACCESS_LIFETIME": Option(timedelta(minutes=5), (timedelta,), "Access token lifetime."),
+    "JWT_REFRESH_LIFETIME": Option(
+        timedelta(days=1),
+        (timedelta,),
+        "Refresh token lifetime; each rotation starts a new one, within MAX_TTL.",
+    ),
+    "JWT_REUSE_GRACE": Option(
+        timedelta(seconds=10),
+        (timedelta,),
+        "A rotated refresh token presented again within this window gets the same "
+        "successor; later, it revokes the whole session.",
+    ),
+    "JWT_SLIDING_LIFETIME": Option(
+        timedelta(minutes=5), (timedelta,), "Lifetime of a sliding token between refreshes."
+    ),
+    "JWT_SLIDING_REFRESH_LIFETIME": Option(
+        timedelta(days=1),
+        (timedelta,),
+        "How long after login a sliding token can still be refreshed, within MAX_TTL.",
+    ),
+    "JWT_REVOCATION_CHECK": Option(
+        True,
+        (bool,),
+        "Check on every request that the access token's session is live (cached), so "
+        "logout stops access tokens at once. False: trust the signature until exp.",
+    ),
+    "JWT_AUTH_HEADER_TYPES": Option(
+        ("Bearer",), (tuple, list), "Keywords accepted before a JWT in the Authorization header."
+    ),
+    "JWT_CLAIMS_HOOK": Option(
+        None,
+        (str,),
+        "Dotted path of `callable(user, session) -> dict` adding claims to access and "
+        "sliding tokens. Registered claims cannot be overridden.",
+        nullable=True,
+    ),
+    "JWT_COOKIES": Option(
+        False,
+        (bool,),
+        "Also send access and refresh tokens as HttpOnly cookies, and accept them; "
+        "cookie-authenticated unsafe requests then need a CSRF token.",
+    ),
+    "JWT_COOKIE_SECURE": Option(True, (bool,), "Secure flag of the JWT cookies."),
+    "JWT_COOKIE_SAMESITE": Option(
+        "Lax", (str,), "SameSite of the JWT cookies.", choices=("Lax", "Strict", "None")
+    ),
+    "JWT_COOKIE_DOMAIN": Option(None, (str,), "Domain of the JWT cookies.", nullable=True),
+    "JWT_ACCESS_COOKIE": Option("tessera_access", (str,), "Name of the access token cookie."),
+    "JWT_REFRESH_COOKIE": Option(
+        "tessera_refresh",
+        (str,),
+        "Name of the refresh token cookie (sent to the refresh path only).",
+    ),
+    "SCOPES": Option(
+        {"read": "Read access.", "write": "Write access."},
+        (dict,),
+        "Every scope a session may carry, as {name: description}.",
+    ),
+    "USER_SCOPES": Option(
+        None,
+        (str,),
+        "Dotted path of a callable `user -> iterable of scope names` giving the scopes a "
+        "user holds (only names in SCOPES count); None: every user holds every scope.",
+        nullable=True,
+    ),
+    "PAT_FRESH_LOGIN": Option(
+        timedelta(minutes=10),
+        (timedelta,),
+        "Creating a personal access token needs a session younger than this, or the "
+        "password in the request.",
+    ),
+    "PAT_DEFAULT_TTL": Option(
+        timedelta(days=30),
+        (timedelta,),
+        "Lifetime of a personal access token created without `expires_in`.",
+    ),
+    "PAT_MAX_TTL": Option(
+        timedelta(days=365),
+        (timedelta,),
+        "Longest lifetime a personal access token may be given; None also allows "
+        "tokens that never expire (`expires_in: null`).",
+        nullable=True,
+    ),
+    "PAT_LIMIT_PER_USER": Option(
+        50,
+        (int,),
+        "Most live personal access tokens a user may hold; None for no limit.",
+        nullable=True,
+    ),
 }
 
 

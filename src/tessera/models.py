@@ -7,6 +7,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 
@@ -130,3 +131,59 @@ class RefreshToken(models.Model):
 
     def __str__(self) -> str:
         return f"refresh token {self.pk} of session {self.session_id}"
+
+
+class EmailAddress(models.Model):
+    """The address Tessera has verified, or is verifying, for a user: one row per user.
+
+    The user counts as verified only while this row's address is the user's current one,
+    so an address changed behind Tessera's back is unverified again. The unique index on
+    the lower-cased address stops two concurrent sign-ups (or changes) claiming one
+    address, which the default user model would allow.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tessera_email"
+    )
+    email = models.CharField(max_length=254)
+    verified_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                Lower("email"), name="tessera_email_address_unique"
+            )
+        ]
+        verbose_name_plural = "email addresses"
+
+    def __str__(self) -> str:
+        return f"{self.email} ({'verified' if self.verified_at else 'unverified'})"
+
+
+class EmailKeyPurpose(models.TextChoices):
+    VERIFY = "verify", "Verify the account's address"
+    CHANGE = "change", "Change the account's address"
+
+
+class EmailVerificationKey(models.Model):
+    """A one-time key e-mailed to an address; only ``sha256(key)`` is stored.
+
+    Submitting it proves the user reads ``email``: it verifies the account's address
+    (``verify``) or makes ``email`` the account's new address (``change``).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tessera_email_keys"
+    )
+    email = models.CharField(max_length=254)
+    purpose = models.CharField(max_length=16, choices=EmailKeyPurpose.choices)
+    key_digest = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="tessera_email_key_expires")]
+
+    def __str__(self) -> str:
+        return f"{self.get_purpose_display()} key for {self.user_id}"

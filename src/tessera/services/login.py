@@ -10,6 +10,7 @@ from ..models import SessionKind
 from . import throttling
 from .requests import client_ip
 from .sessions import IssuedToken, create_session
+from .verification import require_verified
 
 
 def resolve_username(identifier: str) -> str:
@@ -43,6 +44,9 @@ def check_credentials(request, identifier: str, password: str):
     user = authenticate(request, username=resolve_username(identifier), password=password)
     if user is None:
         raise InvalidCredentials()
+    # EMAIL_VERIFICATION='mandatory': checked only now, so that only someone who knows
+    # the password learns the address is unverified (403 email_not_verified).
+    require_verified(user)
     return user
 
 

@@ -5,9 +5,10 @@ This module is the only place that changes a Session row.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, transaction
@@ -18,6 +19,7 @@ from .. import session_cache, signals
 from ..conf import tessera_settings
 from ..errors import ServiceUnavailable, SessionLimitReached
 from ..models import RevokeReason, Session, SessionKind
+from ..tokens import jwt as jwt_codec
 from ..tokens import opaque
 from .requests import client_ip, user_agent
 
@@ -42,6 +44,9 @@ class UserInactive(exceptions.AuthenticationFailed):
     default_code = "user_inactive"
 
 
+SLIDING_ON_USE = (SessionKind.TOKEN, SessionKind.BROWSER)
+
+
 @dataclass(frozen=True)
 class IssuedToken:
     """A new session and its clear token, which exists only in this object."""
@@ -50,8 +55,25 @@ class IssuedToken:
     token: str
 
 
-def _lifetime(now: datetime) -> tuple[datetime | None, datetime | None]:
-    ttl, max_ttl = tessera_settings.TOKEN_TTL, tessera_settings.MAX_TTL
+# The default of create_session's ``expires_at``: TOKEN_TTL and MAX_TTL decide.
+LIFETIME_FROM_SETTINGS = object()
+
+
+def idle_ttl(kind: str) -> timedelta | None:
+    """How long a session of ``kind`` may sit unused.
+
+    A JWT session lives as long as its refresh token, which each rotation renews; a
+    personal access token has only the absolute expiry its owner chose.
+    """
+    if kind == SessionKind.JWT:
+        return tessera_settings.JWT_REFRESH_LIFETIME
+    if kind == SessionKind.PAT:
+        return None
+    return tessera_settings.TOKEN_TTL
+
+
+def _lifetime(now: datetime, kind: str) -> tuple[datetime | None, datetime | None]:
+    ttl, max_ttl = idle_ttl(kind), tessera_settings.MAX_TTL
     expires_at = now + max_ttl if max_ttl else None
     idle_expires_at = now + ttl if ttl else None
     if idle_expires_at and expires_at:
@@ -66,21 +88,36 @@ def create_session(
     request=None,
     device_name: str = "",
     scopes: list[str] | None = None,
+    expires_at: datetime | None | object = LIFETIME_FROM_SETTINGS,
 ) -> IssuedToken:
     """Open a session for ``user`` and mint its opaque token.
 
     The per-user limit is enforced under a lock on the user's row, so concurrent
     logins queue up and the count cannot be read stale.
+
+    ``expires_at`` is for credentials whose lifetime the user chose (personal access
+    tokens): it fixes the absolute expiry (None: never) and leaves out idle expiry.
     """
     now = timezone.now()
-    token = opaque.generate()
-    idle_expires_at, expires_at = _lifetime(now)
+    session_id = uuid.uuid4()
+    if kind == SessionKind.JWT:
+        # The client gets signed JWTs instead (tessera.services.jwt); the session is
+        # found through its id, under the same index and cache as opaque tokens.
+        token, token_digest = "", jwt_codec.session_lookup_digest(session_id)
+    else:
+        token = opaque.generate()
+        token_digest = opaque.digest(token)
+    if expires_at is LIFETIME_FROM_SETTINGS:
+        idle_expires_at, expires_at = _lifetime(now, kind)
+    else:
+        idle_expires_at = None
     with transaction.atomic():
         _enforce_session_limit(user, kind, now)
         session = Session.objects.create(
+            id=session_id,
             user=user,
             kind=kind,
-            token_digest=opaque.digest(token),
+            token_digest=token_digest,
             device_name=device_name,
             user_agent=user_agent(request) if request is not None else "",
             ip=client_ip(request) if request is not None else None,
@@ -168,7 +205,8 @@ def _touch(session: Session, now: datetime) -> None:
     """Record use and slide the idle expiry; compare-and-set so racing processes write once."""
     idle_expires_at = session.idle_expires_at
     ttl = tessera_settings.TOKEN_TTL
-    if tessera_settings.AUTO_REFRESH and ttl and session.kind != SessionKind.PAT:
+    # JWT sessions slide when their refresh token rotates, not when an access token is used.
+    if tessera_settings.AUTO_REFRESH and ttl and session.kind in SLIDING_ON_USE:
         idle_expires_at = now + ttl
         if session.expires_at:
             idle_expires_at = min(idle_expires_at, session.expires_at)
@@ -230,3 +268,19 @@ def forget_cached_user(user) -> None:
     """Make the next request of each of the user's sessions reload the user row."""
     digests = Session.objects.live().filter(user=user).values_list("token_digest", flat=True)
     session_cache.evict(list(digests))
+
+
+# Sessions carried over from other token libraries (see tessera.compat).
+
+
+def import_sessions(sessions: list[Session]) -> int:
+    """Store sessions built for credentials another library issued; returns how many are new.
+
+    A digest that is already stored is left as it is, live or revoked, so running an
+    import twice creates no duplicates and never revives a session revoked meanwhile.
+    No ``session_created`` signal: an import is not a login.
+    """
+    if not sessions:
+        return 0
+    Session.objects.bulk_create(sessions, ignore_conflicts=True)
+    return Session.objects.filter(pk__in=[session.pk for session in sessions]).count()

@@ -4,7 +4,8 @@ from django.utils.module_loading import import_string
 from rest_framework import generics
 from rest_framework.exceptions import ParseError
 
-from ..authentication import TokenAuthentication
+from .. import compat
+from ..authentication import JWTAuthentication, TokenAuthentication
 from ..conf import tessera_settings
 from ..errors import RequestTooLarge, exception_handler
 from ..parsers import JSONParser
@@ -18,7 +19,7 @@ class TesseraAPIView(generics.GenericAPIView):
     authentication class announces a ``WWW-Authenticate`` challenge).
     """
 
-    authentication_classes = [TokenAuthentication]
+    authentication_classes = [TokenAuthentication, JWTAuthentication]
     parser_classes = [JSONParser]
     throttle_classes: list = []
 
@@ -34,6 +35,15 @@ class TesseraAPIView(generics.GenericAPIView):
 
     def get_exception_handler(self):
         return exception_handler
+
+    def get_authenticators(self):
+        authenticators = super().get_authenticators()
+        # Tokens imported from DRF or knox work here once the project's API accepts them,
+        # so an old client can log out and see its sessions like any other.
+        imported = compat.imported_token_authentication()
+        if authenticators and imported is not None:
+            authenticators.append(imported())
+        return authenticators
 
     def get_authenticate_header(self, request):
         fallback = TokenAuthentication().authenticate_header(request)

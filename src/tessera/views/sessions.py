@@ -11,8 +11,10 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
+from ..conf import tessera_settings
 from ..models import RevokeReason, Session
 from ..parsers import JSONParser
+from ..permissions import IsNotPersonalAccessToken
 from ..schema import document
 from ..serializers import (
     ErrorSerializer,
@@ -25,8 +27,16 @@ from ..serializers import (
 from ..services import login as login_service
 from ..services import sessions as session_service
 from .base import TesseraAPIView
+from .jwt import delete_token_cookies
 
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 429: ErrorSerializer, 503: ErrorSerializer}
+
+
+def logged_out_response() -> Response:
+    response = Response(status=status.HTTP_204_NO_CONTENT)
+    if tessera_settings.JWT_COOKIES:
+        delete_token_cookies(response)
+    return response
 
 
 class LoginView(TesseraAPIView):
@@ -70,26 +80,30 @@ class LogoutView(TesseraAPIView):
         if isinstance(request.auth, Session):
             session_service.revoke_sessions([request.auth], RevokeReason.LOGOUT)
         user_logged_out.send(sender=request.user.__class__, request=request, user=request.user)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return logged_out_response()
 
 
 class LogoutAllView(TesseraAPIView):
-    """Revoke every session of the user, on every device, whatever its kind."""
+    """Revoke every session of the user, on every device, whatever its kind.
 
-    permission_classes = [IsAuthenticated]
+    Session management needs a login: a personal access token, however scoped, must
+    not be able to end or inspect the owner's other sessions.
+    """
+
+    permission_classes = [IsAuthenticated, IsNotPersonalAccessToken]
     serializer_class = None
 
     @document(request=None, responses={204: None, 401: ErrorSerializer})
     def post(self, request):
         session_service.revoke_user_sessions(request.user, RevokeReason.LOGOUT_ALL)
         user_logged_out.send(sender=request.user.__class__, request=request, user=request.user)
-        return Response(status=status.HTTP_204_NO_CONTENT)
+        return logged_out_response()
 
 
 class SessionListView(TesseraAPIView):
     """The user's sessions, newest use first. ``?state=all`` includes ended ones."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, IsNotPersonalAccessToken]
     serializer_class = SessionSerializer
     MAX_ROWS = 100
 
@@ -105,7 +119,7 @@ class SessionListView(TesseraAPIView):
 class SessionDetailView(TesseraAPIView):
     """Revoke one of the user's sessions. Another user's session id answers 404."""
 
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, IsNotPersonalAccessToken]
     serializer_class = None
 
     @document(request=None, responses={204: None, 401: ErrorSerializer, 404: ErrorSerializer})

@@ -1,0 +1,1 @@
+"""The Django project the benchmark serves: one trivial view per authentication scheme."""

@@ -1,0 +1,86 @@
+"""The schemes the benchmark compares. Adding one is one entry in :data:`VARIANTS`.
+
+Each variant is served at ``/<slug>/`` by the same trivial view; only its
+authentication classes differ. ``issue`` mints one new credential for a user and
+returns the Authorization header that presents it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.contrib.auth.models import User
+from knox.models import AuthToken
+from rest_framework.authtoken.models import Token
+from rest_framework_simplejwt.tokens import AccessToken
+
+from tessera.services.sessions import create_session
+
+
+@dataclass(frozen=True)
+class Variant:
+    slug: str
+    label: str
+    # Dotted paths of the authentication classes; empty for the unauthenticated ceiling.
+    authentication: tuple[str, ...]
+    issue: Callable[[User], str] | None = None
+    # Which server configuration answers it (see run.SERVERS).
+    server: str = "main"
+
+
+def tessera_header(user: User) -> str:
+    return f"Token {create_session(user).token}"
+
+
+def drf_token_header(user: User) -> str:
+    token, _ = Token.objects.get_or_create(user=user)
+    return f"Token {token.key}"
+
+
+def knox_header(user: User) -> str:
+    _, token = AuthToken.objects.create(user)
+    return f"Token {token}"
+
+
+def simplejwt_header(user: User) -> str:
+    return f"Bearer {AccessToken.for_user(user)}"
+
+
+CEILING = "ceiling"
+VARIANTS: tuple[Variant, ...] = (
+    Variant(CEILING, "No authentication (ceiling)", ()),
+    Variant(
+        "tessera",
+        "Tessera tokens",
+        ("tessera.authentication.TokenAuthentication",),
+        tessera_header,
+    ),
+    Variant(
+        "tessera-uncached",
+        "Tessera tokens, no cache (database lookup)",
+        ("tessera.authentication.TokenAuthentication",),
+        tessera_header,
+        server="uncached",
+    ),
+    Variant(
+        "drf-token",
+        "DRF TokenAuthentication",
+        ("rest_framework.authentication.TokenAuthentication",),
+        drf_token_header,
+    ),
+    Variant("knox", "knox", ("knox.auth.TokenAuthentication",), knox_header),
+    Variant(
+        "simplejwt",
+        "simplejwt JWTAuthentication",
+        ("rest_framework_simplejwt.authentication.JWTAuthentication",),
+        simplejwt_header,
+    ),
+    Variant(
+        "simplejwt-stateless",
+        "simplejwt JWTStatelessUserAuthentication",
+        ("rest_framework_simplejwt.authentication.JWTStatelessUserAuthentication",),
+        simplejwt_header,
+    ),
+)
+BY_SLUG = {variant.slug: variant for variant in VARIANTS}

@@ -1,0 +1,302 @@
+"""Permission classes for roles, scopes and object ownership.
+
+They combine with DRF's own classes and operators::
+
+    permission_classes = [IsAuthenticated, HasRole("Manager") | IsAdmin]
+    permission_classes = [ReadOnly | HasScope("posts:write"), IsOwnerOrReadOnly]
+
+- **Roles** are the names of the user's Django groups, read with one query the first
+  time a request asks and remembered on that request only, never in a cache or a token:
+  a user removed from a group is refused from their next request on.
+- **Scopes** restrict what a session may do (see :mod:`tessera.services.scopes`): login
+  sessions carry every scope their user holds, personal access tokens those chosen when
+  they were created.
+- **Ownership** compares an object's owner field with the request's user.
+
+A class that asks for a role, a scope or ownership refuses anonymous requests, which DRF
+answers with 401; an authenticated request that lacks it gets 403 with a stable ``code``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
+from django.db import DatabaseError
+from rest_framework.permissions import SAFE_METHODS, BasePermission, BasePermissionMetaclass
+
+from .conf import tessera_settings
+from .errors import ServiceUnavailable
+from .models import Session, SessionKind
+from .services.scopes import granted_scopes
+
+__all__ = [
+    "HasAllRoles",
+    "HasAnyRole",
+    "HasRole",
+    "HasScope",
+    "IsAdmin",
+    "IsNotPersonalAccessToken",
+    "IsOwner",
+    "IsOwnerOrReadOnly",
+    "OwnedObjectsMixin",
+    "ReadOnly",
+    "TokenHasReadWriteScope",
+    "roles_of",
+    "scopes_of",
+]
+
+# Per-request memo, kept on the HttpRequest so it dies with the request and is never
+# part of the user instance that the session cache pickles.
+_MEMO_ATTRIBUTE = "_tessera_authorization"
+
+
+def _authenticated(request) -> bool:
+    user = getattr(request, "user", None)
+    return bool(user and user.is_authenticated)
+
+
+def _remembered(request, key: str, compute: Callable[[], frozenset[str]]) -> frozenset[str]:
+    """``compute()`` once per request and user (a view may switch ``request.user``)."""
+    http_request = getattr(request, "_request", request)
+    memo: dict[tuple[str, Any], frozenset[str]] = http_request.__dict__.setdefault(
+        _MEMO_ATTRIBUTE, {}
+    )
+    memo_key = (key, request.user.pk)
+    if memo_key not in memo:
+        try:
+            memo[memo_key] = compute()
+        except DatabaseError as exc:
+            raise ServiceUnavailable() from exc
+    return memo[memo_key]
+
+
+def roles_of(request) -> frozenset[str]:
+    """Names of the groups of the request's user: at most one query per request."""
+    if not _authenticated(request):
+        return frozenset()
+    user = request.user
+    groups = getattr(user, "groups", None)
+    if groups is None:  # a user model without PermissionsMixin has no groups
+        return frozenset()
+    return _remembered(request, "roles", lambda: frozenset(groups.values_list("name", flat=True)))
+
+
+def scopes_of(request) -> frozenset[str]:
+    """The scopes this request's credential may use; none when anonymous."""
+    if not _authenticated(request):
+        return frozenset()
+    return _remembered(
+        request, "scopes", lambda: granted_scopes(request.user, getattr(request, "auth", None))
+    )
+
+
+class _BoundByNames(BasePermissionMetaclass):
+    """Lets ``HasRole("Manager")`` stand in ``permission_classes``.
+
+    DRF instantiates each entry of ``permission_classes`` without arguments, so the
+    names have to live on a class: called with names, the class returns a subclass that
+    holds them; called without (as DRF does), it is instantiated as usual.
+    """
+
+    def __call__(cls, *names: str):
+        if names:
+            return cls.bind(names)
+        if not cls.names:
+            raise ImproperlyConfigured(
+                f"{cls.__name__} needs names, e.g. {cls.__name__}({cls.example!r})."
+            )
+        return super().__call__()
+
+
+class _NamedRequirement(BasePermission, metaclass=_BoundByNames):
+    names: tuple[str, ...] = ()
+    example = ""
+    max_names: int | None = None
+
+    @classmethod
+    def bind(cls, names: tuple[str, ...]) -> type:
+        if not all(isinstance(name, str) and name for name in names):
+            raise TypeError(f"{cls.__name__} takes non-empty strings, not {names!r}.")
+        if cls.max_names is not None and len(names) > cls.max_names:
+            raise TypeError(f"{cls.__name__} takes {cls.max_names} name; got {len(names)}.")
+        label = f"{cls.__name__}({', '.join(map(repr, names))})"
+        return type(cls)(label, (cls,), {"names": names, "__module__": cls.__module__})
+
+
+class HasAllRoles(_NamedRequirement):
+    """The user belongs to every one of the named groups. Superusers get no exemption:
+    a role says what someone does, not how much they may do (use :class:`IsAdmin`)."""
+
+    example = "Manager"
+    message = "You do not have the role this action needs."
+    code = "role_required"
+
+    def has_permission(self, request, view) -> bool:
+        return _authenticated(request) and self.satisfied(roles_of(request))
+
+    def satisfied(self, roles: frozenset[str]) -> bool:
+        return roles.issuperset(self.names)
+
+
+class HasRole(HasAllRoles):
+    """The user belongs to the named group: ``HasRole("Manager")``."""
+
+    max_names = 1
+
+
+class HasAnyRole(HasAllRoles):
+    """The user belongs to at least one of the named groups."""
+
+    def satisfied(self, roles: frozenset[str]) -> bool:
+        return not roles.isdisjoint(self.names)
+
+
+class IsAdmin(BasePermission):
+    """A superuser, or a member of the ``TESSERA['ADMIN_ROLE']`` group ("Admin").
+
+    Unlike DRF's ``IsAdminUser`` this ignores ``is_staff``, which only opens the Django
+    admin site.
+    """
+
+    message = "This action is for administrators."
+    code = "admin_required"
+
+    def has_permission(self, request, view) -> bool:
+        if not _authenticated(request):
+            return False
+        # A superuser is decided without the group query.
+        return request.user.is_superuser or tessera_settings.ADMIN_ROLE in roles_of(request)
+
+
+class HasScope(_NamedRequirement):
+    """The request's credential carries every named scope: ``HasScope("posts:write")``.
+
+    A name missing from ``TESSERA['SCOPES']`` is never granted, so a typo refuses.
+    """
+
+    example = "posts:write"
+    code = "scope_required"
+
+    def has_permission(self, request, view) -> bool:
+        if not _authenticated(request):
+            return False
+        missing = sorted(set(self.names) - scopes_of(request))
+        self.message = f"This credential lacks the scope {', '.join(missing)}."
+        return not missing
+
+
+class TokenHasReadWriteScope(BasePermission):
+    """Safe methods need ``read_scope``, the others ``write_scope``; subclass to rename.
+
+    Write does not imply read: give a token both if it should do both. A scope set to
+    None is not required, e.g. ``read_scope = None`` for a board anyone may read.
+    """
+
+    read_scope: str | None = "read"
+    write_scope: str | None = "write"
+    code = "scope_required"
+
+    def has_permission(self, request, view) -> bool:
+        needed = self.read_scope if request.method in SAFE_METHODS else self.write_scope
+        if needed is None:
+            return True
+        if not _authenticated(request):
+            return False
+        self.message = f"This credential lacks the scope {needed}."
+        return needed in scopes_of(request)
+
+
+class ReadOnly(BasePermission):
+    """Safe methods only; combine as ``ReadOnly | HasScope("posts:write")``."""
+
+    def has_permission(self, request, view) -> bool:
+        return request.method in SAFE_METHODS
+
+
+class IsNotPersonalAccessToken(BasePermission):
+    """Refuses requests made with a personal access token (for account management)."""
+
+    message = "A personal access token cannot be used for this action; log in instead."
+    code = "personal_access_token_not_allowed"
+
+    def has_permission(self, request, view) -> bool:
+        session = getattr(request, "auth", None)
+        return _authenticated(request) and not (
+            isinstance(session, Session) and session.kind == SessionKind.PAT
+        )
+
+
+def owner_pk(obj: Any, owner_field: str) -> Any:
+    """The primary key of ``obj``'s owner; ``owner_field`` may span relations (``a__b``).
+
+    For a foreign key the stored id is read, so no query loads the owner.
+    """
+    *path, last = owner_field.split("__")
+    for part in path:
+        obj = getattr(obj, part, None)
+        if obj is None:
+            return None
+    meta = getattr(obj, "_meta", None)
+    if meta is not None:
+        try:
+            return getattr(obj, meta.get_field(last).attname)
+        except FieldDoesNotExist:
+            pass
+    owner = getattr(obj, last, None)
+    return getattr(owner, "pk", owner)
+
+
+class IsOwner(BasePermission):
+    """The object's owner is the request's user.
+
+    The owner field is the view's ``owner_field`` if it has one, else this class's
+    (``"owner"``). Refusal is 403: to answer 404 for other users' objects, limit the
+    queryset with :class:`OwnedObjectsMixin` instead of (or besides) this check.
+    """
+
+    owner_field = "owner"
+    message = "You do not own this object."
+    code = "not_owner"
+
+    def has_permission(self, request, view) -> bool:
+        return _authenticated(request)
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        if not _authenticated(request):
+            return False
+        field = getattr(view, "owner_field", self.owner_field)
+        owner = owner_pk(obj, field)
+        return owner is not None and owner == request.user.pk
+
+
+class IsOwnerOrReadOnly(IsOwner):
+    """Anyone may read; only the owner may change or delete."""
+
+    def has_permission(self, request, view) -> bool:
+        return request.method in SAFE_METHODS or _authenticated(request)
+
+    def has_object_permission(self, request, view, obj) -> bool:
+        return request.method in SAFE_METHODS or super().has_object_permission(
+            request, view, obj
+        )
+
+
+class OwnedObjectsMixin:
+    """For generic views: list and look up only the request user's objects.
+
+    Another user's id is then simply not found (404), which reveals nothing about it,
+    where an object permission would answer 403. New objects get the user as owner.
+    """
+
+    owner_field = "owner"
+
+    def get_queryset(self):
+        queryset = super().get_queryset()
+        if not _authenticated(self.request):
+            return queryset.none()
+        return queryset.filter(**{self.owner_field: self.request.user})
+
+    def perform_create(self, serializer) -> None:
+        serializer.save(**{self.owner_field: self.request.user})

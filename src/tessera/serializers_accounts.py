@@ -1,0 +1,196 @@
+"""Request and response shapes of the account endpoints.
+
+``REGISTER_SERIALIZER`` and ``ME_SERIALIZER`` name the two a project may replace; a
+replacement should subclass these so the password bounds and the protection against
+mass assignment (only declared fields are read) stay in place.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.base_user import BaseUserManager
+from rest_framework import serializers
+from rest_framework.validators import UniqueValidator
+
+from .permissions import roles_of
+from .serializers import PASSWORD_MAX_LENGTH, _identity_fields
+from .services.verification import is_verified
+
+PASSWORD_MIN_BYTES = 8
+PASSWORD_MAX_BYTES = PASSWORD_MAX_LENGTH
+UID_MAX_LENGTH = 64
+RESET_TOKEN_MAX_LENGTH = 64
+KEY_MAX_LENGTH = 64
+
+
+class PasswordField(serializers.CharField):
+    """A new password: 8 to 4096 bytes of UTF-8, taken as typed (never trimmed).
+
+    Bounds are checked here, before any password validator or hasher sees the value,
+    so an oversized password costs nothing but reading the (bounded) body.
+    """
+
+    default_error_messages = {
+        "password_too_short": f"The password must be at least {PASSWORD_MIN_BYTES} bytes long.",
+        "password_too_long": f"The password must be at most {PASSWORD_MAX_BYTES} bytes long.",
+    }
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("write_only", True)
+        kwargs.setdefault("trim_whitespace", False)
+        kwargs.setdefault("style", {"input_type": "password"})
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data) -> str:
+        value = super().to_internal_value(data)
+        size = len(value.encode("utf-8", "surrogatepass"))
+        if size > PASSWORD_MAX_BYTES:
+            self.fail("password_too_long")
+        if size < PASSWORD_MIN_BYTES:
+            self.fail("password_too_short")
+        return value
+
+
+class CurrentPasswordField(serializers.CharField):
+    """The password the user has now: any length they were once allowed, capped."""
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("write_only", True)
+        kwargs.setdefault("trim_whitespace", False)
+        kwargs.setdefault("max_length", PASSWORD_MAX_LENGTH)
+        kwargs.setdefault("style", {"input_type": "password"})
+        super().__init__(**kwargs)
+
+
+def _address_field(**kwargs) -> serializers.EmailField:
+    # No UniqueValidator: whether an address is taken is the service's to answer (or to
+    # hide, with PREVENT_ENUMERATION).
+    return serializers.EmailField(max_length=254, **kwargs)
+
+
+def _register_fields(user_model) -> list[str]:
+    wanted = [user_model.USERNAME_FIELD, user_model.get_email_field_name(),
+              *user_model.REQUIRED_FIELDS]
+    return list(dict.fromkeys(wanted))
+
+
+class RegisterSerializer(serializers.ModelSerializer):
+    """The sign-up body: the login field, the address, the model's REQUIRED_FIELDS and
+    the password. Anything else in the body (``is_staff``, ``groups``…) is ignored."""
+
+    password = PasswordField()
+    device_name = serializers.CharField(
+        required=False, allow_blank=True, max_length=100, default="", write_only=True,
+        help_text="Names the session when REGISTER_AUTO_LOGIN is on.",
+    )
+
+    class Meta:
+        model = get_user_model()
+        fields = [*_register_fields(model), "password", "device_name"]
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields[self.Meta.model.get_email_field_name()] = _address_field()
+        for field in fields.values():
+            field.validators = [v for v in field.validators if not isinstance(v, UniqueValidator)]
+        return fields
+
+    def validate(self, attrs):
+        email_field = self.Meta.model.get_email_field_name()
+        attrs[email_field] = BaseUserManager.normalize_email(attrs[email_field])
+        return attrs
+
+    def account_fields(self) -> dict:
+        """The validated values that become the new user's fields."""
+        return {
+            name: value for name, value in self.validated_data.items()
+            if name not in ("password", "device_name")
+        }
+
+
+def _read_only_profile_fields(user_model) -> list[str]:
+    """The login name and join date, unless the login name is the address itself."""
+    email_field = user_model.get_email_field_name()
+    return [name for name in (user_model.USERNAME_FIELD, "date_joined") if name != email_field]
+
+
+class MeSerializer(serializers.ModelSerializer):
+    """The signed-in user's profile. Changing the address needs ``current_password``
+    and takes effect once the new address is verified."""
+
+    id = serializers.ReadOnlyField(source="pk")
+    email_verified = serializers.SerializerMethodField()
+    roles = serializers.SerializerMethodField()
+    current_password = CurrentPasswordField(required=False)
+
+    class Meta:
+        model = get_user_model()
+        fields = [*_identity_fields(model), "email_verified", "roles", "current_password"]
+        read_only_fields = _read_only_profile_fields(model)
+
+    def get_fields(self):
+        fields = super().get_fields()
+        email_field = self.Meta.model.get_email_field_name()
+        if email_field in fields:
+            fields[email_field] = _address_field(required=False)
+        return fields
+
+    def validate(self, attrs):
+        email_field = self.Meta.model.get_email_field_name()
+        if email_field in attrs:
+            attrs[email_field] = BaseUserManager.normalize_email(attrs[email_field])
+        return attrs
+
+    def get_email_verified(self, user) -> bool:
+        return is_verified(user)
+
+    def get_roles(self, user) -> list[str]:
+        request = self.context.get("request")
+        if request is not None and getattr(request.user, "pk", None) == user.pk:
+            return sorted(roles_of(request))
+        groups = getattr(user, "groups", None)
+        return sorted(groups.values_list("name", flat=True)) if groups is not None else []
+
+
+class RegisterResponseSerializer(serializers.Serializer):
+    detail = serializers.CharField(
+        required=False, help_text="With PREVENT_ENUMERATION: the one answer to every sign-up."
+    )
+    user = serializers.DictField(required=False, help_text="Without PREVENT_ENUMERATION.")
+    token = serializers.CharField(required=False, help_text="With REGISTER_AUTO_LOGIN.")
+
+
+class DetailSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+
+
+class PasswordChangeSerializer(serializers.Serializer):
+    current_password = CurrentPasswordField()
+    new_password = PasswordField()
+
+
+class PasswordResetSerializer(serializers.Serializer):
+    email = _address_field()
+
+
+class PasswordResetConfirmSerializer(serializers.Serializer):
+    uid = serializers.CharField(max_length=UID_MAX_LENGTH)
+    token = serializers.CharField(max_length=RESET_TOKEN_MAX_LENGTH)
+    new_password = PasswordField()
+
+
+class EmailVerifySerializer(serializers.Serializer):
+    key = serializers.CharField(max_length=KEY_MAX_LENGTH)
+
+
+class EmailResendSerializer(serializers.Serializer):
+    email = _address_field()
+
+
+class AccountDeleteSerializer(serializers.Serializer):
+    password = CurrentPasswordField()
+
+
+class BrowserLoginResponseSerializer(serializers.Serializer):
+    user = serializers.DictField(help_text="The USER_SERIALIZER representation.")
+    session = serializers.DictField(help_text="The browser session, as listed in sessions/.")

@@ -1,0 +1,57 @@
+"""Browser sessions for single-page apps: a Tessera Session carried by Django's session.
+
+The Django session stores only the digest of the Tessera session, under
+:data:`SESSION_KEY`. Authentication looks the digest up through
+:func:`tessera.services.sessions.authenticate_digest`, so browser sessions share the
+cache, revocation and expiry of every other credential kind and are listed and revoked
+in ``sessions/`` like any device.
+
+Django's ``login()`` is not used: it would also log the browser in to Django's own
+views (the admin), where revoking the Tessera session would not reach. The same
+protections are applied by hand: the session key is cycled (no fixation) and the CSRF
+token rotated, and ``user_logged_in`` is sent, which updates ``last_login``.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import user_logged_in, user_logged_out
+from django.middleware.csrf import rotate_token
+
+from ..models import RevokeReason, Session, SessionKind
+from .login import check_credentials
+from .sessions import create_session, revoke_sessions
+
+SESSION_KEY = "_tessera_session_digest"
+
+
+def login(request, identifier: str, password: str, *, device_name: str = "") -> Session:
+    """Check the credentials, open a browser session and bind it to a fresh Django session."""
+    user = check_credentials(request, identifier, password)
+    django_request = request._request
+    _revoke_bound_session(django_request, RevokeReason.LOGOUT)
+    issued = create_session(
+        user, kind=SessionKind.BROWSER, request=request, device_name=device_name
+    )
+    django_request.session.cycle_key()
+    rotate_token(django_request)
+    django_request.session[SESSION_KEY] = issued.session.token_digest
+    user_logged_in.send(sender=user.__class__, request=django_request, user=user)
+    return issued.session
+
+
+def logout(request) -> None:
+    """Revoke the browser session of this request and empty the Django session."""
+    if isinstance(request.auth, Session):
+        revoke_sessions([request.auth], RevokeReason.LOGOUT)
+    user_logged_out.send(sender=request.user.__class__, request=request, user=request.user)
+    request._request.session.flush()
+
+
+def _revoke_bound_session(django_request, reason: str) -> None:
+    """A second login in the same browser replaces the first rather than orphaning it."""
+    digest = django_request.session.get(SESSION_KEY)
+    if isinstance(digest, str):
+        revoke_sessions(
+            Session.objects.live().filter(token_digest=digest, kind=SessionKind.BROWSER),
+            reason,
+        )

@@ -1,0 +1,248 @@
+"""JWT sessions: login, access tokens, refresh rotation with reuse detection, sliding tokens.
+
+A JWT login is one Session of kind ``jwt``. Its refresh tokens form a chain inside it
+(:class:`tessera.models.RefreshToken`): every refresh rotates, and a rotated token that
+comes back after the grace window revokes the whole session, because either the client
+or a thief holds a copy it should not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.contrib.auth import get_user_model, user_logged_in
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from rest_framework import exceptions
+
+from .. import session_cache, signals
+from ..conf import tessera_settings
+from ..errors import ServiceUnavailable
+from ..models import RefreshToken, RevokeReason, Session, SessionKind
+from ..tokens import jwt as codec
+from . import sessions as session_service
+from .login import check_credentials
+
+
+class TokenReused(exceptions.AuthenticationFailed):
+    default_detail = "This refresh token was already used; the session has been revoked."
+    default_code = "token_reused"
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    session: Session
+    access: str
+    refresh: str
+
+
+@dataclass(frozen=True)
+class SlidingToken:
+    session: Session
+    token: str
+
+
+def _invalid(error: codec.InvalidJWT) -> exceptions.AuthenticationFailed:
+    return exceptions.AuthenticationFailed(str(error), code=error.code)
+
+
+def decode(token: str, token_types: tuple[str, ...], *, verify_exp: bool = True) -> dict:
+    try:
+        return codec.decode(token, token_types=token_types, verify_exp=verify_exp)
+    except codec.InvalidJWT as error:
+        raise _invalid(error) from error
+
+
+def _cap(session: Session, moment: datetime) -> datetime:
+    """No token outlives its session's absolute expiry."""
+    return min(moment, session.expires_at) if session.expires_at else moment
+
+
+def _identity(session: Session) -> dict[str, str]:
+    return {"sub": str(session.user_id), "sid": str(session.pk)}
+
+
+def _custom_claims(session: Session) -> dict:
+    hook = tessera_settings.JWT_CLAIMS_HOOK
+    if not hook:
+        return {}
+    claims = import_string(hook)(session.user, session)
+    return {k: v for k, v in claims.items() if k not in codec.REGISTERED_CLAIMS}
+
+
+def issue_access(session: Session, now: datetime) -> str:
+    return codec.encode(
+        {**_custom_claims(session), **_identity(session)},
+        token_type=codec.ACCESS,
+        issued_at=now,
+        expires_at=_cap(session, now + tessera_settings.JWT_ACCESS_LIFETIME),
+    )
+
+
+def _encode_refresh(session: Session, row: RefreshToken, jti: str) -> str:
+    # Every claim comes from the stored row, so the same token can be issued again.
+    return codec.encode(
+        _identity(session), token_type=codec.REFRESH, issued_at=row.created_at,
+        expires_at=row.expires_at, jti=jti,
+    )
+
+
+def _open(request, identifier: str, password: str, device_name: str) -> Session:
+    user = check_credentials(request, identifier, password)
+    issued = session_service.create_session(
+        user, kind=SessionKind.JWT, request=request, device_name=device_name
+    )
+    user_logged_in.send(sender=user.__class__, request=request, user=user)
+    return issued.session
+
+
+def login(request, identifier: str, password: str, *, device_name: str = "") -> TokenPair:
+    session = _open(request, identifier, password, device_name)
+    now = session.created_at
+    jti = codec.new_jti()
+    row = RefreshToken.objects.create(
+        session=session, jti_digest=codec.jti_digest(jti), created_at=now,
+        expires_at=session.expiry(),
+    )
+    return TokenPair(session, issue_access(session, now), _encode_refresh(session, row, jti))
+
+
+def rotate(refresh_token: str, request=None) -> TokenPair:
+    """Exchange a refresh token for a new pair; see the module docstring for reuse.
+
+    The token's row is locked for the whole decision, so concurrent refreshes of one
+    token queue: the first mints the successor, the others (inside the grace window)
+    receive that same successor.
+    """
+    claims = decode(refresh_token, (codec.REFRESH,))
+    try:
+        with transaction.atomic():
+            row, successor, successor_jti = _rotate_locked(claims)
+    except DatabaseError as exc:
+        raise ServiceUnavailable() from exc
+    session = row.session
+    if successor is None:
+        session_service.revoke_sessions([session], RevokeReason.TOKEN_REUSED)
+        signals.refresh_token_reused.send(sender=Session, session=session, request=request)
+        raise TokenReused()
+    session_cache.evict([session.token_digest])
+    now = timezone.now()
+    return TokenPair(
+        session, issue_access(session, now), _encode_refresh(session, successor, successor_jti)
+    )
+
+
+def _rotate_locked(claims: dict) -> tuple[RefreshToken, RefreshToken | None, str]:
+    try:
+        row = (
+            RefreshToken.objects.select_for_update(of=("self",))
+            .select_related("session__user")
+            .get(jti_digest=codec.jti_digest(claims["jti"]))
+        )
+    except RefreshToken.DoesNotExist as exc:
+        raise session_service.InvalidToken() from exc
+    session, now = row.session, timezone.now()
+    if str(session.pk) != claims["sid"]:
+        raise session_service.InvalidToken()
+    if session.revoked_at is not None:
+        raise session_service.TokenRevoked()
+    if not session.is_live(now):
+        raise session_service.TokenExpired()
+    if not session.user.is_active:
+        raise session_service.UserInactive()
+    successor_jti = codec.successor_jti(claims["jti"])
+    if row.rotated_at is None:
+        successor = RefreshToken.objects.create(
+            session=session, parent=row, jti_digest=codec.jti_digest(successor_jti),
+            created_at=now,
+            expires_at=_cap(session, now + tessera_settings.JWT_REFRESH_LIFETIME),
+        )
+        row.rotated_at = now
+        row.save(update_fields=["rotated_at"])
+        Session.objects.filter(pk=session.pk).update(
+            last_used_at=now, idle_expires_at=successor.expires_at
+        )
+        session.last_used_at, session.idle_expires_at = now, successor.expires_at
+        return row, successor, successor_jti
+    if now - row.rotated_at <= tessera_settings.JWT_REUSE_GRACE:
+        successor = RefreshToken.objects.filter(parent=row, rotated_at__isnull=True).first()
+        return row, successor, successor_jti
+    return row, None, successor_jti
+
+
+def authenticate_access(token: str):
+    """``(user, auth)`` for an access or sliding token.
+
+    With the revocation check (the default) ``auth`` is the live Session, found through
+    the same cache as opaque tokens: no query warm, one cold. Without it the signature
+    and expiry are trusted, the user is loaded by id, and ``auth`` is the claims dict.
+    """
+    claims = decode(token, (codec.ACCESS, codec.SLIDING))
+    if not tessera_settings.JWT_REVOCATION_CHECK:
+        return _user_from_claims(claims), claims
+    session = session_service.authenticate_digest(codec.session_lookup_digest(claims["sid"]))
+    if session.kind != SessionKind.JWT or str(session.user_id) != claims["sub"]:
+        raise session_service.InvalidToken()
+    return session.user, session
+
+
+def _user_from_claims(claims: dict):
+    user_model = get_user_model()
+    try:
+        user = user_model._default_manager.get(pk=claims["sub"])
+    except (user_model.DoesNotExist, ValueError) as exc:
+        raise session_service.InvalidToken() from exc
+    except DatabaseError as exc:
+        raise ServiceUnavailable() from exc
+    if not user.is_active:
+        raise session_service.UserInactive()
+    return user
+
+
+def verify(token: str) -> None:
+    """Raise unless ``token`` is valid now, its session live and, for refresh, unrotated."""
+    claims = decode(token, (codec.ACCESS, codec.REFRESH, codec.SLIDING))
+    session_service.authenticate_digest(codec.session_lookup_digest(claims["sid"]))
+    if claims["token_type"] == codec.REFRESH:
+        unrotated = RefreshToken.objects.filter(
+            jti_digest=codec.jti_digest(claims["jti"]), rotated_at__isnull=True
+        )
+        if not unrotated.exists():
+            raise session_service.TokenRevoked()
+
+
+def login_sliding(
+    request, identifier: str, password: str, *, device_name: str = ""
+) -> SlidingToken:
+    session = _open(request, identifier, password, device_name)
+    refresh_lifetime = tessera_settings.JWT_SLIDING_REFRESH_LIFETIME
+    refresh_until = _cap(session, session.created_at + refresh_lifetime)
+    # A sliding session ends when its token can no longer be refreshed.
+    Session.objects.filter(pk=session.pk).update(idle_expires_at=refresh_until)
+    session.idle_expires_at = refresh_until
+    return SlidingToken(session, _encode_sliding(session, session.created_at, refresh_until))
+
+
+def refresh_sliding(token: str) -> SlidingToken:
+    claims = decode(token, (codec.SLIDING,), verify_exp=False)
+    refresh_until = claims.get("refresh_exp")
+    now = timezone.now()
+    if not isinstance(refresh_until, int) or refresh_until <= now.timestamp():
+        raise exceptions.AuthenticationFailed(
+            "Token can no longer be refreshed.", code="token_expired"
+        )
+    session = session_service.authenticate_digest(codec.session_lookup_digest(claims["sid"]))
+    refresh_at = datetime.fromtimestamp(refresh_until, tz=UTC)
+    return SlidingToken(session, _encode_sliding(session, now, refresh_at))
+
+
+def _encode_sliding(session: Session, now: datetime, refresh_until: datetime) -> str:
+    return codec.encode(
+        {**_custom_claims(session), **_identity(session),
+         "refresh_exp": int(refresh_until.timestamp())},
+        token_type=codec.SLIDING,
+        issued_at=now,
+        expires_at=min(now + tessera_settings.JWT_SLIDING_LIFETIME, refresh_until),
+    )

@@ -1,0 +1,187 @@
+"""Account endpoints: register, me, password change and reset, e-mail verification."""
+
+from __future__ import annotations
+
+from django.utils.module_loading import import_string
+from rest_framework import status
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+
+from ..authentication import BasicAuthentication, SessionAuthentication
+from ..conf import tessera_settings
+from ..models import Session, SessionKind
+from ..schema import document
+from ..serializers import ErrorSerializer
+from ..serializers_accounts import (
+    AccountDeleteSerializer,
+    DetailSerializer,
+    EmailResendSerializer,
+    EmailVerifySerializer,
+    MeSerializer,
+    PasswordChangeSerializer,
+    PasswordResetConfirmSerializer,
+    PasswordResetSerializer,
+    RegisterResponseSerializer,
+    RegisterSerializer,
+)
+from ..services import accounts, verification
+from .base import TesseraAPIView
+
+ERRORS = {400: ErrorSerializer, 429: ErrorSerializer, 503: ErrorSerializer}
+SIGNED_IN_ERRORS = {**ERRORS, 401: ErrorSerializer, 403: ErrorSerializer}
+# Whatever credential the project's clients hold, including a browser session.
+SIGNED_IN_AUTHENTICATION = list(
+    dict.fromkeys(
+        [*TesseraAPIView.authentication_classes, SessionAuthentication, BasicAuthentication]
+    )
+)
+
+SIGN_UP_ACCEPTED = "Check your inbox to finish signing up."
+RESET_ACCEPTED = "If an account uses this address, a link to reset its password is on its way."
+RESEND_ACCEPTED = "If an unverified account uses this address, a new link is on its way."
+
+
+class RegisterView(TesseraAPIView):
+    """Create an account. With PREVENT_ENUMERATION every sign-up gets the same answer."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    serializer_class = RegisterSerializer
+
+    def get_serializer_class(self):
+        return import_string(tessera_settings.REGISTER_SERIALIZER)
+
+    @document(request=RegisterSerializer, responses={201: RegisterResponseSerializer, **ERRORS})
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        registration = accounts.register(
+            request,
+            serializer.account_fields(),
+            serializer.validated_data["password"],
+            device_name=serializer.validated_data.get("device_name", ""),
+        )
+        if tessera_settings.PREVENT_ENUMERATION:
+            return Response({"detail": SIGN_UP_ACCEPTED}, status=status.HTTP_201_CREATED)
+        body = {"user": self.user_data(registration.user)}
+        if registration.issued is not None:
+            body["token"] = registration.issued.token
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class MeView(TesseraAPIView):
+    """The signed-in user's profile (ME_SERIALIZER); DELETE closes the account."""
+
+    authentication_classes = SIGNED_IN_AUTHENTICATION
+    permission_classes = [IsAuthenticated]
+    serializer_class = MeSerializer
+
+    def get_serializer_class(self):
+        if self.request is not None and self.request.method == "DELETE":
+            return AccountDeleteSerializer
+        return import_string(tessera_settings.ME_SERIALIZER)
+
+    @document(responses={200: MeSerializer, 401: ErrorSerializer, 503: ErrorSerializer})
+    def get(self, request):
+        return Response(self.get_serializer(request.user).data)
+
+    @document(request=MeSerializer, responses={200: MeSerializer, **SIGNED_IN_ERRORS})
+    def patch(self, request):
+        user = accounts.fresh_user(request.user)
+        serializer = self.get_serializer(user, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        accounts.update_profile(request, serializer)
+        return Response(self.get_serializer(accounts.fresh_user(user)).data)
+
+    @document(request=AccountDeleteSerializer, responses={204: None, **SIGNED_IN_ERRORS})
+    def delete(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        accounts.delete_account(request, serializer.validated_data["password"])
+        if isinstance(request.auth, Session) and request.auth.kind == SessionKind.BROWSER:
+            request._request.session.flush()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordChangeView(TesseraAPIView):
+    """Change the password; every other session is revoked, this one kept."""
+
+    authentication_classes = SIGNED_IN_AUTHENTICATION
+    permission_classes = [IsAuthenticated]
+    serializer_class = PasswordChangeSerializer
+
+    @document(responses={204: None, **SIGNED_IN_ERRORS})
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        accounts.change_password(
+            request,
+            serializer.validated_data["current_password"],
+            serializer.validated_data["new_password"],
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class PasswordResetView(TesseraAPIView):
+    """Ask for a reset link: 202 and the same body, whether or not the account exists."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    serializer_class = PasswordResetSerializer
+
+    @document(responses={202: DetailSerializer, **ERRORS})
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        accounts.request_password_reset(request, serializer.validated_data["email"])
+        return Response({"detail": RESET_ACCEPTED}, status=status.HTTP_202_ACCEPTED)
+
+
+class PasswordResetConfirmView(TesseraAPIView):
+    """Set a new password with the link's ``uid`` and ``token``; all sessions end."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    serializer_class = PasswordResetConfirmSerializer
+
+    @document(responses={204: None, **ERRORS})
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        accounts.confirm_password_reset(
+            request,
+            serializer.validated_data["uid"],
+            serializer.validated_data["token"],
+            serializer.validated_data["new_password"],
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EmailVerifyView(TesseraAPIView):
+    """Submit the key from a verification e-mail (sign-up or change of address)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    serializer_class = EmailVerifySerializer
+
+    @document(responses={204: None, **ERRORS})
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        verification.consume(request, serializer.validated_data["key"])
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class EmailVerifyResendView(TesseraAPIView):
+    """Send a new verification link: 202 whatever the address."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    serializer_class = EmailResendSerializer
+
+    @document(responses={202: DetailSerializer, **ERRORS})
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        verification.resend(request, serializer.validated_data["email"])
+        return Response({"detail": RESEND_ACCEPTED}, status=status.HTTP_202_ACCEPTED)

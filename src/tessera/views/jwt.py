@@ -1,0 +1,195 @@
+"""JWT endpoints: obtain, refresh, verify, sliding tokens, and the public key set."""
+
+from __future__ import annotations
+
+from django.urls import reverse
+from rest_framework import serializers
+from rest_framework.exceptions import NotAuthenticated
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from ..conf import tessera_settings
+from ..csrf import enforce_csrf
+from ..schema import document
+from ..serializers import ErrorSerializer, LoginSerializer
+from ..services import jwt as jwt_service
+from ..tokens import jwt as codec
+from .base import TesseraAPIView
+
+ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer,
+          429: ErrorSerializer, 503: ErrorSerializer}
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+
+
+class TokenPairWithUserSerializer(TokenPairSerializer):
+    user = serializers.DictField(help_text="The USER_SERIALIZER representation.")
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh = serializers.CharField(
+        required=False, max_length=codec.MAX_TOKEN_LENGTH,
+        help_text="Omit in cookie mode: the refresh cookie is read instead.",
+    )
+
+
+class VerifySerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=codec.MAX_TOKEN_LENGTH)
+
+
+class SlidingTokenSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=codec.MAX_TOKEN_LENGTH)
+
+
+class EmptySerializer(serializers.Serializer):
+    pass
+
+
+class JWKSSerializer(serializers.Serializer):
+    keys = serializers.ListField(child=serializers.DictField())
+
+
+def set_token_cookies(response: Response, access: str, refresh: str) -> None:
+    """HttpOnly cookies; the refresh cookie is only ever sent to the refresh endpoint."""
+    common = {
+        "secure": tessera_settings.JWT_COOKIE_SECURE,
+        "httponly": True,
+        "samesite": tessera_settings.JWT_COOKIE_SAMESITE,
+        "domain": tessera_settings.JWT_COOKIE_DOMAIN,
+    }
+    response.set_cookie(
+        tessera_settings.JWT_ACCESS_COOKIE, access,
+        max_age=int(tessera_settings.JWT_ACCESS_LIFETIME.total_seconds()), **common,
+    )
+    response.set_cookie(
+        tessera_settings.JWT_REFRESH_COOKIE, refresh, path=reverse("tessera:jwt-refresh"),
+        max_age=int(tessera_settings.JWT_REFRESH_LIFETIME.total_seconds()), **common,
+    )
+
+
+def delete_token_cookies(response: Response) -> None:
+    domain = tessera_settings.JWT_COOKIE_DOMAIN
+    response.delete_cookie(tessera_settings.JWT_ACCESS_COOKIE, domain=domain)
+    response.delete_cookie(
+        tessera_settings.JWT_REFRESH_COOKIE, path=reverse("tessera:jwt-refresh"), domain=domain
+    )
+
+
+class CookieCSRFMixin:
+    """In cookie mode the browser itself holds the credential: demand a CSRF token."""
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        if tessera_settings.JWT_COOKIES:
+            enforce_csrf(request)
+
+
+class JWTObtainView(CookieCSRFMixin, TesseraAPIView):
+    """Log in and receive an access and a refresh token (and cookies in cookie mode)."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    serializer_class = LoginSerializer
+
+    @document(request=LoginSerializer, responses={200: TokenPairWithUserSerializer, **ERRORS})
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        pair = jwt_service.login(
+            request, data["identifier"], data["password"], device_name=data["device_name"]
+        )
+        response = Response(
+            {"access": pair.access, "refresh": pair.refresh,
+             "user": self.user_data(pair.session.user)}
+        )
+        if tessera_settings.JWT_COOKIES:
+            set_token_cookies(response, pair.access, pair.refresh)
+        return response
+
+
+class JWTRefreshView(CookieCSRFMixin, TesseraAPIView):
+    """Rotate a refresh token. A rotated token used again revokes its session."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    serializer_class = RefreshSerializer
+
+    @document(request=RefreshSerializer, responses={200: TokenPairSerializer, **ERRORS})
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        token = serializer.validated_data.get("refresh")
+        if not token and tessera_settings.JWT_COOKIES:
+            token = request.COOKIES.get(tessera_settings.JWT_REFRESH_COOKIE)
+        if not token:
+            raise NotAuthenticated("No refresh token was provided.")
+        pair = jwt_service.rotate(token, request)
+        response = Response({"access": pair.access, "refresh": pair.refresh})
+        if tessera_settings.JWT_COOKIES:
+            set_token_cookies(response, pair.access, pair.refresh)
+        return response
+
+
+class JWTVerifyView(TesseraAPIView):
+    """200 when the token is valid and its session live; 401 otherwise."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    serializer_class = VerifySerializer
+
+    @document(request=VerifySerializer, responses={200: EmptySerializer, **ERRORS})
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        jwt_service.verify(serializer.validated_data["token"])
+        return Response({})
+
+
+class SlidingObtainView(TesseraAPIView):
+    """Log in and receive one sliding token, refreshable until its refresh limit."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    serializer_class = LoginSerializer
+
+    @document(request=LoginSerializer, responses={200: SlidingTokenSerializer, **ERRORS})
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        sliding = jwt_service.login_sliding(
+            request, data["identifier"], data["password"], device_name=data["device_name"]
+        )
+        return Response({"token": sliding.token})
+
+
+class SlidingRefreshView(TesseraAPIView):
+    """Exchange a sliding token (expired or not) for a fresh one, within its limit."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    serializer_class = SlidingTokenSerializer
+
+    @document(request=SlidingTokenSerializer, responses={200: SlidingTokenSerializer, **ERRORS})
+    def post(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        sliding = jwt_service.refresh_sliding(serializer.validated_data["token"])
+        return Response({"token": sliding.token})
+
+
+class JWKSView(TesseraAPIView):
+    """The public keys that verify this project's tokens. HMAC secrets never appear."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    serializer_class = JWKSSerializer
+
+    @document(responses={200: JWKSSerializer})
+    def get(self, request):
+        keys = [key.public_jwk() for key in codec.key_ring().keys.values() if key.is_asymmetric]
+        return Response({"keys": keys})
