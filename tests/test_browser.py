@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
+from django.middleware.csrf import _get_new_csrf_string
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -209,3 +210,30 @@ def test_mandatory_verification_applies_to_browser_login(browser, user):
     response = browser_login(browser)
     assert (response.status_code, response.json()["code"]) == (403, "email_not_verified")
     assert not Session.objects.exists()
+
+
+def test_browser_session_manages_sessions_like_any_device(user, login):
+    other_token = login()["token"]
+    browser = APIClient(enforce_csrf_checks=True)
+    csrf = _get_new_csrf_string()
+    browser.cookies["csrftoken"] = csrf
+    response = browser.post(
+        "/api/auth/session/login/", {"username": "alice", "password": PASSWORD},
+        format="json", HTTP_X_CSRFTOKEN=csrf,
+    )
+    assert response.status_code == 200
+    csrf = browser.cookies["csrftoken"].value  # rotated on login
+    listed = browser.get("/api/auth/sessions/").json()
+    assert {row["kind"] for row in listed} == {"token", "browser"}
+    token_row = next(row for row in listed if row["kind"] == "token")
+    assert browser.delete(f"/api/auth/sessions/{token_row['id']}/").status_code == 403
+    revoked = browser.delete(
+        f"/api/auth/sessions/{token_row['id']}/", HTTP_X_CSRFTOKEN=csrf
+    )
+    assert revoked.status_code == 204
+    assert APIClient().get(
+        "/api/protected/", HTTP_AUTHORIZATION=f"Token {other_token}"
+    ).status_code == 401
+    assert browser.post("/api/auth/logout/", HTTP_X_CSRFTOKEN=csrf).status_code == 204
+    assert Session.objects.get(kind=SessionKind.BROWSER).revoke_reason == "logout"
+    assert browser.get("/api/auth/sessions/").status_code == 401

@@ -42,6 +42,7 @@ __all__ = [
     "IsOwnerOrReadOnly",
     "OwnedObjectsMixin",
     "ReadOnly",
+    "ReadOnlyForPersonalAccessTokens",
     "TokenHasReadWriteScope",
     "roles_of",
     "scopes_of",
@@ -226,6 +227,15 @@ class IsNotPersonalAccessToken(BasePermission):
         return _authenticated(request) and not (
             isinstance(session, Session) and session.kind == SessionKind.PAT
         )
+
+
+class ReadOnlyForPersonalAccessTokens(IsNotPersonalAccessToken):
+    """A personal access token may read (``me/``) but not change the account."""
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in SAFE_METHODS:
+            return _authenticated(request)
+        return super().has_permission(request, view)
 
 
 def owner_pk(obj: Any, owner_field: str) -> Any:

@@ -7,9 +7,10 @@ from rest_framework import status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
-from ..authentication import BasicAuthentication, SessionAuthentication
+from ..authentication import BasicAuthentication
 from ..conf import tessera_settings
 from ..models import Session, SessionKind
+from ..permissions import IsNotPersonalAccessToken, ReadOnlyForPersonalAccessTokens
 from ..schema import document
 from ..serializers import ErrorSerializer
 from ..serializers_accounts import (
@@ -30,11 +31,7 @@ from .base import TesseraAPIView
 ERRORS = {400: ErrorSerializer, 429: ErrorSerializer, 503: ErrorSerializer}
 SIGNED_IN_ERRORS = {**ERRORS, 401: ErrorSerializer, 403: ErrorSerializer}
 # Whatever credential the project's clients hold, including a browser session.
-SIGNED_IN_AUTHENTICATION = list(
-    dict.fromkeys(
-        [*TesseraAPIView.authentication_classes, SessionAuthentication, BasicAuthentication]
-    )
-)
+SIGNED_IN_AUTHENTICATION = [*TesseraAPIView.authentication_classes, BasicAuthentication]
 
 SIGN_UP_ACCEPTED = "Check your inbox to finish signing up."
 RESET_ACCEPTED = "If an account uses this address, a link to reset its password is on its way."
@@ -73,7 +70,7 @@ class MeView(TesseraAPIView):
     """The signed-in user's profile (ME_SERIALIZER); DELETE closes the account."""
 
     authentication_classes = SIGNED_IN_AUTHENTICATION
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, ReadOnlyForPersonalAccessTokens]
     serializer_class = MeSerializer
 
     def get_serializer_class(self):
@@ -107,7 +104,7 @@ class PasswordChangeView(TesseraAPIView):
     """Change the password; every other session is revoked, this one kept."""
 
     authentication_classes = SIGNED_IN_AUTHENTICATION
-    permission_classes = [IsAuthenticated]
+    permission_classes = [IsAuthenticated, IsNotPersonalAccessToken]
     serializer_class = PasswordChangeSerializer
 
     @document(responses={204: None, **SIGNED_IN_ERRORS})

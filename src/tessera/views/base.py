@@ -5,7 +5,7 @@ from rest_framework import generics
 from rest_framework.exceptions import ParseError
 
 from .. import compat
-from ..authentication import JWTAuthentication, TokenAuthentication
+from ..authentication import JWTAuthentication, SessionAuthentication, TokenAuthentication
 from ..conf import tessera_settings
 from ..errors import RequestTooLarge, exception_handler
 from ..parsers import JSONParser
@@ -19,7 +19,9 @@ class TesseraAPIView(generics.GenericAPIView):
     authentication class announces a ``WWW-Authenticate`` challenge).
     """
 
-    authentication_classes = [TokenAuthentication, JWTAuthentication]
+    # Every credential kind Tessera issues, so any session can log out and manage
+    # the account's sessions. HTTP Basic is left to the views that opt in.
+    authentication_classes = [TokenAuthentication, JWTAuthentication, SessionAuthentication]
     parser_classes = [JSONParser]
     throttle_classes: list = []
 
