@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.contrib.auth import user_logged_in, user_logged_out
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from django.db import connection
 from django.test import override_settings
 
@@ -183,6 +186,32 @@ def test_clearsessions_deletes_only_long_ended_sessions(user, clock):
 
 def test_clearsessions_rejects_bad_arguments(user):
     create_session(user)
-    with pytest.raises(SystemExit):
+    with pytest.raises(CommandError, match="--batch-size"):
         call_command("tessera_clearsessions", batch_size=0)
     assert Session.objects.count() == 1
+
+
+def test_clearsessions_deletes_expired_refresh_tokens_and_spent_email_keys(user, clock):
+    from tessera.models import EmailVerificationKey, RefreshToken
+
+    session = create_session(user).session
+    old = RefreshToken.objects.create(
+        session=session, jti_digest="a" * 64, expires_at=clock.now + timedelta(hours=1)
+    )
+    current = RefreshToken.objects.create(
+        session=session, jti_digest="b" * 64, expires_at=clock.now + timedelta(hours=3)
+    )
+    keys = {
+        name: EmailVerificationKey.objects.create(
+            user=user, email="alice@example.com", purpose="verify", key_digest=name * 64,
+            expires_at=clock.now + timedelta(hours=hours), used_at=used,
+        )
+        for name, hours, used in [("u", 5, clock.now), ("e", 1, None), ("k", 5, None)]
+    }
+    clock.advance(hours=2)
+    out = StringIO()
+    call_command("tessera_clearsessions", stdout=out)
+    assert set(RefreshToken.objects.values_list("pk", flat=True)) == {current.pk}
+    assert old.pk not in set(RefreshToken.objects.values_list("pk", flat=True))
+    assert list(EmailVerificationKey.objects.values_list("pk", flat=True)) == [keys["k"].pk]
+    assert "1 expired refresh token(s), 2 used or expired e-mail key(s)" in out.getvalue()
