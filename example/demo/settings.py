@@ -26,6 +26,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "drf_spectacular",
     "tessera",
     "demo",
 ]
@@ -80,6 +81,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "tessera.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
 TESSERA = {
@@ -91,6 +93,8 @@ TESSERA = {
         "posts:write": "Create, change and delete posts.",
     },
 }
+
+SPECTACULAR_SETTINGS = {"TITLE": "Tessera demo API", "VERSION": "0.1.0"}
 
 EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 LANGUAGE_CODE = "en-us"

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from demo import views
 from tessera.views import obtain_auth_token
@@ -19,4 +20,6 @@ urlpatterns = [
     path("api/posts/<int:pk>/", views.PostViewSet.as_view(ITEM), name="post-detail"),
     path("api/my-posts/", views.MyPostViewSet.as_view(COLLECTION), name="my-post-list"),
     path("api/my-posts/<int:pk>/", views.MyPostViewSet.as_view(ITEM), name="my-post-detail"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
 ]

@@ -26,11 +26,17 @@ from tessera.permissions import (
     OwnedObjectsMixin,
     TokenHasReadWriteScope,
 )
+from tessera.schema import document
+
+
+class MessageSerializer(serializers.Serializer):
+    message = serializers.CharField()
 
 
 class ProtectedView(APIView):
     permission_classes = [IsAuthenticated]
 
+    @document(responses=MessageSerializer)
     def get(self, request):
         return Response({"message": f"Hello, {request.user.get_username()}."})
 
@@ -38,6 +44,7 @@ class ProtectedView(APIView):
 class AdminContentView(APIView):
     permission_classes = [IsAdmin]
 
+    @document(responses=MessageSerializer)
     def get(self, request):
         return Response({"message": "Admin content."})
 
@@ -45,6 +52,7 @@ class AdminContentView(APIView):
 class ManagerContentView(APIView):
     permission_classes = [HasRole("Manager")]
 
+    @document(responses=MessageSerializer)
     def get(self, request):
         return Response({"message": "Manager content."})
 
@@ -52,6 +60,7 @@ class ManagerContentView(APIView):
 class HRContentView(APIView):
     permission_classes = [HasRole("HR")]
 
+    @document(responses=MessageSerializer)
     def get(self, request):
         return Response({"message": "HR content."})
 

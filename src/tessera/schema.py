@@ -9,6 +9,8 @@ try:
     from drf_spectacular.utils import extend_schema
 except ImportError:  # the `openapi` extra is not installed
     extend_schema = None
+else:
+    from . import schema_extensions  # noqa: F401  (registers the security schemes)
 
 
 def document(**kwargs: Any) -> Callable:
