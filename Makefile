@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test install lint bench build clean
+.PHONY: demo test install lint bench build package-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,20 @@ bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 build: $(STAMP)
+	rm -rf dist
 	$(BIN)/python -m build
+
+# The wheel installs into a clean venv (dependencies from the index) and carries its
+# migrations and templates.
+package-check: build
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(PYTHON) -m venv "$$tmp/venv" && \
+	"$$tmp/venv/bin/pip" install --quiet dist/*.whl && \
+	cd "$$tmp" && venv/bin/python -c "import tessera, importlib.resources as r; \
+	files = r.files('tessera'); \
+	assert (files / 'migrations' / '0001_initial.py').is_file(); \
+	assert (files / 'templates' / 'tessera' / 'email').is_dir(); \
+	print('wheel OK: tessera', tessera.__version__)"
 
 clean:
 	rm -rf $(VENV) build dist example/db.sqlite3
