@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 import re
-from unittest import mock
 
-import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.hashers import MD5PasswordHasher
 from django.core import mail
 
 from tessera.models import EmailAddress, EmailVerificationKey, Session
 
 NEW_PASSWORD = "a-brand-new-passphrase-42"
 _LINK = re.compile(r"https?://\S+")
-
-
-@pytest.fixture
-def hasher_calls():
-    """Count every password hash computed (checks and dummy hashes alike)."""
-    with mock.patch.object(
-        MD5PasswordHasher, "encode", autospec=True, side_effect=MD5PasswordHasher.encode
-    ) as spy:
-        yield spy
 
 
 def mails_to(address: str) -> list:

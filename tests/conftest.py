@@ -2,8 +2,10 @@ from __future__ import annotations
 
 import os
 from datetime import datetime, timedelta
+from unittest import mock
 
 import pytest
+from django.contrib.auth.hashers import MD5PasswordHasher
 from django.core.cache import caches
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -50,6 +52,15 @@ def clock(monkeypatch) -> Clock:
     frozen = Clock()
     monkeypatch.setattr(timezone, "now", frozen)
     return frozen
+
+
+@pytest.fixture
+def hasher_calls():
+    """Count every password hash computed (checks and dummy hashes alike)."""
+    with mock.patch.object(
+        MD5PasswordHasher, "encode", autospec=True, side_effect=MD5PasswordHasher.encode
+    ) as spy:
+        yield spy
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from tessera import signals
 from tessera.models import RevokeReason, Session
 from tessera.services.accounts import ResetTokenGenerator
 
-from . import accounts_support
 from .accounts_support import (
     NEW_PASSWORD,
     link_in,
@@ -26,7 +25,6 @@ from .accounts_support import (
 from .conftest import PASSWORD, auth_header
 
 # The fixture, under the name the tests ask for.
-hasher_calls = accounts_support.hasher_calls
 pytestmark = pytest.mark.django_db
 RESET = "/api/auth/password/reset/"
 CONFIRM = "/api/auth/password/reset/confirm/"

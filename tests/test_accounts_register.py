@@ -13,12 +13,10 @@ from django.test import override_settings
 from tessera import signals
 from tessera.models import EmailAddress, EmailVerificationKey, Session
 
-from . import accounts_support
 from .accounts_support import mails_to, only_mail_to, snapshot
 from .conftest import PASSWORD, auth_header
 
 # The fixture, under the name the tests ask for.
-hasher_calls = accounts_support.hasher_calls
 pytestmark = pytest.mark.django_db
 REGISTER = "/api/auth/register/"
 OPEN = {"PREVENT_ENUMERATION": False}

@@ -14,7 +14,6 @@ from django.utils import timezone
 from tessera import signals
 from tessera.models import EmailAddress, EmailVerificationKey, Session
 
-from . import accounts_support
 from .accounts_support import (
     mails_to,
     only_mail_to,
@@ -24,7 +23,6 @@ from .accounts_support import (
 from .conftest import PASSWORD
 
 # The fixture, under the name the tests ask for.
-hasher_calls = accounts_support.hasher_calls
 pytestmark = pytest.mark.django_db
 MANDATORY = {"EMAIL_VERIFICATION": "mandatory"}
 VERIFY = "/api/auth/email/verify/"

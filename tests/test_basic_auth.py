@@ -9,11 +9,9 @@ from django.test import override_settings
 
 from tessera.models import Session
 
-from . import accounts_support
 from .conftest import PASSWORD
 
 # The fixture, under the name the tests ask for.
-hasher_calls = accounts_support.hasher_calls
 pytestmark = pytest.mark.django_db
 ME = "/api/auth/me/"
 ON = {"BASIC_AUTH": True}

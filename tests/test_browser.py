@@ -11,12 +11,10 @@ from rest_framework.test import APIClient
 from tessera.models import RevokeReason, Session, SessionKind
 from tessera.services.browser import SESSION_KEY
 
-from . import accounts_support
 from .accounts_support import NEW_PASSWORD, snapshot
 from .conftest import PASSWORD, auth_header
 
 # The fixture, under the name the tests ask for.
-hasher_calls = accounts_support.hasher_calls
 pytestmark = pytest.mark.django_db
 LOGIN = "/api/auth/session/login/"
 LOGOUT = "/api/auth/session/logout/"

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from unittest import mock
-
 import pytest
-from django.contrib.auth.hashers import MD5PasswordHasher
 from django.test import override_settings
 
 from tessera.models import Session
@@ -13,15 +10,6 @@ from tessera.models import Session
 from .conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def hasher_calls():
-    """Count every password hash computed (checks and dummy hashes alike)."""
-    with mock.patch.object(
-        MD5PasswordHasher, "encode", autospec=True, side_effect=MD5PasswordHasher.encode
-    ) as spy:
-        yield spy
 
 
 def post_login(api, **body):

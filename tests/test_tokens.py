@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from unittest import mock
 
 import pytest
-from django.contrib.auth.hashers import MD5PasswordHasher
 from rest_framework.test import APIRequestFactory
 
 from tessera.models import RevokeReason, Session, SessionKind
@@ -72,14 +70,6 @@ def test_stale_login_needs_the_password(api, user, login_token, clock):
 def test_a_session_just_inside_the_fresh_window_needs_no_password(api, login_token, clock):
     clock.advance(minutes=9, seconds=59)
     assert create(api, login_token).status_code == 201
-
-
-@pytest.fixture
-def hasher_calls():
-    with mock.patch.object(
-        MD5PasswordHasher, "encode", autospec=True, side_effect=MD5PasswordHasher.encode
-    ) as spy:
-        yield spy
 
 
 def test_wrong_password_is_a_field_error_hashed_once_and_creates_nothing(

@@ -15,13 +15,12 @@ class TokenScheme(OpenApiAuthenticationExtension):
     target_class = "tessera.authentication.TokenAuthentication"
     name = "tesseraToken"
     priority = 1
+    description = "Opaque token from `login/`: `Token tsr1_…` (`Bearer` also works)."
 
     def get_security_definition(self, auto_schema):
         return {
-            "type": "apiKey",
-            "in": "header",
-            "name": "Authorization",
-            "description": "Opaque token from `login/`: `Token tsr1_…` (`Bearer` also works).",
+            "type": "apiKey", "in": "header", "name": "Authorization",
+            "description": self.description,
         }
 
 
@@ -29,14 +28,7 @@ class ImportedTokenScheme(TokenScheme):
     target_class = "tessera.compat.ImportedTokenAuthentication"
     name = "tesseraImportedToken"
     priority = 2
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "apiKey",
-            "in": "header",
-            "name": "Authorization",
-            "description": "A DRF authtoken or knox token imported into Tessera: `Token <key>`.",
-        }
+    description = "A DRF authtoken or knox token imported into Tessera: `Token <key>`."
 
 
 class JWTScheme(OpenApiAuthenticationExtension):
