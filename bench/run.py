@@ -84,9 +84,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (8)")
     parser.add_argument("--many-tokens", type=int, default=100, help="live tokens (100)")
     parser.add_argument("--small-rows", type=int, default=1_000, help="session rows (1000)")
-    parser.add_argument(
-        "--large-rows", type=int, help="session rows for the second table (1000000)"
-    )
+    parser.add_argument("--large-rows", type=int, help="session rows in the second phase (1000000)")
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -329,7 +327,7 @@ def prepare(args: argparse.Namespace) -> Credentials:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0, interactive=False)
-    call_command("check", fail_level="ERROR")
+    call_command("check", fail_level="ERROR", stdout=sys.stderr)
     call_command("flush", verbosity=0, interactive=False)
     cache.clear()
     one = User.objects.create_user("bench-one")
@@ -446,6 +444,30 @@ def versions(wrk_version: str) -> str:
     return ", ".join(listed)
 
 
+def code_revision() -> str:
+    """The commit measured, and whether the work tree differed from it."""
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=BENCH_DIR,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        changes = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=BENCH_DIR,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "not a git checkout"
+    return f"commit {commit}" + (" with uncommitted changes" if changes else "")
+
+
 def ratio(value: float, reference: float) -> str:
     return f"{value / reference:.2f}" if reference else "n/a"
 
@@ -550,6 +572,7 @@ def benchmark(args: argparse.Namespace) -> str:
         f"- Date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
         f"- Machine: {machine()}",
         f"- Versions: {versions(wrk_version)}",
+        f"- Code: {code_revision()}",
         f"- Command: `{shlex.join(['bench/run.py', *sys.argv[1:]])}` (as run by "
         f"`make bench`: `.venv/bin/python bench/run.py`)",
         f"- Setup: gunicorn, {WORKERS} gthread workers × 1 thread; PostgreSQL with "

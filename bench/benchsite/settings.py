@@ -55,7 +55,8 @@ CACHES = {
     "none": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"},
 }
 
-TESSERA = {}
+# Access tokens outlive the run, as simplejwt's do below.
+TESSERA = {"JWT_ACCESS_LIFETIME": timedelta(days=1)}
 if os.environ.get("BENCH_TESSERA_CACHE") == "none":
     TESSERA["CACHE_ALIAS"] = "none"
 

@@ -11,10 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.contrib.auth.models import User
+from django.utils import timezone
 from knox.models import AuthToken
 from rest_framework.authtoken.models import Token
 from rest_framework_simplejwt.tokens import AccessToken
 
+from tessera.models import SessionKind
+from tessera.services import jwt as tessera_jwt
 from tessera.services.sessions import create_session
 
 
@@ -31,6 +34,11 @@ class Variant:
 
 def tessera_header(user: User) -> str:
     return f"Token {create_session(user).token}"
+
+
+def tessera_jwt_header(user: User) -> str:
+    session = create_session(user, kind=SessionKind.JWT).session
+    return f"Bearer {tessera_jwt.issue_access(session, timezone.now())}"
 
 
 def drf_token_header(user: User) -> str:
@@ -62,6 +70,12 @@ VARIANTS: tuple[Variant, ...] = (
         ("tessera.authentication.TokenAuthentication",),
         tessera_header,
         server="uncached",
+    ),
+    Variant(
+        "tessera-jwt",
+        "Tessera JWT (session checked)",
+        ("tessera.authentication.JWTAuthentication",),
+        tessera_jwt_header,
     ),
     Variant(
         "drf-token",
