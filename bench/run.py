@@ -50,6 +50,7 @@ WORKERS = 2
 SERVERS: dict[str, dict[str, str]] = {
     "main": {},
     "uncached": {"BENCH_TESSERA_CACHE": "none"},
+    "stateless": {"BENCH_TESSERA_JWT_STATELESS": "1"},
 }
 # Variants measured with many live tokens for the user (knox reads all of them per
 # request) and with a large Session table.

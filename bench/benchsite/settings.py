@@ -51,7 +51,7 @@ DATABASES = {
     }
 }
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL},
+    "default": {"BACKEND": "tessera.cache.RedisCache", "LOCATION": REDIS_URL},
     "none": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"},
 }
 
@@ -59,6 +59,8 @@ CACHES = {
 TESSERA = {"JWT_ACCESS_LIFETIME": timedelta(days=1)}
 if os.environ.get("BENCH_TESSERA_CACHE") == "none":
     TESSERA["CACHE_ALIAS"] = "none"
+if os.environ.get("BENCH_TESSERA_JWT_STATELESS") == "1":
+    TESSERA["JWT_REVOCATION_CHECK"] = False
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],

@@ -78,6 +78,13 @@ VARIANTS: tuple[Variant, ...] = (
         tessera_jwt_header,
     ),
     Variant(
+        "tessera-jwt-stateless",
+        "Tessera JWT, stateless (no session check; user loaded by id)",
+        ("tessera.authentication.JWTAuthentication",),
+        tessera_jwt_header,
+        server="stateless",
+    ),
+    Variant(
         "drf-token",
         "DRF TokenAuthentication",
         ("rest_framework.authentication.TokenAuthentication",),

@@ -29,4 +29,4 @@ def database_from_url(url: str | None, default_sqlite: Path) -> dict:
 def cache_from_url(url: str | None) -> dict:
     if not url:
         return {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
-    return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    return {"BACKEND": "tessera.cache.RedisCache", "LOCATION": url}

@@ -142,7 +142,7 @@ def _check_cache_alias() -> list:
                 f"The cache {alias!r} is per-process ({backend.rsplit('.', 1)[-1]}): with "
                 "several app processes, a revoked session stays usable on the others for "
                 "up to CACHE_TIMEOUT and throttle counters are not shared.",
-                hint="Use Redis (django.core.cache.backends.redis.RedisCache) in production.",
+                hint="Use Redis (tessera.cache.RedisCache) in production.",
                 obj="TESSERA",
                 id="tessera.W002",
             )
