@@ -161,6 +161,11 @@ def test_admin_lists_sessions_without_digests_and_revokes(client, user, django_u
     assert b"phone" in listing.content
     for state in ("live", "revoked", "expired"):
         assert client.get(f"/admin/tessera/session/?state={state}").status_code == 200
+    create_session(admin, device_name="root's laptop")
+    by_user = client.get(f"/admin/tessera/session/?user__id__exact={user.pk}").content
+    assert b"phone" in by_user and b"root&#x27;s laptop" not in by_user
+    kind = client.get("/admin/tessera/session/?kind__exact=pat").content
+    assert b"phone" not in kind
     response = client.post(
         "/admin/tessera/session/",
         {"action": "revoke", "_selected_action": [str(issued.session.pk)]},

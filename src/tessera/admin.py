@@ -37,7 +37,9 @@ class SessionAdmin(admin.ModelAdmin):
         "user", "kind", "device_name", "ip", "created_at", "last_used_at", "expiry_display",
         "revoked_at", "revoke_reason",
     ]
-    list_filter = [StateFilter, "kind", "revoke_reason"]
+    list_filter = [
+        StateFilter, "kind", "revoke_reason", ("user", admin.RelatedOnlyFieldListFilter)
+    ]
     search_fields = ["user__username", "user__email", "device_name", "ip"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]
