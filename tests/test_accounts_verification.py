@@ -126,8 +126,12 @@ def test_an_inactive_users_key_is_refused(api):
     key = verify_key(only_mail_to("abc@example.com"))
     user.is_active = False
     user.save()
+    # Deactivation voided the key, so it stays refused even if the account comes back.
+    assert EmailVerificationKey.objects.get().used_at is not None
     assert api.post(VERIFY, {"key": key}, format="json").json()["code"] == "invalid_key"
-    assert EmailVerificationKey.objects.get().used_at is None  # rolled back
+    user.is_active = True
+    user.save()
+    assert api.post(VERIFY, {"key": key}, format="json").json()["code"] == "invalid_key"
 
 
 @override_settings(TESSERA={"ACCOUNT_THROTTLE_RATES": {"verify_ip": "2/hour"}})

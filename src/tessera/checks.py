@@ -67,11 +67,64 @@ def check_settings(app_configs=None, **kwargs):
                     id="tessera.E005",
                 )
             )
+    if not [e for e in errors if e.id == "tessera.E002"]:
+        errors.extend(_check_bounds(raw))
     errors.extend(_check_signing_key(raw))
     errors.extend(_check_rates(raw))
     errors.extend(_check_cache_alias())
     errors.extend(_check_authorization(raw))
     return errors
+
+
+POSITIVE_DURATIONS = (
+    "TOKEN_TTL", "MAX_TTL", "MIN_REFRESH_INTERVAL", "CACHE_TIMEOUT", "JWT_ACCESS_LIFETIME",
+    "JWT_REFRESH_LIFETIME", "JWT_SLIDING_LIFETIME", "JWT_SLIDING_REFRESH_LIFETIME",
+)
+NON_NEGATIVE_DURATIONS = ("JWT_LEEWAY", "JWT_REUSE_GRACE")
+# A tolerance longer than this stops being clock skew and starts being a lifetime.
+MAX_TOLERANCE = timedelta(minutes=5)
+MINIMUM_INTEGERS = {
+    "TOKEN_LIMIT_PER_USER": 1, "NUM_PROXIES": 1, "MAX_BODY_BYTES": 1024, "RETRY_AFTER": 1,
+}
+
+
+def _check_bounds(raw: dict) -> list:
+    errors = []
+    for key in POSITIVE_DURATIONS + NON_NEGATIVE_DURATIONS:
+        value = raw.get(key)
+        if value is None:
+            continue
+        positive = key in POSITIVE_DURATIONS
+        if value < timedelta(0) or (positive and value == timedelta(0)):
+            bound = "positive" if positive else "zero or more"
+            errors.append(Error(f"TESSERA[{key!r}] must be {bound}.",
+                                obj="TESSERA", id="tessera.E008"))
+        elif key in NON_NEGATIVE_DURATIONS and value > MAX_TOLERANCE:
+            errors.append(Warning(
+                f"TESSERA[{key!r}] is {value}: a tolerance this long keeps expired or reused "
+                "tokens working.", hint="Keep it to seconds; at most five minutes.",
+                obj="TESSERA", id="tessera.W011"))
+    for key, minimum in MINIMUM_INTEGERS.items():
+        value = raw.get(key)
+        if value is not None and value < minimum:
+            errors.append(Error(f"TESSERA[{key!r}] must be at least {minimum}.",
+                                obj="TESSERA", id="tessera.E009"))
+    return errors
+
+
+@register(Tags.database)
+def check_atomic_requests(app_configs=None, **kwargs):
+    """Tessera's own views opt out of ATOMIC_REQUESTS; HTTP Basic on the project's cannot."""
+    raw = getattr(settings, "TESSERA", {})
+    if not isinstance(raw, dict) or raw.get("THROTTLE_BACKEND") != "database":
+        return []
+    if not any(db.get("ATOMIC_REQUESTS") for db in settings.DATABASES.values()):
+        return []
+    return [Warning(
+        "ATOMIC_REQUESTS with THROTTLE_BACKEND='database': a failed HTTP Basic login on your "
+        "own views rolls its throttle count back with the request.",
+        hint="Use THROTTLE_BACKEND='cache' (Redis), or leave BASIC_AUTH off.",
+        obj="TESSERA", id="tessera.W003")]
 
 
 def _check_signing_key(raw: dict) -> list:

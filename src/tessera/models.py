@@ -119,8 +119,9 @@ class RefreshToken(models.Model):
 
     session = models.ForeignKey(Session, on_delete=models.CASCADE, related_name="refresh_tokens")
     jti_digest = models.CharField(max_length=64, unique=True, editable=False)
+    # SET_NULL: cleaning up an expired ancestor must not take its live successor along.
     parent = models.OneToOneField(
-        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="successor"
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="successor"
     )
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()

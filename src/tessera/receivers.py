@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.db.models.signals import post_save
+from django.db.models.signals import post_save, pre_delete
 from django.dispatch import receiver
 
 from .models import RevokeReason
 from .services import sessions as session_service
+from .services.verification import cancel_pending_keys
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="tessera-user-saved")
@@ -21,5 +22,12 @@ def user_saved(sender, instance, created: bool, update_fields=None, **kwargs) ->
         return
     if not instance.is_active:
         session_service.revoke_user_sessions(instance, RevokeReason.DEACTIVATED)
+        cancel_pending_keys(instance)
     else:
         session_service.forget_cached_user(instance)
+
+
+@receiver(pre_delete, sender=settings.AUTH_USER_MODEL, dispatch_uid="tessera-user-deleted")
+def user_deleted(sender, instance, **kwargs) -> None:
+    """Deleting a user deletes its sessions by cascade; their cached copies must go too."""
+    session_service.forget_deleted_user(instance)

@@ -28,11 +28,12 @@ from .. import signals
 from ..conf import tessera_settings
 from ..models import EmailAddress, EmailKeyPurpose, RevokeReason, Session, SessionKind
 from . import emails, throttling
-from .requests import client_ip
+from .requests import client_key
 from .sessions import IssuedToken, create_session, revoke_user_sessions
 from .verification import (
     account_rate,
     address_in_use,
+    cancel_pending_keys,
     email_of,
     fold_case,
     same_address,
@@ -110,7 +111,7 @@ def register(
     request, fields: dict[str, Any], password: str, *, device_name: str = ""
 ) -> Registration:
     """Create an account from the serializer's fields (never more: no mass assignment)."""
-    throttling.hit("register-ip", client_ip(request) or "", account_rate("register_ip"))
+    throttling.hit("register-ip", client_key(request), account_rate("register_ip"))
     user_model = get_user_model()
     validate_new_password(password, user_model(**fields), "password")
     existing = _account_holding(fields)
@@ -192,7 +193,7 @@ def request_password_reset(request, email: str) -> None:
 
     The link goes to the stored address, never to the submitted spelling of it.
     """
-    throttling.hit("password-reset-ip", client_ip(request) or "", account_rate("password_reset_ip"))
+    throttling.hit("password-reset-ip", client_key(request), account_rate("password_reset_ip"))
     throttling.hit("password-reset-email", fold_case(email), account_rate("password_reset_email"))
     for user in users_with_address(email):
         if not user.has_usable_password():
@@ -216,7 +217,7 @@ def confirm_password_reset(request, uid: str, token: str, new_password: str):
     find the password (part of the token's hash) changed.
     """
     throttling.hit(
-        "password-reset-confirm-ip", client_ip(request) or "",
+        "password-reset-confirm-ip", client_key(request),
         account_rate("password_reset_confirm_ip"),
     )
     pk = _decode_uid(uid)
@@ -229,6 +230,7 @@ def confirm_password_reset(request, uid: str, token: str, new_password: str):
         user.set_password(new_password)
         user.save(update_fields=["password"])
         revoke_user_sessions(user, RevokeReason.PASSWORD_RESET)
+        cancel_pending_keys(user)
     signals.password_reset.send(sender=user.__class__, user=user, request=request)
     emails.send("password_changed", email_of(user), {"user": user, "reset": True})
     return user
@@ -258,6 +260,7 @@ def change_password(request, current_password: str, new_password: str) -> None:
         user.set_password(new_password)
         user.save(update_fields=["password"])
         revoke_user_sessions(user, RevokeReason.PASSWORD_CHANGED, keep=current)
+        cancel_pending_keys(user)
     signals.password_changed.send(sender=user.__class__, user=user, request=request)
     emails.send("password_changed", email_of(user), {"user": user, "reset": False})
 

@@ -8,7 +8,7 @@ from ..conf import tessera_settings
 from ..errors import InvalidCredentials
 from ..models import SessionKind
 from . import throttling
-from .requests import client_ip
+from .requests import client_key
 from .sessions import IssuedToken, create_session
 from .verification import require_verified
 
@@ -39,10 +39,13 @@ def check_credentials(request, identifier: str, password: str):
     that, so every failure costs the same and reads the same.
     """
     rates = tessera_settings.LOGIN_THROTTLE_RATES
-    throttling.hit("login-ip", client_ip(request) or "", rates.get("ip"))
-    throttling.hit("login-username", identifier.casefold(), rates.get("username"))
-    user = authenticate(request, username=resolve_username(identifier), password=password)
-    if user is None:
+    throttling.hit("login-ip", client_key(request), rates.get("ip"))
+    username = resolve_username(identifier)
+    # One bucket per account, whether it is named by username or by e-mail address.
+    throttling.hit("login-username", username.casefold(), rates.get("username"))
+    user = authenticate(request, username=username, password=password)
+    # Backends such as AllowAllUsersModelBackend accept inactive users; Tessera does not.
+    if user is None or not user.is_active:
         raise InvalidCredentials()
     # EMAIL_VERIFICATION='mandatory': checked only now, so that only someone who knows
     # the password learns the address is unverified (403 email_not_verified).

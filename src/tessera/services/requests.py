@@ -28,5 +28,14 @@ def client_ip(request) -> str | None:
         return None
 
 
+def client_key(request) -> str:
+    """The client's address for per-IP throttles.
+
+    Clients whose address cannot be read (a unix socket, a proxy header that is not an
+    address) share one key instead of escaping the limit.
+    """
+    return client_ip(request) or "unknown"
+
+
 def user_agent(request) -> str:
     return request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_MAX_LENGTH]

@@ -196,7 +196,12 @@ def _check_and_touch(token_digest: str) -> Session:
 
 def _load(token_digest: str) -> Session:
     try:
-        return Session.objects.select_related("user").get(token_digest=token_digest)
+        # The password hash stays out of the shared cache; nothing on this path reads it.
+        return (
+            Session.objects.select_related("user")
+            .defer("user__password")
+            .get(token_digest=token_digest)
+        )
     except Session.DoesNotExist as exc:
         raise InvalidToken() from exc
 
@@ -210,14 +215,18 @@ def _touch(session: Session, now: datetime) -> None:
         idle_expires_at = now + ttl
         if session.expires_at:
             idle_expires_at = min(idle_expires_at, session.expires_at)
+    # The cached copy is stale from here on. Dropping it before the write matters: a
+    # revocation that commits after the write tombstones after this, never before.
+    session_cache.evict([session.token_digest])
     written = Session.objects.filter(
         pk=session.pk, last_used_at=session.last_used_at, revoked_at__isnull=True
     ).update(last_used_at=now, idle_expires_at=idle_expires_at)
-    # Written or not, the cached copy is stale now: drop it so the next use reloads.
-    session_cache.evict([session.token_digest])
     if written:
         session.last_used_at, session.idle_expires_at = now, idle_expires_at
         signals.session_refreshed.send(sender=Session, session=session)
+    elif Session.objects.filter(pk=session.pk, revoked_at__isnull=False).exists():
+        # Revoked meanwhile: the eviction may have removed its tombstone; put it back.
+        session_cache.tombstone([session.token_digest])
 
 
 def _expire(session: Session, now: datetime) -> None:
@@ -229,6 +238,23 @@ def _expire(session: Session, now: datetime) -> None:
     if written:
         session.revoked_at, session.revoke_reason = now, RevokeReason.EXPIRED
         signals.session_expired.send(sender=Session, session=session)
+
+
+def session_of(request) -> Session | None:
+    """The Session behind this request's credential, whatever the credential kind.
+
+    With ``JWT_REVOCATION_CHECK`` off, ``request.auth`` is the token's claims rather than
+    the Session; logout must still find the session to end it.
+    """
+    auth = getattr(request, "auth", None)
+    if isinstance(auth, Session):
+        return auth
+    if isinstance(auth, dict) and isinstance(auth.get("sid"), str):
+        try:
+            return Session.objects.get(pk=uuid.UUID(auth["sid"]), user=request.user)
+        except (ValueError, Session.DoesNotExist):
+            return None
+    return None
 
 
 def revoke_sessions(sessions: Iterable[Session], reason: str) -> int:
@@ -262,6 +288,12 @@ def revoke_user_sessions(user, reason: str, *, keep: Session | None = None) -> i
     if keep is not None:
         sessions = sessions.exclude(pk=keep.pk)
     return revoke_sessions(sessions.only("pk", "token_digest", "user_id", "revoked_at"), reason)
+
+
+def forget_deleted_user(user) -> None:
+    """Tombstone a user's sessions before the rows go: a cached copy must not outlive them."""
+    digests = Session.objects.filter(user=user).values_list("token_digest", flat=True)
+    session_cache.tombstone(list(digests))
 
 
 def forget_cached_user(user) -> None:

@@ -24,7 +24,7 @@ from ..conf import OPTIONS, tessera_settings
 from ..errors import ServiceUnavailable
 from ..models import EmailAddress, EmailKeyPurpose, EmailVerificationKey
 from . import emails, throttling
-from .requests import client_ip
+from .requests import client_key
 
 KEY_BYTES = 32
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -124,6 +124,18 @@ def create_key(user, email: str, purpose: str) -> str:
     return key
 
 
+def cancel_pending_keys(user) -> int:
+    """Void every unused key of ``user``.
+
+    Called when the password changes or is reset and when the account is deactivated:
+    a key requested by whoever held the account before (say, an e-mail change to the
+    attacker's address) must not outlive the owner taking the account back.
+    """
+    return EmailVerificationKey.objects.filter(user=user, used_at__isnull=True).update(
+        used_at=timezone.now()
+    )
+
+
 def send_key(user, email: str, purpose: str) -> None:
     """Mint a key and e-mail its link to ``email``."""
     key = create_key(user, email, purpose)
@@ -139,7 +151,7 @@ def send_key(user, email: str, purpose: str) -> None:
 
 def consume(request, key: str) -> Verified:
     """Use a key once: mark the address verified, or switch the account to it."""
-    throttling.hit("verify-ip", client_ip(request) or "", account_rate("verify_ip"))
+    throttling.hit("verify-ip", client_key(request), account_rate("verify_ip"))
     if not _KEY_PATTERN.match(key):
         raise InvalidKey()
     digest = _digest(key)
@@ -213,7 +225,7 @@ def address_in_use(email: str, *, exclude=None) -> bool:
 def resend(request, email: str) -> None:
     """E-mail a fresh key to each unverified account with this address; silent otherwise."""
     rates = (account_rate("resend_ip"), account_rate("resend_email"))
-    throttling.hit("resend-ip", client_ip(request) or "", rates[0])
+    throttling.hit("resend-ip", client_key(request), rates[0])
     throttling.hit("resend-email", fold_case(email), rates[1])
     if tessera_settings.EMAIL_VERIFICATION == "none":
         return

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.db import transaction
 from django.utils.module_loading import import_string
 from rest_framework import generics
 from rest_framework.exceptions import ParseError
@@ -25,6 +26,16 @@ class TesseraAPIView(generics.GenericAPIView):
     parser_classes = [JSONParser]
     throttle_classes: list = []
 
+    # Announced in WWW-Authenticate when no authentication class of the view does.
+    challenge_class: type = TokenAuthentication
+
+    @classmethod
+    def as_view(cls, **initkwargs):
+        # Under ATOMIC_REQUESTS an error response would roll back the writes that must
+        # outlive it: a revoked token family, a throttle counter. Services open their
+        # own transactions where they need them.
+        return transaction.non_atomic_requests(super().as_view(**initkwargs))
+
     def initial(self, request, *args, **kwargs):
         # Refuse by the declared length before anything reads the body into memory.
         try:
@@ -48,7 +59,7 @@ class TesseraAPIView(generics.GenericAPIView):
         return authenticators
 
     def get_authenticate_header(self, request):
-        fallback = TokenAuthentication().authenticate_header(request)
+        fallback = self.challenge_class().authenticate_header(request)
         return super().get_authenticate_header(request) or fallback
 
     def user_data(self, user) -> dict:

@@ -8,6 +8,7 @@ from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
+from ..authentication import JWTAuthentication
 from ..conf import tessera_settings
 from ..csrf import enforce_csrf
 from ..schema import document
@@ -91,6 +92,7 @@ class JWTObtainView(CookieCSRFMixin, TesseraAPIView):
     """Log in and receive an access and a refresh token (and cookies in cookie mode)."""
 
     authentication_classes: list = []
+    challenge_class = JWTAuthentication
     permission_classes = [AllowAny]
     serializer_class = LoginSerializer
 
@@ -115,6 +117,7 @@ class JWTRefreshView(CookieCSRFMixin, TesseraAPIView):
     """Rotate a refresh token. A rotated token used again revokes its session."""
 
     authentication_classes: list = []
+    challenge_class = JWTAuthentication
     permission_classes = [AllowAny]
     serializer_class = RefreshSerializer
 
@@ -138,6 +141,7 @@ class JWTVerifyView(TesseraAPIView):
     """200 when the token is valid and its session live; 401 otherwise."""
 
     authentication_classes: list = []
+    challenge_class = JWTAuthentication
     permission_classes = [AllowAny]
     serializer_class = VerifySerializer
 
@@ -153,6 +157,7 @@ class SlidingObtainView(TesseraAPIView):
     """Log in and receive one sliding token, refreshable until its refresh limit."""
 
     authentication_classes: list = []
+    challenge_class = JWTAuthentication
     permission_classes = [AllowAny]
     serializer_class = LoginSerializer
 
@@ -171,6 +176,7 @@ class SlidingRefreshView(TesseraAPIView):
     """Exchange a sliding token (expired or not) for a fresh one, within its limit."""
 
     authentication_classes: list = []
+    challenge_class = JWTAuthentication
     permission_classes = [AllowAny]
     serializer_class = SlidingTokenSerializer
 
@@ -186,6 +192,7 @@ class JWKSView(TesseraAPIView):
     """The public keys that verify this project's tokens. HMAC secrets never appear."""
 
     authentication_classes: list = []
+    challenge_class = JWTAuthentication
     permission_classes = [AllowAny]
     serializer_class = JWKSSerializer
 

@@ -77,8 +77,9 @@ class LogoutView(TesseraAPIView):
 
     @document(request=None, responses={204: None, 401: ErrorSerializer})
     def post(self, request):
-        if isinstance(request.auth, Session):
-            session_service.revoke_sessions([request.auth], RevokeReason.LOGOUT)
+        session = session_service.session_of(request)
+        if session is not None:
+            session_service.revoke_sessions([session], RevokeReason.LOGOUT)
         user_logged_out.send(sender=request.user.__class__, request=request, user=request.user)
         return logged_out_response()
 
