@@ -290,3 +290,41 @@ def test_verify_only_key_cannot_be_active():
     with override_settings(TESSERA={"JWT_KEYS": keys}):
         with pytest.raises(SystemCheckError, match="tessera.E010"):
             call_command("check")
+
+
+def roles_hook(user, session):
+    return {"roles": sorted(user.groups.values_list("name", flat=True))}
+
+
+@pytest.fixture
+def manager(django_user_model):
+    from django.contrib.auth.models import Group
+
+    user = django_user_model.objects.create_user("mia", password=PASSWORD)
+    user.groups.add(Group.objects.create(name="Manager"))
+    return user
+
+
+def manager_access(api) -> str:
+    body = {"username": "mia", "password": PASSWORD}
+    return api.post("/api/auth/jwt/", body, format="json").json()["access"]
+
+
+def test_roles_come_from_groups_not_from_claims_by_default(api, manager):
+    with override_settings(TESSERA={"JWT_CLAIMS_HOOK": "tests.test_jwt.roles_hook"}):
+        access = manager_access(api)
+        assert api.get("/api/manager-content/", **auth_header(access, "Bearer")).status_code == 200
+        manager.groups.clear()
+        response = api.get("/api/manager-content/", **auth_header(access, "Bearer"))
+    assert response.status_code == 403  # the token still says Manager; the groups win
+
+
+def test_roles_claim_is_trusted_only_when_opted_in(api, manager, django_assert_num_queries):
+    trusted = {"JWT_CLAIMS_HOOK": "tests.test_jwt.roles_hook", "JWT_ROLES_CLAIM": "roles"}
+    with override_settings(TESSERA=trusted):
+        access = manager_access(api)
+        manager.groups.clear()
+        api.get("/api/protected/", **auth_header(access, "Bearer"))  # warm the cache
+        with django_assert_num_queries(0):
+            response = api.get("/api/manager-content/", **auth_header(access, "Bearer"))
+    assert response.status_code == 200  # stale until refresh, as documented

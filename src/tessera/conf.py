@@ -262,6 +262,14 @@ OPTIONS: dict[str, Option] = {
         "sliding tokens. Registered claims cannot be overridden.",
         nullable=True,
     ),
+    "JWT_ROLES_CLAIM": Option(
+        None,
+        (str,),
+        "Opt-in: read the roles of a JWT-authenticated request from this claim (filled by "
+        "JWT_CLAIMS_HOOK) instead of the user's groups. Saves the query, but roles are then "
+        "as stale as the token. None: roles always come from the groups.",
+        nullable=True,
+    ),
     "JWT_COOKIES": Option(
         False,
         (bool,),

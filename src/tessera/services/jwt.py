@@ -185,6 +185,8 @@ def authenticate_access(token: str):
     session = session_service.authenticate_digest(codec.session_lookup_digest(claims["sid"]))
     if session.kind != SessionKind.JWT or str(session.user_id) != claims["sub"]:
         raise session_service.InvalidToken()
+    # For this request only (the instance is a fresh copy): JWT_ROLES_CLAIM reads it.
+    session.jwt_claims = claims
     return session.user, session
 
 
