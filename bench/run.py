@@ -445,25 +445,17 @@ def versions(wrk_version: str) -> str:
     return ", ".join(listed)
 
 
+def git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=BENCH_DIR, capture_output=True, text=True, timeout=10, check=True
+    ).stdout.strip()
+
+
 def code_revision() -> str:
     """The commit measured, and whether the work tree differed from it."""
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=BENCH_DIR,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        changes = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=BENCH_DIR,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
+        commit = git("rev-parse", "--short", "HEAD")
+        changes = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return "not a git checkout"
     return f"commit {commit}" + (" with uncommitted changes" if changes else "")

@@ -79,6 +79,21 @@ def delete_token_cookies(response: Response) -> None:
     )
 
 
+class JWTEndpoint(TesseraAPIView):
+    """The JWT endpoints take their credential in the body, not from an authenticator."""
+
+    authentication_classes: list = []
+    challenge_class = JWTAuthentication
+    permission_classes = [AllowAny]
+
+
+def token_pair_response(pair, **extra) -> Response:
+    response = Response({"access": pair.access, "refresh": pair.refresh, **extra})
+    if tessera_settings.JWT_COOKIES:
+        set_token_cookies(response, pair.access, pair.refresh)
+    return response
+
+
 class CookieCSRFMixin:
     """In cookie mode the browser itself holds the credential: demand a CSRF token."""
 
@@ -88,12 +103,9 @@ class CookieCSRFMixin:
             enforce_csrf(request)
 
 
-class JWTObtainView(CookieCSRFMixin, TesseraAPIView):
+class JWTObtainView(CookieCSRFMixin, JWTEndpoint):
     """Log in and receive an access and a refresh token (and cookies in cookie mode)."""
 
-    authentication_classes: list = []
-    challenge_class = JWTAuthentication
-    permission_classes = [AllowAny]
     serializer_class = LoginSerializer
 
     @document(request=LoginSerializer, responses={200: TokenPairWithUserSerializer, **ERRORS})
@@ -104,21 +116,12 @@ class JWTObtainView(CookieCSRFMixin, TesseraAPIView):
         pair = jwt_service.login(
             request, data["identifier"], data["password"], device_name=data["device_name"]
         )
-        response = Response(
-            {"access": pair.access, "refresh": pair.refresh,
-             "user": self.user_data(pair.session.user)}
-        )
-        if tessera_settings.JWT_COOKIES:
-            set_token_cookies(response, pair.access, pair.refresh)
-        return response
+        return token_pair_response(pair, user=self.user_data(pair.session.user))
 
 
-class JWTRefreshView(CookieCSRFMixin, TesseraAPIView):
+class JWTRefreshView(CookieCSRFMixin, JWTEndpoint):
     """Rotate a refresh token. A rotated token used again revokes its session."""
 
-    authentication_classes: list = []
-    challenge_class = JWTAuthentication
-    permission_classes = [AllowAny]
     serializer_class = RefreshSerializer
 
     @document(request=RefreshSerializer, responses={200: TokenPairSerializer, **ERRORS})
@@ -130,19 +133,12 @@ class JWTRefreshView(CookieCSRFMixin, TesseraAPIView):
             token = request.COOKIES.get(tessera_settings.JWT_REFRESH_COOKIE)
         if not token:
             raise NotAuthenticated("No refresh token was provided.")
-        pair = jwt_service.rotate(token, request)
-        response = Response({"access": pair.access, "refresh": pair.refresh})
-        if tessera_settings.JWT_COOKIES:
-            set_token_cookies(response, pair.access, pair.refresh)
-        return response
+        return token_pair_response(jwt_service.rotate(token, request))
 
 
-class JWTVerifyView(TesseraAPIView):
+class JWTVerifyView(JWTEndpoint):
     """200 when the token is valid and its session live; 401 otherwise."""
 
-    authentication_classes: list = []
-    challenge_class = JWTAuthentication
-    permission_classes = [AllowAny]
     serializer_class = VerifySerializer
 
     @document(request=VerifySerializer, responses={200: EmptySerializer, **ERRORS})
@@ -153,12 +149,9 @@ class JWTVerifyView(TesseraAPIView):
         return Response({})
 
 
-class SlidingObtainView(TesseraAPIView):
+class SlidingObtainView(JWTEndpoint):
     """Log in and receive one sliding token, refreshable until its refresh limit."""
 
-    authentication_classes: list = []
-    challenge_class = JWTAuthentication
-    permission_classes = [AllowAny]
     serializer_class = LoginSerializer
 
     @document(request=LoginSerializer, responses={200: SlidingTokenSerializer, **ERRORS})
@@ -172,12 +165,9 @@ class SlidingObtainView(TesseraAPIView):
         return Response({"token": sliding.token})
 
 
-class SlidingRefreshView(TesseraAPIView):
+class SlidingRefreshView(JWTEndpoint):
     """Exchange a sliding token (expired or not) for a fresh one, within its limit."""
 
-    authentication_classes: list = []
-    challenge_class = JWTAuthentication
-    permission_classes = [AllowAny]
     serializer_class = SlidingTokenSerializer
 
     @document(request=SlidingTokenSerializer, responses={200: SlidingTokenSerializer, **ERRORS})
@@ -188,12 +178,9 @@ class SlidingRefreshView(TesseraAPIView):
         return Response({"token": sliding.token})
 
 
-class JWKSView(TesseraAPIView):
+class JWKSView(JWTEndpoint):
     """The public keys that verify this project's tokens. HMAC secrets never appear."""
 
-    authentication_classes: list = []
-    challenge_class = JWTAuthentication
-    permission_classes = [AllowAny]
     serializer_class = JWKSSerializer
 
     @document(responses={200: JWKSSerializer})
