@@ -49,7 +49,11 @@ SLIDING_ON_USE = (SessionKind.TOKEN, SessionKind.BROWSER)
 
 @dataclass(frozen=True)
 class IssuedToken:
-    """A new session and its clear token, which exists only in this object."""
+    """A new session and its clear token, which exists only in this object.
+
+    ``token`` is empty for JWT sessions: their credentials are the JWTs that
+    :mod:`tessera.services.jwt` signs.
+    """
 
     session: Session
     token: str
