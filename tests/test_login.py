@@ -64,6 +64,7 @@ def test_login_requires_an_identifier(api):
     response = post_login(api, password=PASSWORD)
     assert response.status_code == 400
     assert response.json()["fields"]["username"][0]["code"] == "required"
+    assert not Session.objects.exists()
 
 
 def test_overlong_password_is_rejected_before_hashing(api, user, hasher_calls):
@@ -71,6 +72,7 @@ def test_overlong_password_is_rejected_before_hashing(api, user, hasher_calls):
     assert response.status_code == 400
     assert response.json()["fields"]["password"][0]["code"] == "max_length"
     assert hasher_calls.call_count == 0
+    assert not Session.objects.exists()
 
 
 def test_device_name_too_long_is_400(api, user):

@@ -199,3 +199,53 @@ def test_out_of_bounds_values_are_reported(tessera, check_id, settings):
     settings.DEBUG = True
     with override_settings(TESSERA=tessera):
         assert [m.id for m in check_settings()] == [check_id]
+
+
+@override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": "100/min"}})
+def test_a_login_throttle_scope_left_out_keeps_its_default(api, user):
+    statuses = [
+        api.post("/api/auth/login/", {"username": "alice", "password": "x"},
+                 format="json").status_code
+        for _ in range(6)
+    ]
+    assert statuses == [401] * 5 + [429]
+
+
+def test_switching_one_login_scope_off_is_not_a_warning(settings):
+    settings.DEBUG = True
+    with override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": None}}):
+        assert check_settings() == []
+    with override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": None, "username": None}}):
+        assert [m.id for m in check_settings()] == ["tessera.W001"]
+
+
+@pytest.mark.parametrize("path", ["/api/auth/jwt/", "/api/auth/jwt/sliding/"])
+@pytest.mark.parametrize("username,password", [("nobody", PASSWORD), ("alice", "wrong")])
+def test_jwt_logins_refuse_bad_credentials_and_create_nothing(api, user, path, username,
+                                                                password, hasher_calls):
+    response = api.post(path, {"username": username, "password": password}, format="json")
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_credentials"
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert hasher_calls.call_count == 1
+    assert not Session.objects.exists() and not RefreshToken.objects.exists()
+
+
+@pytest.mark.parametrize("body,code", [
+    ({"token": "garbage"}, "invalid_token"),
+    ({"token": "a.b.c"}, "invalid_token"),
+    ({}, "invalid"),
+    ({"token": "x" * 9000}, "invalid"),
+])
+def test_sliding_refresh_refuses_bad_input(api, body, code):
+    response = api.post("/api/auth/jwt/sliding/refresh/", body, format="json")
+    assert response.json()["code"] == code
+    assert response.status_code == (400 if code == "invalid" else 401)
+
+
+def test_sliding_refresh_refuses_an_access_token(api, user):
+    access = jwt_pair(api)["access"]
+    response = api.post("/api/auth/jwt/sliding/refresh/", {"token": access}, format="json")
+    assert response.status_code == 401
+    assert response.json()["code"] == "wrong_token_type"
+    assert Session.objects.get().revoked_at is None

@@ -75,6 +75,7 @@ def test_session_endpoints_need_authentication(api):
         response = getattr(api, method)(path)
         assert response.status_code == 401
         assert response["WWW-Authenticate"]
+        assert response.json()["code"] == "not_authenticated"
 
 
 @override_settings(TESSERA={"TOKEN_LIMIT_PER_USER": 2})

@@ -3,7 +3,8 @@
 Each follows DRF's pattern: ``authenticate`` returns ``None`` when the request carries no
 credential of its kind (so the next class can try), ``(user, session)`` when it is
 valid, and raises ``AuthenticationFailed`` when it is Tessera's but bad.
-``request.auth`` is always the :class:`tessera.models.Session`.
+``request.auth`` is the :class:`tessera.models.Session`, except with HTTP Basic (None: no
+session is opened) and with stateless JWT (the token's claims).
 """
 
 from __future__ import annotations

@@ -145,9 +145,10 @@ def _check_signing_key(raw: dict) -> list:
 
 
 def _check_rates(raw: dict) -> list:
-    rates = raw.get("LOGIN_THROTTLE_RATES")
-    if not isinstance(rates, dict):
+    configured = raw.get("LOGIN_THROTTLE_RATES")
+    if not isinstance(configured, dict):
         return []
+    rates = {**OPTIONS["LOGIN_THROTTLE_RATES"].default, **configured}
     errors = []
     for scope, rate in rates.items():
         if scope not in ("ip", "username"):

@@ -89,8 +89,9 @@ OPTIONS: dict[str, Option] = {
     "LOGIN_THROTTLE_RATES": Option(
         {"ip": "20/min", "username": "5/min"},
         (dict,),
-        "Login attempts allowed per client IP and per submitted identifier, counted "
-        "before the password is checked. A rate is 'N/sec|min|hour|day'; None disables.",
+        "Login attempts allowed per client IP and per account, counted "
+        "before the password is checked. A rate is 'N/sec|min|hour|day'; None disables a "
+        "scope, and a scope left out keeps its default.",
     ),
     "THROTTLE_BACKEND": Option(
         "cache",

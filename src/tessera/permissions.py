@@ -7,7 +7,8 @@ They combine with DRF's own classes and operators::
 
 - **Roles** are the names of the user's Django groups, read with one query the first
   time a request asks and remembered on that request only, never in a cache or a token:
-  a user removed from a group is refused from their next request on.
+  a user removed from a group is refused from their next request on. Only a project
+  that sets ``JWT_ROLES_CLAIM`` trusts a JWT's roles claim instead.
 - **Scopes** restrict what a session may do (see :mod:`tessera.services.scopes`): login
   sessions carry every scope their user holds, personal access tokens those chosen when
   they were created.

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from django.contrib.auth import authenticate, get_user_model, user_logged_in
 
-from ..conf import tessera_settings
+from ..conf import OPTIONS, tessera_settings
 from ..errors import InvalidCredentials
 from ..models import SessionKind
 from . import throttling
 from .requests import client_key
 from .sessions import IssuedToken, create_session
 from .verification import require_verified
+
+
+def login_rates() -> dict[str, str | None]:
+    """LOGIN_THROTTLE_RATES over its defaults: a scope left out keeps its default rate.
+
+    Only an explicit None switches a scope off, so configuring one scope can never
+    silently disable the other.
+    """
+    return {**OPTIONS["LOGIN_THROTTLE_RATES"].default, **tessera_settings.LOGIN_THROTTLE_RATES}
 
 
 def resolve_username(identifier: str) -> str:
@@ -38,7 +47,7 @@ def check_credentials(request, identifier: str, password: str):
     hasher once whether or not the user exists, and refuses inactive users only after
     that, so every failure costs the same and reads the same.
     """
-    rates = tessera_settings.LOGIN_THROTTLE_RATES
+    rates = login_rates()
     throttling.hit("login-ip", client_key(request), rates.get("ip"))
     username = resolve_username(identifier)
     # One bucket per account, whether it is named by username or by e-mail address.
