@@ -13,6 +13,7 @@ from django.test import override_settings
 
 from tessera.checks import check_atomic_requests, check_settings
 from tessera.models import RefreshToken, RevokeReason, Session, ThrottleCounter
+from tessera.services.sessions import create_session
 from tessera.tokens import opaque
 
 from .conftest import PASSWORD, auth_header
@@ -249,3 +250,20 @@ def test_sliding_refresh_refuses_an_access_token(api, user):
     assert response.status_code == 401
     assert response.json()["code"] == "wrong_token_type"
     assert Session.objects.get().revoked_at is None
+
+
+def test_a_user_save_racing_a_revocation_keeps_the_tombstone(user, monkeypatch):
+    from tessera import session_cache
+    from tessera.services import sessions as session_service
+
+    issued = create_session(user)
+    real_evict = session_cache.evict
+
+    def revoke_then_evict(digests):
+        # The revocation commits (with its tombstone) just before the eviction runs.
+        session_service.revoke_sessions([issued.session], RevokeReason.ADMIN)
+        real_evict(digests)
+
+    monkeypatch.setattr(session_cache, "evict", revoke_then_evict)
+    session_service.forget_cached_user(user)
+    assert caches["default"].get("tessera:session:" + issued.session.token_digest) == "revoked"
