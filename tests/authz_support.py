@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from tessera.models import SessionKind
-from tessera.services.sessions import create_session
+from tessera.services.sessions import open_session
 
 DEMO_SCOPES = demo_settings.TESSERA["SCOPES"]
 ALL_SCOPES = sorted(DEMO_SCOPES)
@@ -33,7 +33,7 @@ def token_for(user, *, scopes: list[str] | None = None, kind: str = SessionKind.
     """A fresh session's token: a login's (scopes None) or a personal access token's."""
     if kind == SessionKind.PAT and scopes is None:
         scopes = []
-    return create_session(user, kind=kind, scopes=scopes, device_name="test").token
+    return open_session(user, kind=kind, scopes=scopes, device_name="test").token
 
 
 def pat_for(user, scopes: list[str]) -> str:

@@ -8,7 +8,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from tessera.models import EmailAddress, EmailVerificationKey, RevokeReason, Session
-from tessera.services.sessions import create_session
+from tessera.services.sessions import open_session
 
 from .accounts_support import NEW_PASSWORD, reset_parts, verify_key
 from .concurrency import run_together
@@ -42,7 +42,7 @@ def test_twenty_concurrent_submits_of_one_key_verify_exactly_once(attempt, mailo
 @pytest.mark.parametrize("attempt", range(REPEAT))
 @override_settings(TESSERA=WIDE_OPEN)
 def test_twenty_concurrent_reset_confirms_succeed_exactly_once(user, attempt, mailoutbox):
-    create_session(user)
+    open_session(user)
     assert post("/api/auth/password/reset/", {"email": "alice@example.com"}) == 202
     uid, token = reset_parts(mailoutbox[-1])
 

@@ -23,7 +23,7 @@ from demo.models import Post
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from tessera.models import SessionKind
-from tessera.services.sessions import create_session
+from tessera.services.sessions import open_session
 from tessera.views.base import TesseraAPIView
 
 from . import authz_support
@@ -255,8 +255,8 @@ def credential(seeded, principal: str, post: Post) -> tuple[str | None, Context]
         return None, Context(str(uuid.uuid4()), str(uuid.uuid4()), post.pk)
     username, kind, scopes = CREDENTIALS[principal]
     user = seeded[username]
-    issued = create_session(user, kind=kind, scopes=scopes)
-    own_pat = create_session(user, kind=SessionKind.PAT, scopes=[]).session
+    issued = open_session(user, kind=kind, scopes=scopes)
+    own_pat = open_session(user, kind=SessionKind.PAT, scopes=[]).session
     return issued.token, Context(str(issued.session.pk), str(own_pat.pk), post.pk)
 
 

@@ -10,8 +10,9 @@ from rest_framework.test import APIRequestFactory
 from tessera.errors import SessionLimitReached
 from tessera.models import RefreshToken, Session, ThrottleCounter
 from tessera.services import jwt as jwt_service
+from tessera.services import login as login_service
 from tessera.services import throttling
-from tessera.services.sessions import create_session
+from tessera.services.sessions import open_session
 
 from .concurrency import run_together
 from .conftest import PASSWORD, requires_postgres
@@ -23,7 +24,7 @@ REPEAT = 3
 @pytest.mark.parametrize("attempt", range(REPEAT))
 @override_settings(TESSERA={"TOKEN_LIMIT_PER_USER": 3})
 def test_concurrent_logins_never_exceed_the_limit_when_rejecting(user, attempt):
-    results = run_together(20, lambda i: create_session(user, device_name=f"d{i}"))
+    results = run_together(20, lambda i: open_session(user, device_name=f"d{i}"))
     assert Session.objects.live().filter(user=user).count() == 3
     assert sum(isinstance(r, SessionLimitReached) for r in results) == 17
 
@@ -33,7 +34,7 @@ def test_concurrent_logins_never_exceed_the_limit_when_rejecting(user, attempt):
     TESSERA={"TOKEN_LIMIT_PER_USER": 3, "TOKEN_LIMIT_POLICY": "revoke_least_recently_used"}
 )
 def test_concurrent_logins_leave_exactly_the_limit_when_displacing(user, attempt):
-    results = run_together(20, lambda i: create_session(user, device_name=f"d{i}"))
+    results = run_together(20, lambda i: open_session(user, device_name=f"d{i}"))
     assert not [r for r in results if isinstance(r, Exception)]
     assert Session.objects.live().filter(user=user).count() == 3
     assert Session.objects.filter(user=user, revoke_reason="limit").count() == 17
@@ -56,7 +57,9 @@ def test_fifty_concurrent_attempts_against_a_limit_of_five_let_five_through(back
 
 @pytest.mark.parametrize("attempt", range(REPEAT))
 def test_twenty_concurrent_refreshes_mint_exactly_one_successor(user, attempt):
-    pair = jwt_service.login(_request(), "alice", PASSWORD)
+    pair = login_service.login(
+        _request(), "alice", PASSWORD, login_service.LoginIntent(login_service.JWT)
+    )
     results = run_together(20, lambda i: jwt_service.rotate(pair.refresh))
     successes = [r for r in results if isinstance(r, jwt_service.TokenPair)]
     assert len(successes) == 20  # all inside the grace window: the same successor

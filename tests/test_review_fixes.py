@@ -13,7 +13,7 @@ from django.test import override_settings
 
 from tessera.checks import check_atomic_requests, check_settings
 from tessera.models import RefreshToken, RevokeReason, Session, ThrottleCounter
-from tessera.services.sessions import create_session
+from tessera.services.sessions import open_session
 from tessera.tokens import opaque
 
 from .conftest import PASSWORD, auth_header
@@ -256,7 +256,7 @@ def test_a_user_save_racing_a_revocation_keeps_the_tombstone(user, monkeypatch):
     from tessera import session_cache
     from tessera.services import sessions as session_service
 
-    issued = create_session(user)
+    issued = open_session(user)
     real_evict = session_cache.evict
 
     def revoke_then_evict(digests):

@@ -15,7 +15,7 @@ from django.test import override_settings
 
 from tessera import signals
 from tessera.models import RevokeReason, Session
-from tessera.services.sessions import create_session
+from tessera.services.sessions import open_session
 
 from .conftest import PASSWORD, auth_header
 
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.django_db
 def test_list_shows_own_live_sessions_and_marks_current(api, user, other_user, login):
     first = login(device_name="phone")["token"]
     login(device_name="laptop")
-    create_session(other_user, device_name="bob's")
+    open_session(other_user, device_name="bob's")
     response = api.get("/api/auth/sessions/", **auth_header(first))
     assert response.status_code == 200
     rows = response.json()
@@ -61,7 +61,7 @@ def test_revoke_one_session(api, user, login):
 
 def test_another_users_session_is_404_and_untouched(api, user, other_user, login):
     token = login()["token"]
-    theirs = create_session(other_user).session
+    theirs = open_session(other_user).session
     response = api.delete(f"/api/auth/sessions/{theirs.pk}/", **auth_header(token))
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"
@@ -151,7 +151,7 @@ def test_no_clear_token_in_any_column_or_log(api, user, login, caplog):
 
 def test_admin_lists_sessions_without_digests_and_revokes(client, user, django_user_model):
     admin = django_user_model.objects.create_superuser("root", "root@example.com", PASSWORD)
-    issued = create_session(user, device_name="phone")
+    issued = open_session(user, device_name="phone")
     client.force_login(admin)
     listing = client.get("/admin/tessera/session/")
     detail = client.get(f"/admin/tessera/session/{issued.session.pk}/change/")
@@ -162,7 +162,7 @@ def test_admin_lists_sessions_without_digests_and_revokes(client, user, django_u
     assert b"phone" in listing.content
     for state in ("live", "revoked", "expired"):
         assert client.get(f"/admin/tessera/session/?state={state}").status_code == 200
-    create_session(admin, device_name="root's laptop")
+    open_session(admin, device_name="root's laptop")
     by_user = client.get(f"/admin/tessera/session/?user__id__exact={user.pk}").content
     assert b"phone" in by_user and b"root&#x27;s laptop" not in by_user
     kind = client.get("/admin/tessera/session/?kind__exact=pat").content
@@ -178,11 +178,11 @@ def test_admin_lists_sessions_without_digests_and_revokes(client, user, django_u
 
 
 def test_clearsessions_deletes_only_long_ended_sessions(user, clock):
-    live = create_session(user).session
-    revoked = create_session(user).session
+    live = open_session(user).session
+    revoked = open_session(user).session
     Session.objects.filter(pk=revoked.pk).update(revoked_at=clock.now)
     clock.advance(days=8)
-    recent = create_session(user).session
+    recent = open_session(user).session
     call_command("tessera_clearsessions", batch_size=1)
     remaining = set(Session.objects.values_list("pk", flat=True))
     # `live` expired idle after 10 hours, more than 7 days ago; `revoked` ended then too.
@@ -191,7 +191,7 @@ def test_clearsessions_deletes_only_long_ended_sessions(user, clock):
 
 
 def test_clearsessions_rejects_bad_arguments(user):
-    create_session(user)
+    open_session(user)
     with pytest.raises(CommandError, match="--batch-size"):
         call_command("tessera_clearsessions", batch_size=0)
     assert Session.objects.count() == 1
@@ -200,7 +200,7 @@ def test_clearsessions_rejects_bad_arguments(user):
 def test_clearsessions_deletes_expired_refresh_tokens_and_spent_email_keys(user, clock):
     from tessera.models import EmailVerificationKey, RefreshToken
 
-    session = create_session(user).session
+    session = open_session(user).session
     old = RefreshToken.objects.create(
         session=session, jti_digest="a" * 64, expires_at=clock.now + timedelta(hours=1)
     )

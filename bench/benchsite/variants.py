@@ -18,7 +18,7 @@ from rest_framework_simplejwt.tokens import AccessToken
 
 from tessera.models import SessionKind
 from tessera.services import jwt as tessera_jwt
-from tessera.services.sessions import create_session
+from tessera.services.sessions import open_session
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,11 @@ class Variant:
 
 
 def tessera_header(user: User) -> str:
-    return f"Token {create_session(user).token}"
+    return f"Token {open_session(user).token}"
 
 
 def tessera_jwt_header(user: User) -> str:
-    session = create_session(user, kind=SessionKind.JWT).session
+    session = open_session(user, kind=SessionKind.JWT).session
     return f"Bearer {tessera_jwt.issue_access(session, timezone.now())}"
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model, password_validation, user_logged_in
+from django.contrib.auth import get_user_model, password_validation
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -26,10 +26,10 @@ from rest_framework.fields import get_error_detail
 
 from .. import signals
 from ..conf import tessera_settings
-from ..models import EmailAddress, EmailKeyPurpose, RevokeReason, Session, SessionKind
-from . import emails, throttling
+from ..models import EmailAddress, EmailKeyPurpose, RevokeReason, Session
+from . import emails, login, throttling
 from .requests import client_key
-from .sessions import IssuedToken, create_session, revoke_user_sessions
+from .sessions import IssuedToken, revoke_user_sessions
 from .verification import (
     account_rate,
     address_in_use,
@@ -178,10 +178,7 @@ def _welcome(request, user, device_name: str) -> Registration:
         send_key(user, email_of(user), EmailKeyPurpose.VERIFY)
     issued = None
     if tessera_settings.REGISTER_AUTO_LOGIN and not tessera_settings.PREVENT_ENUMERATION:
-        issued = create_session(
-            user, kind=SessionKind.TOKEN, request=request, device_name=device_name
-        )
-        user_logged_in.send(sender=user.__class__, request=request, user=user)
+        issued = login.complete_login(request, user, login.LoginIntent(login.TOKEN, device_name))
     return Registration(user=user, issued=issued)
 
 

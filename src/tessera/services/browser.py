@@ -9,34 +9,36 @@ in ``sessions/`` like any device.
 Django's ``login()`` is not used: it would also log the browser in to Django's own
 views (the admin), where revoking the Tessera session would not reach. The same
 protections are applied by hand: the session key is cycled (no fixation) and the CSRF
-token rotated, and ``user_logged_in`` is sent, which updates ``last_login``.
+token rotated, and ``user_logged_in`` is sent (by
+:func:`tessera.services.sessions.open_session`), which updates ``last_login``.
 """
 
 from __future__ import annotations
 
-from django.contrib.auth import user_logged_in, user_logged_out
+from django.contrib.auth import user_logged_out
 from django.middleware.csrf import rotate_token
 
 from ..models import RevokeReason, Session, SessionKind
-from .login import check_credentials
-from .sessions import create_session, revoke_sessions
+from .sessions import open_session, revoke_sessions
 
 SESSION_KEY = "_tessera_session_digest"
 
 
-def login(request, identifier: str, password: str, *, device_name: str = "") -> Session:
-    """Check the credentials, open a browser session and bind it to a fresh Django session."""
-    user = check_credentials(request, identifier, password)
+def open_browser_session(request, user, device_name: str = "") -> Session:
+    """Open a browser session and bind it to a fresh Django session, atomically."""
     django_request = request._request
     _revoke_bound_session(django_request, RevokeReason.LOGOUT)
-    issued = create_session(
-        user, kind=SessionKind.BROWSER, request=request, device_name=device_name
+
+    def bind(session: Session, _token: str) -> Session:
+        # The bearer token is never shown: the Django session carries the digest.
+        django_request.session.cycle_key()
+        rotate_token(django_request)
+        django_request.session[SESSION_KEY] = session.token_digest
+        return session
+
+    return open_session(
+        user, kind=SessionKind.BROWSER, request=request, device_name=device_name, issue=bind
     )
-    django_request.session.cycle_key()
-    rotate_token(django_request)
-    django_request.session[SESSION_KEY] = issued.session.token_digest
-    user_logged_in.send(sender=user.__class__, request=django_request, user=user)
-    return issued.session
 
 
 def logout(request) -> None:

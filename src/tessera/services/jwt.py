@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.contrib.auth import get_user_model, user_logged_in
+from django.contrib.auth import get_user_model
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -23,7 +23,6 @@ from ..errors import ServiceUnavailable
 from ..models import RefreshToken, RevokeReason, Session, SessionKind
 from ..tokens import jwt as codec
 from . import sessions as session_service
-from .login import check_credentials
 
 
 class TokenReused(exceptions.AuthenticationFailed):
@@ -89,24 +88,39 @@ def _encode_refresh(session: Session, row: RefreshToken, jti: str) -> str:
     )
 
 
-def _open(request, identifier: str, password: str, device_name: str) -> Session:
-    user = check_credentials(request, identifier, password)
-    issued = session_service.create_session(
-        user, kind=SessionKind.JWT, request=request, device_name=device_name
+def open_pair_session(request, user, device_name: str = "") -> TokenPair:
+    """A JWT login: the session, its first refresh token and an access token, atomically.
+
+    The claims hook runs inside the session's transaction: if it raises, no session and
+    no refresh row are left for a pair the client never received.
+    """
+
+    def first_pair(session: Session, _token: str) -> TokenPair:
+        now = session.created_at
+        jti = codec.new_jti()
+        row = RefreshToken.objects.create(
+            session=session, jti_digest=codec.jti_digest(jti), created_at=now,
+            expires_at=session.expiry(),
+        )
+        return TokenPair(session, issue_access(session, now), _encode_refresh(session, row, jti))
+
+    return session_service.open_session(
+        user, kind=SessionKind.JWT, request=request, device_name=device_name, issue=first_pair
     )
-    user_logged_in.send(sender=user.__class__, request=request, user=user)
-    return issued.session
 
 
-def login(request, identifier: str, password: str, *, device_name: str = "") -> TokenPair:
-    session = _open(request, identifier, password, device_name)
-    now = session.created_at
-    jti = codec.new_jti()
-    row = RefreshToken.objects.create(
-        session=session, jti_digest=codec.jti_digest(jti), created_at=now,
-        expires_at=session.expiry(),
+def open_sliding_session(request, user, device_name: str = "") -> SlidingToken:
+    """A sliding-token login; the session ends when its token can no longer be refreshed."""
+
+    def first_token(session: Session, _token: str) -> SlidingToken:
+        return SlidingToken(
+            session, _encode_sliding(session, session.created_at, session.idle_expires_at)
+        )
+
+    return session_service.open_session(
+        user, kind=SessionKind.JWT, request=request, device_name=device_name,
+        idle_lifetime=tessera_settings.JWT_SLIDING_REFRESH_LIFETIME, issue=first_token,
     )
-    return TokenPair(session, issue_access(session, now), _encode_refresh(session, row, jti))
 
 
 def rotate(refresh_token: str, request=None) -> TokenPair:
@@ -161,10 +175,7 @@ def _rotate_locked(claims: dict) -> tuple[RefreshToken, RefreshToken | None, str
         )
         row.rotated_at = now
         row.save(update_fields=["rotated_at"])
-        Session.objects.filter(pk=session.pk).update(
-            last_used_at=now, idle_expires_at=successor.expires_at
-        )
-        session.last_used_at, session.idle_expires_at = now, successor.expires_at
+        session_service.record_rotation(session, now, successor.expires_at)
         return row, successor, successor_jti
     if now - row.rotated_at <= tessera_settings.JWT_REUSE_GRACE:
         successor = RefreshToken.objects.filter(parent=row, rotated_at__isnull=True).first()
@@ -182,12 +193,18 @@ def authenticate_access(token: str):
     claims = decode(token, (codec.ACCESS, codec.SLIDING))
     if not tessera_settings.JWT_REVOCATION_CHECK:
         return _user_from_claims(claims), claims
-    session = session_service.authenticate_digest(codec.session_lookup_digest(claims["sid"]))
-    if session.kind != SessionKind.JWT or str(session.user_id) != claims["sub"]:
-        raise session_service.InvalidToken()
+    session = _live_session(claims)
     # For this request only (the instance is a fresh copy): JWT_ROLES_CLAIM reads it.
     session.jwt_claims = claims
     return session.user, session
+
+
+def _live_session(claims: dict) -> Session:
+    """The live JWT session a token names; a token naming another kind or user is invalid."""
+    session = session_service.authenticate_digest(codec.session_lookup_digest(claims["sid"]))
+    if session.kind != SessionKind.JWT or str(session.user_id) != claims["sub"]:
+        raise session_service.InvalidToken()
+    return session
 
 
 def _user_from_claims(claims: dict):
@@ -206,25 +223,13 @@ def _user_from_claims(claims: dict):
 def verify(token: str) -> None:
     """Raise unless ``token`` is valid now, its session live and, for refresh, unrotated."""
     claims = decode(token, (codec.ACCESS, codec.REFRESH, codec.SLIDING))
-    session_service.authenticate_digest(codec.session_lookup_digest(claims["sid"]))
+    _live_session(claims)
     if claims["token_type"] == codec.REFRESH:
         unrotated = RefreshToken.objects.filter(
             jti_digest=codec.jti_digest(claims["jti"]), rotated_at__isnull=True
         )
         if not unrotated.exists():
             raise session_service.TokenRevoked()
-
-
-def login_sliding(
-    request, identifier: str, password: str, *, device_name: str = ""
-) -> SlidingToken:
-    session = _open(request, identifier, password, device_name)
-    refresh_lifetime = tessera_settings.JWT_SLIDING_REFRESH_LIFETIME
-    refresh_until = _cap(session, session.created_at + refresh_lifetime)
-    # A sliding session ends when its token can no longer be refreshed.
-    Session.objects.filter(pk=session.pk).update(idle_expires_at=refresh_until)
-    session.idle_expires_at = refresh_until
-    return SlidingToken(session, _encode_sliding(session, session.created_at, refresh_until))
 
 
 def refresh_sliding(token: str) -> SlidingToken:
@@ -235,7 +240,7 @@ def refresh_sliding(token: str) -> SlidingToken:
         raise exceptions.AuthenticationFailed(
             "Token can no longer be refreshed.", code="token_expired"
         )
-    session = session_service.authenticate_digest(codec.session_lookup_digest(claims["sid"]))
+    session = _live_session(claims)
     refresh_at = datetime.fromtimestamp(refresh_until, tz=UTC)
     return SlidingToken(session, _encode_sliding(session, now, refresh_at))
 

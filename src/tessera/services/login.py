@@ -1,16 +1,28 @@
-"""Password login: throttle, check the credentials, open a session."""
+"""Login: throttle, check the password, then open the session the client asked for.
+
+The stages are separate functions so that other ways of proving who the user is (and
+a second factor between password and session) join the same pipeline:
+:func:`check_credentials` establishes the user, :func:`complete_login` opens the session.
+"""
 
 from __future__ import annotations
 
-from django.contrib.auth import authenticate, get_user_model, user_logged_in
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import authenticate, get_user_model
 
 from ..conf import OPTIONS, tessera_settings
 from ..errors import InvalidCredentials
 from ..models import SessionKind
-from . import throttling
+from . import browser, jwt, throttling
 from .requests import client_key
-from .sessions import IssuedToken, create_session
+from .sessions import open_session
 from .verification import require_verified
+
+# The credentials a login can end in.
+TOKEN, JWT, SLIDING, BROWSER = "token", "jwt", "sliding", "browser"
 
 
 def login_rates() -> dict[str, str | None]:
@@ -62,11 +74,45 @@ def check_credentials(request, identifier: str, password: str):
     return user
 
 
-def login(
-    request, identifier: str, password: str, *, device_name: str = "",
-    kind: str = SessionKind.TOKEN,
-) -> IssuedToken:
-    user = check_credentials(request, identifier, password)
-    issued = create_session(user, kind=kind, request=request, device_name=device_name)
-    user_logged_in.send(sender=user.__class__, request=request, user=user)
-    return issued
+@dataclass(frozen=True)
+class LoginIntent:
+    """What a login asks for once the user is known: which credential, for which device.
+
+    Plain data on purpose: a login that must first pass another stage (a second factor)
+    can carry it and finish later exactly as it would have finished now.
+    """
+
+    credential: str = TOKEN
+    device_name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.credential not in CREDENTIALS:
+            raise ValueError(f"Unknown credential {self.credential!r}.")
+
+
+# How each credential a login can ask for is opened; every one goes through
+# tessera.services.sessions.open_session.
+CREDENTIALS: dict[str, Callable[..., Any]] = {
+    TOKEN: lambda request, user, device_name: open_session(
+        user, kind=SessionKind.TOKEN, request=request, device_name=device_name
+    ),
+    JWT: jwt.open_pair_session,
+    SLIDING: jwt.open_sliding_session,
+    BROWSER: browser.open_browser_session,
+}
+
+
+def login(request, identifier: str, password: str, intent: LoginIntent) -> Any:
+    """Password login: check the credentials, then finish with what ``intent`` asks for."""
+    return complete_login(request, check_credentials(request, identifier, password), intent)
+
+
+def complete_login(request, user, intent: LoginIntent) -> Any:
+    """Open the session ``intent`` asks for, for a user whose identity is established.
+
+    Every way of logging in ends here, so limits, signals and the session list are the
+    same for all of them. Returns the credential's own result: an
+    :class:`~tessera.services.sessions.IssuedToken`, a JWT pair, a sliding token, or a
+    browser session.
+    """
+    return CREDENTIALS[intent.credential](request, user, intent.device_name)

@@ -10,7 +10,6 @@ create one, so a stolen long-idle session cannot mint itself a durable credentia
 
 from __future__ import annotations
 
-import uuid
 from datetime import timedelta
 
 from django.contrib.auth import get_user_model
@@ -22,7 +21,7 @@ from ..conf import tessera_settings
 from ..models import RevokeReason, Session, SessionKind
 from .login import check_credentials
 from .scopes import granted_scopes
-from .sessions import IssuedToken, create_session, revoke_sessions
+from .sessions import IssuedToken, open_session, revoke_own_session
 
 
 class FreshLoginRequired(exceptions.PermissionDenied):
@@ -70,13 +69,14 @@ def create_personal_token(
     now = timezone.now()
     with transaction.atomic():
         _enforce_token_limit(user, now)
-        return create_session(
+        return open_session(
             user,
             kind=SessionKind.PAT,
             request=request,
             device_name=name,
             scopes=sorted(set(scopes)),
             expires_at=now + lifetime if lifetime is not None else None,
+            is_login=False,
         )
 
 
@@ -123,9 +123,12 @@ def list_personal_tokens(user):
 
 
 def revoke_personal_token(user, token_id: str) -> None:
-    """Revoke one of the user's live tokens; anything else (another user's) is 404."""
+    """Revoke one of the user's tokens; anything else (another user's) is 404.
+
+    Revoked tokens are found too, so a retry after a failed cache write completes the
+    revocation (see :func:`tessera.services.sessions.revoke_own_session`).
+    """
     try:
-        session = list_personal_tokens(user).get(pk=uuid.UUID(token_id))
-    except (ValueError, Session.DoesNotExist) as exc:
+        revoke_own_session(user, token_id, RevokeReason.USER, kind=SessionKind.PAT)
+    except exceptions.NotFound as exc:
         raise exceptions.NotFound("No such personal access token.") from exc
-    revoke_sessions([session], RevokeReason.USER)

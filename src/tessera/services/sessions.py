@@ -1,16 +1,19 @@
-"""Sessions: create one per login, find one by token on every request, revoke them.
+"""Sessions: open one per login, find one by token on every request, revoke them.
 
-This module is the only place that changes a Session row.
+This module is the only code that writes Session rows. :func:`open_session` is the one
+place a session is born, whatever its kind; the login flows decide whether and when to
+call it (a second factor may stand between the password and the session).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth import get_user_model, user_logged_in
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 from rest_framework import exceptions
@@ -59,8 +62,10 @@ class IssuedToken:
     token: str
 
 
-# The default of create_session's ``expires_at``: TOKEN_TTL and MAX_TTL decide.
-LIFETIME_FROM_SETTINGS = object()
+# The default of open_session's lifetimes: TOKEN_TTL, MAX_TTL and the kind decide.
+LIFETIME_FROM_SETTINGS: Any = object()
+
+T = TypeVar("T")
 
 
 def idle_ttl(kind: str) -> timedelta | None:
@@ -76,31 +81,53 @@ def idle_ttl(kind: str) -> timedelta | None:
     return tessera_settings.TOKEN_TTL
 
 
-def _lifetime(now: datetime, kind: str) -> tuple[datetime | None, datetime | None]:
-    ttl, max_ttl = idle_ttl(kind), tessera_settings.MAX_TTL
-    expires_at = now + max_ttl if max_ttl else None
-    idle_expires_at = now + ttl if ttl else None
+def _lifetime(
+    now: datetime, kind: str, idle: timedelta | None, expires_at: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    if expires_at is LIFETIME_FROM_SETTINGS:
+        max_ttl = tessera_settings.MAX_TTL
+        expires_at = now + max_ttl if max_ttl else None
+    elif idle is LIFETIME_FROM_SETTINGS:
+        # A lifetime the user chose (personal access tokens) does not also idle out.
+        idle = None
+    if idle is LIFETIME_FROM_SETTINGS:
+        idle = idle_ttl(kind)
+    idle_expires_at = now + idle if idle else None
     if idle_expires_at and expires_at:
         idle_expires_at = min(idle_expires_at, expires_at)
     return idle_expires_at, expires_at
 
 
-def create_session(
+def issue_opaque_token(session: Session, token: str) -> IssuedToken:
+    """The first credential of an opaque-token session: the token itself."""
+    return IssuedToken(session=session, token=token)
+
+
+def open_session(
     user,
     *,
     kind: str = SessionKind.TOKEN,
     request=None,
     device_name: str = "",
     scopes: list[str] | None = None,
-    expires_at: datetime | None | object = LIFETIME_FROM_SETTINGS,
-) -> IssuedToken:
-    """Open a session for ``user`` and mint its opaque token.
+    expires_at: datetime | None = LIFETIME_FROM_SETTINGS,
+    idle_lifetime: timedelta | None = LIFETIME_FROM_SETTINGS,
+    issue: Callable[[Session, str], T] = issue_opaque_token,
+    is_login: bool = True,
+) -> T:
+    """Open a session for ``user`` together with its first credential; the only birth of one.
 
-    The per-user limit is enforced under a lock on the user's row, so concurrent
-    logins queue up and the count cannot be read stale.
+    Everything happens in one transaction: the per-user limit, the row, ``issue`` (which
+    writes and returns the credential the client gets, e.g. the first refresh token)
+    and the signals. If any of them raises, no session and no credential remain, so a
+    failed login never counts against TOKEN_LIMIT_PER_USER.
 
-    ``expires_at`` is for credentials whose lifetime the user chose (personal access
-    tokens): it fixes the absolute expiry (None: never) and leaves out idle expiry.
+    ``issue`` receives the session and, for opaque kinds, the clear token (which exists
+    only in memory); JWT sessions get ``""`` and sign their own tokens. ``expires_at``
+    fixes the absolute expiry (None: never) for credentials whose lifetime the user
+    chose; ``idle_lifetime`` replaces the kind's idle lifetime. ``is_login`` is False
+    for credentials minted by an already signed-in user (personal access tokens): they
+    send ``session_created`` but not Django's ``user_logged_in``.
     """
     now = timezone.now()
     session_id = uuid.uuid4()
@@ -111,10 +138,7 @@ def create_session(
     else:
         token = opaque.generate()
         token_digest = opaque.digest(token)
-    if expires_at is LIFETIME_FROM_SETTINGS:
-        idle_expires_at, expires_at = _lifetime(now, kind)
-    else:
-        idle_expires_at = None
+    idle_expires_at, expires_at = _lifetime(now, kind, idle_lifetime, expires_at)
     with transaction.atomic():
         _enforce_session_limit(user, kind, now)
         session = Session.objects.create(
@@ -131,8 +155,17 @@ def create_session(
             idle_expires_at=idle_expires_at,
             expires_at=expires_at,
         )
-    signals.session_created.send(sender=Session, session=session, request=request)
-    return IssuedToken(session=session, token=token)
+        issued = issue(session, token)
+        signals.session_created.send(sender=Session, session=session, request=request)
+        if is_login:
+            user_logged_in.send(sender=user.__class__, request=request, user=user)
+    return issued
+
+
+def record_rotation(session: Session, now: datetime, idle_expires_at: datetime | None) -> None:
+    """A JWT refresh rotated: the session was used now and idles out with the new token."""
+    Session.objects.filter(pk=session.pk).update(last_used_at=now, idle_expires_at=idle_expires_at)
+    session.last_used_at, session.idle_expires_at = now, idle_expires_at
 
 
 def _enforce_session_limit(user, kind: str, now: datetime) -> None:
@@ -284,6 +317,22 @@ def revoke_sessions(sessions: Iterable[Session], reason: str) -> int:
             session.revoked_at, session.revoke_reason = now, reason
             signals.session_revoked.send(sender=Session, session=session, reason=reason)
     return written
+
+
+def revoke_own_session(user, session_id: str, reason: str, *, kind: str | None = None) -> None:
+    """Revoke one of ``user``'s sessions by id; an id that is not theirs is NotFound.
+
+    Idempotent: a session already revoked is tombstoned again, so a retry after a failed
+    cache write (503) finishes the revocation instead of answering 404.
+    """
+    sessions = Session.objects.filter(user=user)
+    if kind is not None:
+        sessions = sessions.filter(kind=kind)
+    try:
+        session = sessions.get(pk=uuid.UUID(session_id))
+    except (ValueError, Session.DoesNotExist) as exc:
+        raise exceptions.NotFound("No such session.") from exc
+    revoke_sessions([session], reason)
 
 
 def revoke_user_sessions(user, reason: str, *, keep: Session | None = None) -> int:

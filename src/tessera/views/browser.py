@@ -19,6 +19,7 @@ from ..schema import document
 from ..serializers import ErrorSerializer, LoginSerializer, SessionSerializer
 from ..serializers_accounts import BrowserLoginResponseSerializer
 from ..services import browser as browser_service
+from ..services import login as login_service
 from .base import TesseraAPIView
 
 ERRORS = {
@@ -52,11 +53,13 @@ class SessionLoginView(TesseraAPIView):
         enforce_csrf(request)
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        session = browser_service.login(
+        session = login_service.login(
             request,
             serializer.validated_data["identifier"],
             serializer.validated_data["password"],
-            device_name=serializer.validated_data["device_name"],
+            login_service.LoginIntent(
+                login_service.BROWSER, serializer.validated_data["device_name"]
+            ),
         )
         request.auth = session
         return Response({

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.urls import reverse
+from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import AllowAny
@@ -14,6 +17,7 @@ from ..csrf import enforce_csrf
 from ..schema import document
 from ..serializers import ErrorSerializer, LoginSerializer
 from ..services import jwt as jwt_service
+from ..services import login as login_service
 from ..tokens import jwt as codec
 from .base import TesseraAPIView
 
@@ -53,8 +57,12 @@ class JWKSSerializer(serializers.Serializer):
     keys = serializers.ListField(child=serializers.DictField())
 
 
-def set_token_cookies(response: Response, access: str, refresh: str) -> None:
-    """HttpOnly cookies; the refresh cookie is only ever sent to the refresh endpoint."""
+def set_token_cookies(response: Response, pair) -> None:
+    """HttpOnly cookies; the refresh cookie is only ever sent to the refresh endpoint.
+
+    Neither cookie outlives the session's absolute expiry: a browser should not keep
+    sending a credential the server will refuse.
+    """
     common = {
         "secure": tessera_settings.JWT_COOKIE_SECURE,
         "httponly": True,
@@ -62,13 +70,20 @@ def set_token_cookies(response: Response, access: str, refresh: str) -> None:
         "domain": tessera_settings.JWT_COOKIE_DOMAIN,
     }
     response.set_cookie(
-        tessera_settings.JWT_ACCESS_COOKIE, access,
-        max_age=int(tessera_settings.JWT_ACCESS_LIFETIME.total_seconds()), **common,
+        tessera_settings.JWT_ACCESS_COOKIE, pair.access,
+        max_age=_cookie_age(pair.session, tessera_settings.JWT_ACCESS_LIFETIME), **common,
     )
     response.set_cookie(
-        tessera_settings.JWT_REFRESH_COOKIE, refresh, path=reverse("tessera:jwt-refresh"),
-        max_age=int(tessera_settings.JWT_REFRESH_LIFETIME.total_seconds()), **common,
+        tessera_settings.JWT_REFRESH_COOKIE, pair.refresh, path=reverse("tessera:jwt-refresh"),
+        max_age=_cookie_age(pair.session, tessera_settings.JWT_REFRESH_LIFETIME), **common,
     )
+
+
+def _cookie_age(session, lifetime: timedelta) -> int:
+    seconds = lifetime.total_seconds()
+    if session.expires_at is not None:
+        seconds = min(seconds, (session.expires_at - timezone.now()).total_seconds())
+    return max(int(seconds), 0)
 
 
 def delete_token_cookies(response: Response) -> None:
@@ -90,7 +105,7 @@ class JWTEndpoint(TesseraAPIView):
 def token_pair_response(pair, **extra) -> Response:
     response = Response({"access": pair.access, "refresh": pair.refresh, **extra})
     if tessera_settings.JWT_COOKIES:
-        set_token_cookies(response, pair.access, pair.refresh)
+        set_token_cookies(response, pair)
     return response
 
 
@@ -113,8 +128,9 @@ class JWTObtainView(CookieCSRFMixin, JWTEndpoint):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        pair = jwt_service.login(
-            request, data["identifier"], data["password"], device_name=data["device_name"]
+        pair = login_service.login(
+            request, data["identifier"], data["password"],
+            login_service.LoginIntent(login_service.JWT, data["device_name"]),
         )
         return token_pair_response(pair, user=self.user_data(pair.session.user))
 
@@ -159,8 +175,9 @@ class SlidingObtainView(JWTEndpoint):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        sliding = jwt_service.login_sliding(
-            request, data["identifier"], data["password"], device_name=data["device_name"]
+        sliding = login_service.login(
+            request, data["identifier"], data["password"],
+            login_service.LoginIntent(login_service.SLIDING, data["device_name"]),
         )
         return Response({"token": sliding.token})
 

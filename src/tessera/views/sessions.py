@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import uuid
-
 from django.contrib.auth import user_logged_out
 from rest_framework import status
-from rest_framework.exceptions import NotFound
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -54,7 +51,9 @@ class LoginView(TesseraAPIView):
             request,
             serializer.validated_data["identifier"],
             serializer.validated_data["password"],
-            device_name=serializer.validated_data["device_name"],
+            login_service.LoginIntent(
+                login_service.TOKEN, serializer.validated_data["device_name"]
+            ),
         )
         request.auth = issued.session
         return Response(
@@ -125,11 +124,7 @@ class SessionDetailView(TesseraAPIView):
 
     @document(request=None, responses={204: None, 401: ErrorSerializer, 404: ErrorSerializer})
     def delete(self, request, session_id: str):
-        try:
-            session = Session.objects.get(user=request.user, pk=uuid.UUID(session_id))
-        except (ValueError, Session.DoesNotExist) as exc:
-            raise NotFound("No such session.") from exc
-        session_service.revoke_sessions([session], RevokeReason.USER)
+        session_service.revoke_own_session(request.user, session_id, RevokeReason.USER)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -153,7 +148,7 @@ class ObtainAuthTokenView(TesseraAPIView):
             request,
             serializer.validated_data["username"],
             serializer.validated_data["password"],
-            device_name="api-token-auth",
+            login_service.LoginIntent(login_service.TOKEN, "api-token-auth"),
         )
         return Response({"token": issued.token})
 
