@@ -7,12 +7,9 @@ from datetime import timedelta
 import pytest
 from rest_framework.test import APIRequestFactory
 
+from tessera.errors import PersonalTokenLimitReached, PersonalTokenNotAllowed
 from tessera.models import RevokeReason, Session, SessionKind
-from tessera.services.personal_tokens import (
-    PersonalTokenLimitReached,
-    PersonalTokenNotAllowed,
-    create_personal_token,
-)
+from tessera.services.personal_tokens import create_personal_token
 from tessera.services.sessions import open_session
 
 from . import authz_support

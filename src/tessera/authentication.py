@@ -18,7 +18,7 @@ from rest_framework.authentication import BaseAuthentication
 
 from .conf import tessera_settings
 from .csrf import enforce_csrf
-from .errors import InvalidCredentials
+from .errors import HttpsRequired, InvalidCredentials, InvalidHeader
 from .models import SessionKind
 from .services import browser as browser_service
 from .services import jwt as jwt_service
@@ -57,20 +57,14 @@ class TokenAuthentication(BaseAuthentication):
         if not parts or parts[0].lower() not in keywords:
             return None
         if len(parts) == 1:
-            raise exceptions.AuthenticationFailed(
-                "Invalid token header. No credentials provided.", code="invalid_header"
-            )
+            raise InvalidHeader("Invalid token header. No credentials provided.")
         if len(parts) > 2:
-            raise exceptions.AuthenticationFailed(
-                "Invalid token header. Token string should not contain spaces.",
-                code="invalid_header",
-            )
+            raise InvalidHeader("Invalid token header. Token string should not contain spaces.")
         try:
             token = parts[1].decode("ascii")
         except UnicodeError as exc:
-            raise exceptions.AuthenticationFailed(
-                "Invalid token header. Token string should not contain invalid characters.",
-                code="invalid_header",
+            raise InvalidHeader(
+                "Invalid token header. Token string should not contain invalid characters."
             ) from exc
         if not self.handles(token):
             return None
@@ -175,20 +169,14 @@ class BasicAuthentication(BaseAuthentication):
         if not parts or parts[0].lower() != b"basic":
             return None
         if len(parts) != 2:
-            raise exceptions.AuthenticationFailed(
-                "Invalid basic header. Credentials should be one base64 string.",
-                code="invalid_header",
-            )
+            raise InvalidHeader("Invalid basic header. Credentials should be one base64 string.")
         if not (request.is_secure() or settings.DEBUG or tessera_settings.BASIC_AUTH_ALLOW_HTTP):
-            raise exceptions.PermissionDenied(
-                "HTTP Basic credentials are accepted over HTTPS only.", code="https_required"
-            )
+            raise HttpsRequired()
         try:
             decoded = base64.b64decode(parts[1], validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise exceptions.AuthenticationFailed(
-                "Invalid basic header. Credentials not correctly base64 encoded.",
-                code="invalid_header",
+            raise InvalidHeader(
+                "Invalid basic header. Credentials not correctly base64 encoded."
             ) from exc
         try:
             text = decoded.decode("utf-8")
@@ -196,9 +184,7 @@ class BasicAuthentication(BaseAuthentication):
             text = decoded.decode("latin-1")
         identifier, separator, password = text.partition(":")
         if not separator:
-            raise exceptions.AuthenticationFailed(
-                "Invalid basic header. Expected identifier:password.", code="invalid_header"
-            )
+            raise InvalidHeader("Invalid basic header. Expected identifier:password.")
         if len(password.encode("utf-8", "surrogatepass")) > BASIC_PASSWORD_MAX_BYTES:
             raise InvalidCredentials()
         return check_credentials(request, identifier, password), None

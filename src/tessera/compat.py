@@ -41,6 +41,7 @@ from rest_framework.settings import api_settings
 
 from .authentication import TokenAuthentication
 from .conf import tessera_settings
+from .errors import InvalidToken
 from .models import Session, SessionKind
 from .services import sessions as session_service
 
@@ -113,7 +114,7 @@ class ImportedTokenAuthentication(TokenAuthentication):
         for token_digest in legacy_digests(token):
             try:
                 session = session_service.authenticate_digest(token_digest)
-            except session_service.InvalidToken:
+            except InvalidToken:
                 continue
             return session.user, session
         return None

@@ -8,7 +8,8 @@ trusted when it also proves it came from the site's own pages.
 from __future__ import annotations
 
 from django.middleware.csrf import CsrfViewMiddleware
-from rest_framework import exceptions
+
+from .errors import CsrfFailed
 
 
 class _CSRFCheck(CsrfViewMiddleware):
@@ -22,4 +23,4 @@ def enforce_csrf(request) -> None:
     check.process_request(request)
     reason = check.process_view(request, None, (), {})
     if reason:
-        raise exceptions.PermissionDenied(f"CSRF Failed: {reason}", code="csrf_failed")
+        raise CsrfFailed(f"CSRF Failed: {reason}")

@@ -20,6 +20,7 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
 from django.db import DatabaseError
 from django.http import Http404
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
 
 from .conf import tessera_settings
@@ -27,11 +28,163 @@ from .conf import tessera_settings
 logger = logging.getLogger("tessera")
 
 
+# Every error class Tessera raises is defined here, so docs/errors.md can be checked
+# against one list. DRF's own codes (DRF_CODES) pass through unchanged.
+
+DRF_CODES = (
+    "invalid", "parse_error", "not_authenticated", "authentication_failed",
+    "permission_denied", "not_found", "method_not_allowed", "unsupported_media_type",
+    "throttled",
+)
+
+
+# 400
+
+
+class InvalidResetToken(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("This password reset link is invalid, expired or already used.")
+    default_code = "invalid_reset_token"
+
+
+class InvalidKey(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("This verification link is invalid, expired or already used.")
+    default_code = "invalid_key"
+
+
+class AddressTaken(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("Another account uses this e-mail address now.")
+    default_code = "email_taken"
+
+
+# 401
+
+
+class InvalidCredentials(exceptions.AuthenticationFailed):
+    default_detail = _("Unable to log in with the provided credentials.")
+    default_code = "invalid_credentials"
+
+
+class InvalidHeader(exceptions.AuthenticationFailed):
+    """A malformed Authorization header; the detail says what is wrong with it."""
+
+    default_detail = _("Invalid Authorization header.")
+    default_code = "invalid_header"
+
+
+class InvalidToken(exceptions.AuthenticationFailed):
+    default_detail = _("Invalid token.")
+    default_code = "invalid_token"
+
+
+class WrongTokenType(exceptions.AuthenticationFailed):
+    default_detail = _("Token has the wrong type.")
+    default_code = "wrong_token_type"
+
+
+class TokenExpired(exceptions.AuthenticationFailed):
+    default_detail = _("Token has expired.")
+    default_code = "token_expired"
+
+
+class TokenRevoked(exceptions.AuthenticationFailed):
+    default_detail = _("Token has been revoked.")
+    default_code = "token_revoked"
+
+
+class TokenReused(exceptions.AuthenticationFailed):
+    default_detail = _("This refresh token was already used; the session has been revoked.")
+    default_code = "token_reused"
+
+
+class UserInactive(exceptions.AuthenticationFailed):
+    default_detail = _("User inactive or deleted.")
+    default_code = "user_inactive"
+
+
+# 403
+
+
+class CsrfFailed(exceptions.PermissionDenied):
+    default_detail = _("CSRF Failed.")
+    default_code = "csrf_failed"
+
+
+class HttpsRequired(exceptions.PermissionDenied):
+    default_detail = _("HTTP Basic credentials are accepted over HTTPS only.")
+    default_code = "https_required"
+
+
+class SessionLimitReached(exceptions.PermissionDenied):
+    default_detail = _("This account has reached its limit of active sessions.")
+    default_code = "session_limit_reached"
+
+
+class EmailNotVerified(exceptions.PermissionDenied):
+    """The password was right, but the account's address is not verified yet."""
+
+    default_detail = _("Verify your e-mail address before logging in.")
+    default_code = "email_not_verified"
+
+
+class FreshLoginRequired(exceptions.PermissionDenied):
+    default_detail = _(
+        "Creating a personal access token needs a recent login: send your password "
+        "as `password`."
+    )
+    default_code = "fresh_login_required"
+
+
+class PersonalTokenNotAllowed(exceptions.PermissionDenied):
+    default_detail = _("A personal access token cannot be used for this action; log in instead.")
+    default_code = "personal_access_token_not_allowed"
+
+
+class PersonalTokenLimitReached(exceptions.PermissionDenied):
+    default_detail = _("This account has reached its limit of personal access tokens.")
+    default_code = "personal_token_limit_reached"
+
+
+# The permission classes' refusals (tessera.permissions). DRF raises them as
+# PermissionDenied from a permission's ``message`` and ``code``, taken from these.
+
+
+class RoleRequired(exceptions.PermissionDenied):
+    default_detail = _("You do not have the role this action needs.")
+    default_code = "role_required"
+
+
+class AdminRequired(exceptions.PermissionDenied):
+    default_detail = _("This action is for administrators.")
+    default_code = "admin_required"
+
+
+class ScopeRequired(exceptions.PermissionDenied):
+    default_detail = _("This credential lacks a scope this action needs.")
+    default_code = "scope_required"
+
+
+class NotOwner(exceptions.PermissionDenied):
+    default_detail = _("You do not own this object.")
+    default_code = "not_owner"
+
+
+# 413, 503
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = _("The request body is too large.")
+    default_code = "request_too_large"
+
+
 class ServiceUnavailable(exceptions.APIException):
     """A backing service (database, cache) failed: fail closed, ask the client to retry."""
 
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    default_detail = "The service is temporarily unavailable. Try again shortly."
+    default_detail = _("The service is temporarily unavailable. Try again shortly.")
     default_code = "service_unavailable"
 
     def __init__(self, detail: str | None = None, code: str | None = None) -> None:
@@ -39,20 +192,13 @@ class ServiceUnavailable(exceptions.APIException):
         self.wait = tessera_settings.RETRY_AFTER
 
 
-class RequestTooLarge(exceptions.APIException):
-    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request body is too large."
-    default_code = "request_too_large"
-
-
-class InvalidCredentials(exceptions.AuthenticationFailed):
-    default_detail = "Unable to log in with the provided credentials."
-    default_code = "invalid_credentials"
-
-
-class SessionLimitReached(exceptions.PermissionDenied):
-    default_detail = "This account has reached its limit of active sessions."
-    default_code = "session_limit_reached"
+def tessera_error_classes() -> list[type[exceptions.APIException]]:
+    """Every error class this module defines (docs/errors.md lists each code)."""
+    return [
+        value for value in globals().values()
+        if isinstance(value, type) and issubclass(value, exceptions.APIException)
+        and value.__module__ == __name__
+    ]
 
 
 def _field_errors(details: Any) -> dict[str, list[dict[str, str]]]:

@@ -28,7 +28,14 @@ from django.db import DatabaseError
 from rest_framework.permissions import SAFE_METHODS, BasePermission, BasePermissionMetaclass
 
 from .conf import tessera_settings
-from .errors import ServiceUnavailable
+from .errors import (
+    AdminRequired,
+    NotOwner,
+    PersonalTokenNotAllowed,
+    RoleRequired,
+    ScopeRequired,
+    ServiceUnavailable,
+)
 from .models import Session, SessionKind
 from .services.scopes import granted_scopes
 
@@ -152,8 +159,8 @@ class HasAllRoles(_NamedRequirement):
     a role says what someone does, not how much they may do (use :class:`IsAdmin`)."""
 
     example = "Manager"
-    message = "You do not have the role this action needs."
-    code = "role_required"
+    message = RoleRequired.default_detail
+    code = RoleRequired.default_code
 
     def has_permission(self, request, view) -> bool:
         return _authenticated(request) and self.satisfied(roles_of(request))
@@ -182,8 +189,8 @@ class IsAdmin(BasePermission):
     admin site.
     """
 
-    message = "This action is for administrators."
-    code = "admin_required"
+    message = AdminRequired.default_detail
+    code = AdminRequired.default_code
 
     def has_permission(self, request, view) -> bool:
         if not _authenticated(request):
@@ -199,7 +206,7 @@ class HasScope(_NamedRequirement):
     """
 
     example = "posts:write"
-    code = "scope_required"
+    code = ScopeRequired.default_code
 
     def has_permission(self, request, view) -> bool:
         if not _authenticated(request):
@@ -218,7 +225,7 @@ class TokenHasReadWriteScope(BasePermission):
 
     read_scope: str | None = "read"
     write_scope: str | None = "write"
-    code = "scope_required"
+    code = ScopeRequired.default_code
 
     def has_permission(self, request, view) -> bool:
         needed = self.read_scope if request.method in SAFE_METHODS else self.write_scope
@@ -240,8 +247,8 @@ class ReadOnly(BasePermission):
 class IsNotPersonalAccessToken(BasePermission):
     """Refuses requests made with a personal access token (for account management)."""
 
-    message = "A personal access token cannot be used for this action; log in instead."
-    code = "personal_access_token_not_allowed"
+    message = PersonalTokenNotAllowed.default_detail
+    code = PersonalTokenNotAllowed.default_code
 
     def has_permission(self, request, view) -> bool:
         session = getattr(request, "auth", None)
@@ -288,8 +295,8 @@ class IsOwner(BasePermission):
     """
 
     owner_field = "owner"
-    message = "You do not own this object."
-    code = "not_owner"
+    message = NotOwner.default_detail
+    code = NotOwner.default_code
 
     def has_permission(self, request, view) -> bool:
         return _authenticated(request)

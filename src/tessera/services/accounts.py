@@ -20,12 +20,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils.encoding import force_bytes, force_str
 from django.utils.http import base36_to_int, urlsafe_base64_decode, urlsafe_base64_encode
-from rest_framework import exceptions, status
+from rest_framework import exceptions
 from rest_framework.exceptions import ErrorDetail
 from rest_framework.fields import get_error_detail
 
 from .. import signals
 from ..conf import tessera_settings
+from ..errors import InvalidResetToken
 from ..models import EmailAddress, EmailKeyPurpose, RevokeReason, Session
 from . import emails, login, throttling
 from .requests import client_key
@@ -40,12 +41,6 @@ from .verification import (
     send_key,
     users_with_address,
 )
-
-
-class InvalidResetToken(exceptions.APIException):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_detail = "This password reset link is invalid, expired or already used."
-    default_code = "invalid_reset_token"
 
 
 def field_error(field: str, message: str, code: str) -> exceptions.ValidationError:

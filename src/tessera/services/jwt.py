@@ -15,19 +15,23 @@ from django.contrib.auth import get_user_model
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 
 from .. import session_cache, signals
 from ..conf import tessera_settings
-from ..errors import ServiceUnavailable
+from ..errors import (
+    InvalidToken,
+    ServiceUnavailable,
+    TokenExpired,
+    TokenReused,
+    TokenRevoked,
+    UserInactive,
+    WrongTokenType,
+)
 from ..models import RefreshToken, RevokeReason, Session, SessionKind
 from ..tokens import jwt as codec
 from . import sessions as session_service
-
-
-class TokenReused(exceptions.AuthenticationFailed):
-    default_detail = "This refresh token was already used; the session has been revoked."
-    default_code = "token_reused"
 
 
 @dataclass(frozen=True)
@@ -43,8 +47,16 @@ class SlidingToken:
     token: str
 
 
+# The codec's reasons, as the errors the client sees.
+CODEC_ERRORS = {
+    InvalidToken.default_code: InvalidToken,
+    WrongTokenType.default_code: WrongTokenType,
+    TokenExpired.default_code: TokenExpired,
+}
+
+
 def _invalid(error: codec.InvalidJWT) -> exceptions.AuthenticationFailed:
-    return exceptions.AuthenticationFailed(str(error), code=error.code)
+    return CODEC_ERRORS.get(error.code, InvalidToken)(str(error))
 
 
 def decode(token: str, token_types: tuple[str, ...], *, verify_exp: bool = True) -> dict:
@@ -156,16 +168,16 @@ def _rotate_locked(claims: dict) -> tuple[RefreshToken, RefreshToken | None, str
             .get(jti_digest=codec.jti_digest(claims["jti"]))
         )
     except RefreshToken.DoesNotExist as exc:
-        raise session_service.InvalidToken() from exc
+        raise InvalidToken() from exc
     session, now = row.session, timezone.now()
     if str(session.pk) != claims["sid"]:
-        raise session_service.InvalidToken()
+        raise InvalidToken()
     if session.revoked_at is not None:
-        raise session_service.TokenRevoked()
+        raise TokenRevoked()
     if not session.is_live(now):
-        raise session_service.TokenExpired()
+        raise TokenExpired()
     if not session.user.is_active:
-        raise session_service.UserInactive()
+        raise UserInactive()
     successor_jti = codec.successor_jti(claims["jti"])
     if row.rotated_at is None:
         successor = RefreshToken.objects.create(
@@ -203,7 +215,7 @@ def _live_session(claims: dict) -> Session:
     """The live JWT session a token names; a token naming another kind or user is invalid."""
     session = session_service.authenticate_digest(codec.session_lookup_digest(claims["sid"]))
     if session.kind != SessionKind.JWT or str(session.user_id) != claims["sub"]:
-        raise session_service.InvalidToken()
+        raise InvalidToken()
     return session
 
 
@@ -212,11 +224,11 @@ def _user_from_claims(claims: dict):
     try:
         user = user_model._default_manager.get(pk=claims["sub"])
     except (user_model.DoesNotExist, ValueError) as exc:
-        raise session_service.InvalidToken() from exc
+        raise InvalidToken() from exc
     except DatabaseError as exc:
         raise ServiceUnavailable() from exc
     if not user.is_active:
-        raise session_service.UserInactive()
+        raise UserInactive()
     return user
 
 
@@ -229,7 +241,7 @@ def verify(token: str) -> None:
             jti_digest=codec.jti_digest(claims["jti"]), rotated_at__isnull=True
         )
         if not unrotated.exists():
-            raise session_service.TokenRevoked()
+            raise TokenRevoked()
 
 
 def refresh_sliding(token: str) -> SlidingToken:
@@ -237,9 +249,7 @@ def refresh_sliding(token: str) -> SlidingToken:
     refresh_until = claims.get("refresh_exp")
     now = timezone.now()
     if not isinstance(refresh_until, int) or refresh_until <= now.timestamp():
-        raise exceptions.AuthenticationFailed(
-            "Token can no longer be refreshed.", code="token_expired"
-        )
+        raise TokenExpired(_("Token can no longer be refreshed."))
     session = _live_session(claims)
     refresh_at = datetime.fromtimestamp(refresh_until, tz=UTC)
     return SlidingToken(session, _encode_sliding(session, now, refresh_at))

@@ -15,31 +15,15 @@ from datetime import timedelta
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 
 from ..conf import tessera_settings
+from ..errors import FreshLoginRequired, PersonalTokenLimitReached, PersonalTokenNotAllowed
 from ..models import RevokeReason, Session, SessionKind
 from .login import check_credentials
 from .scopes import granted_scopes
 from .sessions import IssuedToken, open_session, revoke_own_session
-
-
-class FreshLoginRequired(exceptions.PermissionDenied):
-    default_detail = (
-        "Creating a personal access token needs a recent login: send your password "
-        "as `password`."
-    )
-    default_code = "fresh_login_required"
-
-
-class PersonalTokenNotAllowed(exceptions.PermissionDenied):
-    default_detail = "A personal access token cannot create personal access tokens."
-    default_code = "personal_access_token_not_allowed"
-
-
-class PersonalTokenLimitReached(exceptions.PermissionDenied):
-    default_detail = "This account has reached its limit of personal access tokens."
-    default_code = "personal_token_limit_reached"
 
 
 def create_personal_token(
@@ -58,7 +42,9 @@ def create_personal_token(
     """
     user, session = request.user, request.auth
     if isinstance(session, Session) and session.kind == SessionKind.PAT:
-        raise PersonalTokenNotAllowed()
+        raise PersonalTokenNotAllowed(
+            _("A personal access token cannot create personal access tokens.")
+        )
     _require_fresh_login(request, session, password)
     not_granted = sorted(set(scopes) - granted_scopes(user, session))
     if not_granted:

@@ -20,32 +20,18 @@ from rest_framework import exceptions
 
 from .. import session_cache, signals
 from ..conf import tessera_settings
-from ..errors import ServiceUnavailable, SessionLimitReached
+from ..errors import (
+    InvalidToken,
+    ServiceUnavailable,
+    SessionLimitReached,
+    TokenExpired,
+    TokenRevoked,
+    UserInactive,
+)
 from ..models import RevokeReason, Session, SessionKind
 from ..tokens import jwt as jwt_codec
 from ..tokens import opaque
 from .requests import client_ip, user_agent
-
-
-class InvalidToken(exceptions.AuthenticationFailed):
-    default_detail = "Invalid token."
-    default_code = "invalid_token"
-
-
-class TokenExpired(exceptions.AuthenticationFailed):
-    default_detail = "Token has expired."
-    default_code = "token_expired"
-
-
-class TokenRevoked(exceptions.AuthenticationFailed):
-    default_detail = "Token has been revoked."
-    default_code = "token_revoked"
-
-
-class UserInactive(exceptions.AuthenticationFailed):
-    default_detail = "User inactive or deleted."
-    default_code = "user_inactive"
-
 
 SLIDING_ON_USE = (SessionKind.TOKEN, SessionKind.BROWSER)
 

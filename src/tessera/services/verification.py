@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
-from rest_framework import exceptions, status
 
 from .. import signals
 from ..conf import OPTIONS, tessera_settings
-from ..errors import ServiceUnavailable
+from ..errors import AddressTaken, EmailNotVerified, InvalidKey, ServiceUnavailable
 from ..models import EmailAddress, EmailKeyPurpose, EmailVerificationKey
 from . import emails, throttling
 from .requests import client_key
@@ -31,23 +30,7 @@ _KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
-class EmailNotVerified(exceptions.PermissionDenied):
-    """The password was right, but the account's address is not verified yet."""
 
-    default_detail = "Verify your e-mail address before logging in."
-    default_code = "email_not_verified"
-
-
-class InvalidKey(exceptions.APIException):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_detail = "This verification link is invalid, expired or already used."
-    default_code = "invalid_key"
-
-
-class AddressTaken(exceptions.APIException):
-    status_code = status.HTTP_400_BAD_REQUEST
-    default_detail = "Another account uses this e-mail address now."
-    default_code = "email_taken"
 
 
 @dataclass(frozen=True)
