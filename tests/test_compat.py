@@ -21,7 +21,7 @@ from knox.models import AuthToken
 from rest_framework.authtoken.models import Token
 from rest_framework.settings import api_settings
 
-from tessera import compat
+from tessera.legacy.digests import drf_digest
 from tessera.models import RevokeReason, Session, SessionKind
 
 from .concurrency import run_together
@@ -31,7 +31,7 @@ pytestmark = pytest.mark.django_db
 
 TESSERA_CLASSES = [
     "tessera.authentication.TokenAuthentication",
-    "tessera.compat.ImportedTokenAuthentication",
+    "tessera.authentication.ImportedTokenAuthentication",
 ]
 DRF_CLASS = "rest_framework.authentication.TokenAuthentication"
 KNOX_CLASS = "knox.auth.TokenAuthentication"
@@ -295,7 +295,7 @@ def test_batches_cover_every_token(django_user_model):
     keys = {Token.objects.create(user=u).key for u in users}
     assert run("tessera_import_drf_tokens", "--batch-size", "3").startswith("Imported 7 ")
     digests = set(Session.objects.values_list("token_digest", flat=True))
-    assert digests == {compat.drf_digest(key) for key in keys}
+    assert digests == {drf_digest(key) for key in keys}
 
 
 def test_no_expiry_keeps_drf_keys_unbounded(user):
@@ -545,7 +545,7 @@ def test_a_key_not_yet_imported_still_reaches_the_old_class(api, user, accept_cl
 )
 @pytest.mark.parametrize(
     "classes",
-    [["tessera.compat.ImportedTokenAuthentication"], TESSERA_CLASSES],
+    [["tessera.authentication.ImportedTokenAuthentication"], TESSERA_CLASSES],
 )
 def test_non_ascii_header_is_401_not_500(api, user, accept_classes, header, code, classes):
     accept_classes(*classes)
@@ -573,7 +573,7 @@ def test_imported_token_query_counts(
 def test_the_class_is_importable_from_tessera_authentication():
     from tessera.authentication import ImportedTokenAuthentication
 
-    assert ImportedTokenAuthentication is compat.ImportedTokenAuthentication
+    assert ImportedTokenAuthentication.__module__ == "tessera.authentication"
 
 
 # --- System check ------------------------------------------------------------------

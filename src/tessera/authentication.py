@@ -15,10 +15,12 @@ import binascii
 from django.conf import settings
 from rest_framework import HTTP_HEADER_ENCODING, exceptions
 from rest_framework.authentication import BaseAuthentication
+from rest_framework.settings import api_settings
 
 from .conf import tessera_settings
 from .csrf import enforce_csrf
-from .errors import HttpsRequired, InvalidCredentials, InvalidHeader
+from .errors import HttpsRequired, InvalidCredentials, InvalidHeader, InvalidToken
+from .legacy.digests import legacy_digests
 from .models import SessionKind
 from .services import browser as browser_service
 from .services import jwt as jwt_service
@@ -112,16 +114,6 @@ class JWTAuthentication(TokenAuthentication):
         return jwt_service.authenticate_access(token)
 
 
-def __getattr__(name: str):
-    # Resolved lazily: tessera.compat builds on this module, so importing it here at the
-    # top would make the two modules import each other.
-    if name == "ImportedTokenAuthentication":
-        from .compat import ImportedTokenAuthentication
-
-        return ImportedTokenAuthentication
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 class SessionAuthentication(BaseAuthentication):
     """The browser session opened by ``session/login/``, with CSRF enforced as DRF does.
 
@@ -188,3 +180,32 @@ class BasicAuthentication(BaseAuthentication):
         if len(password.encode("utf-8", "surrogatepass")) > BASIC_PASSWORD_MAX_BYTES:
             raise InvalidCredentials()
         return check_credentials(request, identifier, password), None
+
+
+class ImportedTokenAuthentication(TokenAuthentication):
+    """``Authorization: Token <old DRF key or knox token>`` for imported tokens.
+
+    List it right after :class:`TokenAuthentication` and before
+    any class of the old library (system check ``tessera.E030``). Once it is listed,
+    Tessera's own endpoints accept imported tokens too, so old clients can log out.
+    """
+
+    def handles(self, token: str) -> bool:
+        return bool(legacy_digests(token))
+
+    def authenticate_credentials(self, token: str):
+        for token_digest in legacy_digests(token):
+            try:
+                session = authenticate_digest(token_digest)
+            except InvalidToken:
+                continue
+            return session.user, session
+        return None
+
+
+def imported_token_authentication() -> type[ImportedTokenAuthentication] | None:
+    """The project's ImportedTokenAuthentication class, if its API accepts imported tokens."""
+    for authentication_class in api_settings.DEFAULT_AUTHENTICATION_CLASSES:
+        if issubclass(authentication_class, ImportedTokenAuthentication):
+            return authentication_class
+    return None

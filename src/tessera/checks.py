@@ -286,8 +286,45 @@ def _check_personal_token_lifetimes() -> list:
     return errors
 
 
-# Registers the check on where the class for imported DRF/knox tokens is listed.
-from . import compat  # noqa: E402,F401
+LEGACY_CLASSES = frozenset(
+    {"rest_framework.authentication.TokenAuthentication", "knox.auth.TokenAuthentication"}
+)
+
+
+def _dotted_names(cls: type) -> set[str]:
+    return {f"{base.__module__}.{base.__qualname__}" for base in cls.__mro__}
+
+
+@register(Tags.security)
+def check_authentication_order(app_configs=None, **kwargs) -> list[Error]:
+    """An old library's class ahead of ours would accept tokens Tessera has revoked."""
+    from rest_framework.settings import api_settings
+
+    from .authentication import ImportedTokenAuthentication
+
+    try:
+        classes = list(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
+    except ImportError:
+        return []  # DRF reports a class it cannot import itself.
+    for position, authentication_class in enumerate(classes):
+        if issubclass(authentication_class, ImportedTokenAuthentication):
+            legacy = [c for c in classes[:position] if _dotted_names(c) & LEGACY_CLASSES]
+            if legacy:
+                return [
+                    Error(
+                        f"{legacy[0].__module__}.{legacy[0].__qualname__} comes before "
+                        "ImportedTokenAuthentication: it would still accept an imported "
+                        "token after Tessera revoked it (logout, password change).",
+                        hint="Move tessera.authentication.ImportedTokenAuthentication ahead of it "
+                        "in REST_FRAMEWORK['DEFAULT_AUTHENTICATION_CLASSES'].",
+                        obj="REST_FRAMEWORK",
+                        id="tessera.E030",
+                    )
+                ]
+            return []
+    return []
+
+
 
 HMAC_MIN_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 RSA_MIN_BITS = 2048

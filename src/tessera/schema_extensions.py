@@ -25,7 +25,7 @@ class TokenScheme(OpenApiAuthenticationExtension):
 
 
 class ImportedTokenScheme(TokenScheme):
-    target_class = "tessera.compat.ImportedTokenAuthentication"
+    target_class = "tessera.authentication.ImportedTokenAuthentication"
     name = "tesseraImportedToken"
     priority = 2
     description = "A DRF authtoken or knox token imported into Tessera: `Token <key>`."

@@ -346,7 +346,7 @@ def forget_cached_user(user) -> None:
     session_cache.tombstone(list(revoked.values_list("token_digest", flat=True)))
 
 
-# Sessions carried over from other token libraries (see tessera.compat).
+# Sessions carried over from other token libraries (see tessera.legacy).
 
 
 def import_sessions(sessions: list[Session]) -> int:

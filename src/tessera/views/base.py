@@ -5,8 +5,12 @@ from django.utils.module_loading import import_string
 from rest_framework import generics
 from rest_framework.exceptions import ParseError
 
-from .. import compat
-from ..authentication import JWTAuthentication, SessionAuthentication, TokenAuthentication
+from ..authentication import (
+    JWTAuthentication,
+    SessionAuthentication,
+    TokenAuthentication,
+    imported_token_authentication,
+)
 from ..conf import tessera_settings
 from ..errors import RequestTooLarge, exception_handler
 from ..parsers import JSONParser
@@ -53,7 +57,7 @@ class TesseraAPIView(generics.GenericAPIView):
         authenticators = super().get_authenticators()
         # Tokens imported from DRF or knox work here once the project's API accepts them,
         # so an old client can log out and see its sessions like any other.
-        imported = compat.imported_token_authentication()
+        imported = imported_token_authentication()
         if authenticators and imported is not None:
             authenticators.append(imported())
         return authenticators

@@ -1,18 +1,14 @@
 from __future__ import annotations
 
-from tessera.compat import (
-    DRF_KEY_LENGTH,
-    ImportTokensCommand,
-    LegacyToken,
-    drf_digest,
-    is_lower_hex,
-)
+from tessera.legacy.command import ImportTokensCommand
+from tessera.legacy.digests import DRF_KEY_LENGTH, drf_digest, is_lower_hex
+from tessera.legacy.importer import LegacyToken
 
 
 class Command(ImportTokensCommand):
     help = (
         "Turn DRF authtoken keys into Tessera sessions stored as SHA-256 digests. The old "
-        "keys keep working through tessera.compat.ImportedTokenAuthentication. Safe to "
+        "keys keep working through tessera.authentication.ImportedTokenAuthentication. Safe to "
         "run again: tokens already imported are skipped."
     )
     source = "DRF"

@@ -3,22 +3,22 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import CommandError
 
-from tessera.compat import (
+from tessera.legacy.command import ImportTokensCommand
+from tessera.legacy.digests import (
     KNOX_DIGEST_ALGORITHM,
     KNOX_DIGEST_LENGTH,
     KNOX_TOKEN_KEY_LENGTH,
-    ImportTokensCommand,
-    LegacyToken,
     is_lower_hex,
     knox_token_format,
 )
+from tessera.legacy.importer import LegacyToken
 
 
 class Command(ImportTokensCommand):
     help = (
         "Turn knox tokens into Tessera sessions, copying knox's SHA-512 digest (the clear "
         "token is not stored anywhere). The old tokens keep working through "
-        "tessera.compat.ImportedTokenAuthentication; expiry and creation time are kept, "
+        "tessera.authentication.ImportedTokenAuthentication; expiry and creation time are kept, "
         "expired tokens skipped. Safe to run again."
     )
     source = "knox"
