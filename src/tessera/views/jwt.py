@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from django.urls import reverse
-from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import AllowAny
@@ -13,6 +9,7 @@ from rest_framework.response import Response
 
 from ..authentication import JWTAuthentication
 from ..conf import tessera_settings
+from ..cookies import set_token_cookies
 from ..csrf import enforce_csrf
 from ..schema import document
 from ..serializers import ErrorSerializer, LoginSerializer
@@ -55,43 +52,6 @@ class EmptySerializer(serializers.Serializer):
 
 class JWKSSerializer(serializers.Serializer):
     keys = serializers.ListField(child=serializers.DictField())
-
-
-def set_token_cookies(response: Response, pair) -> None:
-    """HttpOnly cookies; the refresh cookie is only ever sent to the refresh endpoint.
-
-    Neither cookie outlives the session's absolute expiry: a browser should not keep
-    sending a credential the server will refuse.
-    """
-    common = {
-        "secure": tessera_settings.JWT_COOKIE_SECURE,
-        "httponly": True,
-        "samesite": tessera_settings.JWT_COOKIE_SAMESITE,
-        "domain": tessera_settings.JWT_COOKIE_DOMAIN,
-    }
-    response.set_cookie(
-        tessera_settings.JWT_ACCESS_COOKIE, pair.access,
-        max_age=_cookie_age(pair.session, tessera_settings.JWT_ACCESS_LIFETIME), **common,
-    )
-    response.set_cookie(
-        tessera_settings.JWT_REFRESH_COOKIE, pair.refresh, path=reverse("tessera:jwt-refresh"),
-        max_age=_cookie_age(pair.session, tessera_settings.JWT_REFRESH_LIFETIME), **common,
-    )
-
-
-def _cookie_age(session, lifetime: timedelta) -> int:
-    seconds = lifetime.total_seconds()
-    if session.expires_at is not None:
-        seconds = min(seconds, (session.expires_at - timezone.now()).total_seconds())
-    return max(int(seconds), 0)
-
-
-def delete_token_cookies(response: Response) -> None:
-    domain = tessera_settings.JWT_COOKIE_DOMAIN
-    response.delete_cookie(tessera_settings.JWT_ACCESS_COOKIE, domain=domain)
-    response.delete_cookie(
-        tessera_settings.JWT_REFRESH_COOKIE, path=reverse("tessera:jwt-refresh"), domain=domain
-    )
 
 
 class JWTEndpoint(TesseraAPIView):

@@ -9,6 +9,7 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
 from ..conf import tessera_settings
+from ..cookies import delete_token_cookies
 from ..models import RevokeReason, Session
 from ..parsers import JSONParser
 from ..permissions import IsNotPersonalAccessToken
@@ -24,7 +25,6 @@ from ..serializers import (
 from ..services import login as login_service
 from ..services import sessions as session_service
 from .base import TesseraAPIView
-from .jwt import delete_token_cookies
 
 ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 429: ErrorSerializer, 503: ErrorSerializer}
 

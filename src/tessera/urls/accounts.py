@@ -1,0 +1,23 @@
+"""Account flows: sign-up, profile, password change and reset, e-mail verification.
+
+Leave this module out to run without public sign-up; see :mod:`tessera.urls`."""
+
+from django.urls import path
+
+from ..views import accounts
+
+urlpatterns = [
+    path("register/", accounts.RegisterView.as_view(), name="register"),
+    path("me/", accounts.MeView.as_view(), name="me"),
+    path("password/change/", accounts.PasswordChangeView.as_view(), name="password-change"),
+    path("password/reset/", accounts.PasswordResetView.as_view(), name="password-reset"),
+    path(
+        "password/reset/confirm/",
+        accounts.PasswordResetConfirmView.as_view(),
+        name="password-reset-confirm",
+    ),
+    path("email/verify/", accounts.EmailVerifyView.as_view(), name="email-verify"),
+    path(
+        "email/verify/resend/", accounts.EmailVerifyResendView.as_view(), name="email-verify-resend"
+    ),
+]
