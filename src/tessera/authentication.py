@@ -29,6 +29,14 @@ from .services.sessions import authenticate_digest, authenticate_token
 from .tokens import jwt as jwt_codec
 from .tokens import opaque
 
+__all__ = [
+    "BasicAuthentication",
+    "ImportedTokenAuthentication",
+    "JWTAuthentication",
+    "SessionAuthentication",
+    "TokenAuthentication",
+]
+
 
 def authorization_parts(request) -> list[bytes]:
     """The Authorization header split on white space, as bytes.

@@ -16,6 +16,10 @@ from __future__ import annotations
 
 from django.core.cache.backends import redis as django_redis
 
+__all__ = [
+    "RedisCache",
+]
+
 
 class ReusedClientRedisCacheClient(django_redis.RedisCacheClient):
     def __init__(self, *args, **kwargs) -> None:

@@ -22,6 +22,19 @@ endpoints too, so receivers written for Django's own login keep working.
 
 from django.dispatch import Signal
 
+__all__ = [
+    "email_changed",
+    "email_verified",
+    "password_changed",
+    "password_reset",
+    "refresh_token_reused",
+    "session_created",
+    "session_expired",
+    "session_refreshed",
+    "session_revoked",
+    "user_registered",
+]
+
 session_created = Signal()
 session_refreshed = Signal()
 session_revoked = Signal()
