@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from tessera import signals
 from tessera.models import RevokeReason, Session
-from tessera.services.accounts import ResetTokenGenerator
+from tessera.services.passwords import ResetTokenGenerator
 
 from .accounts_support import (
     NEW_PASSWORD,

@@ -22,6 +22,7 @@ from django.db import DatabaseError
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
+from rest_framework.exceptions import ErrorDetail
 
 from .conf import tessera_settings
 
@@ -190,6 +191,10 @@ class ServiceUnavailable(exceptions.APIException):
     def __init__(self, detail: str | None = None, code: str | None = None) -> None:
         super().__init__(detail, code)
         self.wait = tessera_settings.RETRY_AFTER
+
+
+def field_error(field: str, message: str, code: str) -> exceptions.ValidationError:
+    return exceptions.ValidationError({field: [ErrorDetail(message, code=code)]})
 
 
 def tessera_error_classes() -> list[type[exceptions.APIException]]:

@@ -17,7 +17,7 @@ from ..conf import OPTIONS, tessera_settings
 from ..errors import InvalidCredentials
 from ..models import SessionKind
 from . import browser, jwt, throttling
-from .requests import client_key
+from .client import client_key
 from .sessions import open_session
 from .verification import require_verified
 

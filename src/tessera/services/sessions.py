@@ -31,7 +31,7 @@ from ..errors import (
 from ..models import RevokeReason, Session, SessionKind
 from ..tokens import jwt as jwt_codec
 from ..tokens import opaque
-from .requests import client_ip, user_agent
+from .client import client_ip, user_agent
 
 SLIDING_ON_USE = (SessionKind.TOKEN, SessionKind.BROWSER)
 

@@ -23,7 +23,7 @@ from ..conf import OPTIONS, tessera_settings
 from ..errors import AddressTaken, EmailNotVerified, InvalidKey, ServiceUnavailable
 from ..models import EmailAddress, EmailKeyPurpose, EmailVerificationKey
 from . import emails, throttling
-from .requests import client_key
+from .client import client_key
 
 KEY_BYTES = 32
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}$")

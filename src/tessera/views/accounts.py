@@ -25,7 +25,8 @@ from ..serializers_accounts import (
     RegisterResponseSerializer,
     RegisterSerializer,
 )
-from ..services import accounts, verification
+from ..services import passwords, profile, users, verification
+from ..services import registration as registration_service
 from .base import TesseraAPIView
 
 ERRORS = {400: ErrorSerializer, 429: ErrorSerializer, 503: ErrorSerializer}
@@ -52,7 +53,7 @@ class RegisterView(TesseraAPIView):
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        registration = accounts.register(
+        registration = registration_service.register(
             request,
             serializer.account_fields(),
             serializer.validated_data["password"],
@@ -84,17 +85,17 @@ class MeView(TesseraAPIView):
 
     @document(request=MeSerializer, responses={200: MeSerializer, **SIGNED_IN_ERRORS})
     def patch(self, request):
-        user = accounts.fresh_user(request.user)
+        user = users.fresh_user(request.user)
         serializer = self.get_serializer(user, data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
-        accounts.update_profile(request, serializer)
-        return Response(self.get_serializer(accounts.fresh_user(user)).data)
+        profile.update_profile(request, serializer)
+        return Response(self.get_serializer(users.fresh_user(user)).data)
 
     @document(request=AccountDeleteSerializer, responses={204: None, **SIGNED_IN_ERRORS})
     def delete(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        accounts.delete_account(request, serializer.validated_data["password"])
+        profile.delete_account(request, serializer.validated_data["password"])
         if isinstance(request.auth, Session) and request.auth.kind == SessionKind.BROWSER:
             request._request.session.flush()
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -111,7 +112,7 @@ class PasswordChangeView(TesseraAPIView):
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        accounts.change_password(
+        passwords.change_password(
             request,
             serializer.validated_data["current_password"],
             serializer.validated_data["new_password"],
@@ -130,7 +131,7 @@ class PasswordResetView(TesseraAPIView):
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        accounts.request_password_reset(request, serializer.validated_data["email"])
+        passwords.request_password_reset(request, serializer.validated_data["email"])
         return Response({"detail": RESET_ACCEPTED}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -145,7 +146,7 @@ class PasswordResetConfirmView(TesseraAPIView):
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        accounts.confirm_password_reset(
+        passwords.confirm_password_reset(
             request,
             serializer.validated_data["uid"],
             serializer.validated_data["token"],

@@ -1,0 +1,152 @@
+"""Passwords: validation, the current-password check, change, and reset by e-mail.
+
+Changing or resetting a password revokes sessions (all of them on reset, all but the
+current one on change) and cancels pending e-mail keys, in the same transaction as the
+new hash.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth import get_user_model, password_validation
+from django.contrib.auth.tokens import PasswordResetTokenGenerator
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.utils.encoding import force_bytes, force_str
+from django.utils.http import base36_to_int, urlsafe_base64_decode, urlsafe_base64_encode
+from rest_framework import exceptions
+from rest_framework.fields import get_error_detail
+
+from .. import signals
+from ..conf import tessera_settings
+from ..errors import InvalidResetToken, field_error
+from ..models import RevokeReason, Session
+from . import emails, throttling
+from .client import client_key
+from .sessions import revoke_user_sessions
+from .users import fresh_user
+from .verification import (
+    account_rate,
+    cancel_pending_keys,
+    email_of,
+    fold_case,
+    users_with_address,
+)
+
+
+class ResetTokenGenerator(PasswordResetTokenGenerator):
+    """Django's reset tokens, keyed with Tessera's key and bounded by its lifetime.
+
+    A token hashes the user's password hash, last login and address, so it dies when
+    any of them changes: setting the new password is what makes it single use.
+    """
+
+    # The module's old name: a new salt would void every reset link already sent.
+    key_salt = "tessera.services.accounts.ResetTokenGenerator"
+
+    @property
+    def secret(self) -> bytes:
+        return tessera_settings.signing_key
+
+    @property
+    def secret_fallbacks(self) -> list:
+        return [] if tessera_settings.SIGNING_KEY else list(settings.SECRET_KEY_FALLBACKS)
+
+    def check_token(self, user, token: str | None) -> bool:
+        if not super().check_token(user, token):
+            return False
+        issued = base36_to_int(token.split("-")[0])
+        age = self._num_seconds(self._now()) - issued
+        return age <= tessera_settings.PASSWORD_RESET_TOKEN_TTL.total_seconds()
+
+
+reset_tokens = ResetTokenGenerator()
+
+
+def validate_new_password(password: str, user, field: str) -> None:
+    """Run the project's AUTH_PASSWORD_VALIDATORS; errors keep the validators' codes."""
+    try:
+        password_validation.validate_password(password, user)
+    except DjangoValidationError as exc:
+        raise exceptions.ValidationError({field: get_error_detail(exc)}) from exc
+
+
+def check_current_password(user, password: str, field: str) -> None:
+    """Counted per user first: a stolen session must not become a password oracle."""
+    throttling.hit("current-password-user", str(user.pk), account_rate("current_password_user"))
+    if not user.check_password(password):
+        raise field_error(field, "The password is not correct.", "wrong_password")
+
+
+def request_password_reset(request, email: str) -> None:
+    """E-mail a reset link to every active account whose stored address is ``email``.
+
+    The link goes to the stored address, never to the submitted spelling of it.
+    """
+    throttling.hit("password-reset-ip", client_key(request), account_rate("password_reset_ip"))
+    throttling.hit("password-reset-email", fold_case(email), account_rate("password_reset_email"))
+    for user in users_with_address(email):
+        if not user.has_usable_password():
+            continue
+        uid = urlsafe_base64_encode(force_bytes(user.pk))
+        token = reset_tokens.make_token(user)
+        emails.send("password_reset", email_of(user), {
+            "user": user,
+            "uid": uid,
+            "token": token,
+            "url": emails.frontend_url("password_reset", uid=uid, token=token),
+            "expires_in": emails.duration_text(tessera_settings.PASSWORD_RESET_TOKEN_TTL),
+        })
+
+
+def confirm_password_reset(request, uid: str, token: str, new_password: str):
+    """Set a new password with a reset token, once, and revoke every session.
+
+    The user's row is locked while the token is checked and the password replaced, so
+    of concurrent confirmations exactly one sees a valid token: the others wait, then
+    find the password (part of the token's hash) changed.
+    """
+    throttling.hit(
+        "password-reset-confirm-ip", client_key(request),
+        account_rate("password_reset_confirm_ip"),
+    )
+    pk = _decode_uid(uid)
+    user_model = get_user_model()
+    with transaction.atomic():
+        user = user_model._default_manager.select_for_update().filter(pk=pk).first()
+        if user is None or not user.is_active or not reset_tokens.check_token(user, token):
+            raise InvalidResetToken()
+        validate_new_password(new_password, user, "new_password")
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        revoke_user_sessions(user, RevokeReason.PASSWORD_RESET)
+        cancel_pending_keys(user)
+    signals.password_reset.send(sender=user.__class__, user=user, request=request)
+    emails.send("password_changed", email_of(user), {"user": user, "reset": True})
+    return user
+
+
+def _decode_uid(uid: str):
+    try:
+        return get_user_model()._meta.pk.to_python(force_str(urlsafe_base64_decode(uid)))
+    except (ValueError, TypeError, OverflowError, DjangoValidationError) as exc:
+        raise InvalidResetToken() from exc
+
+
+def _current_session(request) -> Session | None:
+    return request.auth if isinstance(request.auth, Session) else None
+
+
+def change_password(request, current_password: str, new_password: str) -> None:
+    """Replace the password; every session but the current one is revoked."""
+    user = fresh_user(request.user)
+    check_current_password(user, current_password, "current_password")
+    validate_new_password(new_password, user, "new_password")
+    current = _current_session(request)
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        revoke_user_sessions(user, RevokeReason.PASSWORD_CHANGED, keep=current)
+        cancel_pending_keys(user)
+    signals.password_changed.send(sender=user.__class__, user=user, request=request)
+    emails.send("password_changed", email_of(user), {"user": user, "reset": False})
