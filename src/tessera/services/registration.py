@@ -19,8 +19,8 @@ from ..conf import tessera_settings
 from ..errors import field_error
 from ..models import EmailAddress, EmailKeyPurpose
 from . import emails, login, throttling
-from .passwords import validate_new_password
 from .client import client_key
+from .passwords import validate_new_password
 from .sessions import IssuedToken
 from .verification import (
     account_rate,
