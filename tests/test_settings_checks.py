@@ -127,3 +127,33 @@ def test_per_process_cache_in_production_is_w002():
 def test_errors_stop_management_commands():
     with pytest.raises(SystemCheckError, match="tessera.E001"):
         call_command("check")
+
+
+# --- One table: lookups --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key,given",
+    [
+        ("LOGIN_THROTTLE_RATES", {"ip": "100/min"}),
+        ("ACCOUNT_THROTTLE_RATES", {"resend_email": None}),
+        ("FRONTEND_URLS", {"login": "https://app.example.com/login"}),
+    ],
+)
+def test_dict_settings_with_a_merge_rule_keep_the_defaults_of_keys_left_out(key, given):
+    assert OPTIONS[key].merge_per_key
+    with override_settings(TESSERA={key: given}):
+        assert getattr(tessera_settings, key) == {**OPTIONS[key].default, **given}
+    assert getattr(tessera_settings, key) == OPTIONS[key].default
+
+
+def test_dict_settings_without_a_merge_rule_replace_the_default():
+    with override_settings(TESSERA={"SCOPES": {"posts:read": "Read posts."}}):
+        assert tessera_settings.SCOPES == {"posts:read": "Read posts."}
+
+
+def test_a_wrongly_typed_dict_setting_is_passed_through_for_the_checks_to_report():
+    with override_settings(TESSERA={"FRONTEND_URLS": "https://app.example.com"}):
+        assert tessera_settings.FRONTEND_URLS == "https://app.example.com"
+        assert ids(check_settings()) == ["tessera.E002"]
+

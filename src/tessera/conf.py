@@ -1,15 +1,18 @@
 """Tessera's settings: one ``TESSERA = {...}`` dict in the project's settings.
 
+:data:`OPTIONS` is the one table of every setting: its type, default, bounds, merge rule
+and doc. The lookup below and the system checks (:mod:`tessera.checks`) read it, so a
+setting is described once.
+
 Values are read lazily and re-read whenever Django reports a settings change, so
-``override_settings(TESSERA=...)`` takes effect in tests. Start-up validation lives in
-:mod:`tessera.checks`; this module only merges the user's dict over the defaults.
+``override_settings(TESSERA=...)`` takes effect in tests.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from django.conf import settings
 from django.core.signals import setting_changed
@@ -17,11 +20,26 @@ from django.core.signals import setting_changed
 
 @dataclass(frozen=True)
 class Option:
+    """One setting, as the lookup, the system checks and the reference page need it."""
+
     default: Any
     types: tuple[type, ...]
     doc: str
     nullable: bool = False
     choices: tuple[Any, ...] = ()
+    # For a list: each item must be one of these, and an empty list is refused too.
+    item_choices: tuple[Any, ...] = ()
+    positive: bool = False
+    minimum: int | timedelta | None = None
+    # The id a bounds error is reported under when the feature published its own id before
+    # the shared ones (E008 durations, E009 integers) covered every setting: ids users may
+    # have silenced stay stable.
+    bounds_id: str | None = None
+    # A dict whose keys left out keep their defaults, so configuring one throttle scope or
+    # one link can never switch off or blank the others.
+    merge_per_key: bool = False
+    # A dotted path to import at start-up, so a typo fails `manage.py check`, not a request.
+    dotted_path: Literal["class", "callable"] | None = None
 
 
 OPTIONS: dict[str, Option] = {
@@ -43,6 +61,7 @@ OPTIONS: dict[str, Option] = {
         (timedelta,),
         "Idle lifetime of an opaque-token session; None for no idle expiry.",
         nullable=True,
+        positive=True,
     ),
     "AUTO_REFRESH": Option(
         True, (bool,), "Slide the idle expiry forward when a token is used."
@@ -52,14 +71,20 @@ OPTIONS: dict[str, Option] = {
         (timedelta,),
         "Absolute lifetime of a session, however active; None for no cap.",
         nullable=True,
+        positive=True,
     ),
     "MIN_REFRESH_INTERVAL": Option(
         timedelta(seconds=60),
         (timedelta,),
         "Last-used time and sliding expiry are written at most this often per session.",
+        positive=True,
     ),
     "TOKEN_LIMIT_PER_USER": Option(
-        None, (int,), "Most live sessions a user may hold; None for no limit.", nullable=True
+        None,
+        (int,),
+        "Most live sessions a user may hold; None for no limit.",
+        nullable=True,
+        positive=True,
     ),
     "TOKEN_LIMIT_POLICY": Option(
         "reject",
@@ -79,12 +104,14 @@ OPTIONS: dict[str, Option] = {
         (timedelta,),
         "Longest a session lookup stays cached; bounds staleness of user data changed "
         "behind Django's back (queryset.update).",
+        positive=True,
     ),
     "LOGIN_FIELDS": Option(
         ("username", "email"),
         (tuple, list),
         "What a login identifier is matched against: the user model's USERNAME_FIELD "
         "and/or its e-mail field.",
+        item_choices=("username", "email"),
     ),
     "LOGIN_THROTTLE_RATES": Option(
         {"ip": "20/min", "username": "5/min"},
@@ -92,6 +119,7 @@ OPTIONS: dict[str, Option] = {
         "Login attempts allowed per client IP and per account, counted "
         "before the password is checked. A rate is 'N/sec|min|hour|day'; None disables a "
         "scope, and a scope left out keeps its default.",
+        merge_per_key=True,
     ),
     "THROTTLE_BACKEND": Option(
         "cache",
@@ -106,21 +134,25 @@ OPTIONS: dict[str, Option] = {
         "Trusted reverse proxies in front of the app; when set, the client IP is taken "
         "from X-Forwarded-For that many hops from the right.",
         nullable=True,
+        positive=True,
     ),
     "USER_SERIALIZER": Option(
         "tessera.serializers.UserSerializer",
         (str,),
         "Dotted path of the serializer used for the `user` in responses.",
+        dotted_path="class",
     ),
     "MAX_BODY_BYTES": Option(
         64 * 1024,
         (int,),
         "Largest JSON body Tessera's endpoints read; larger requests get 413.",
+        minimum=1024,
     ),
     "RETRY_AFTER": Option(
         5,
         (int,),
         "Seconds announced in Retry-After when a backing service is down (503).",
+        positive=True,
     ),
     "ADMIN_ROLE": Option("Admin", (str,), "Group whose members count as admins."),
     # Account flows (register, verification, password reset/change, me, browser login).
@@ -138,12 +170,18 @@ OPTIONS: dict[str, Option] = {
         choices=("none", "optional", "mandatory"),
     ),
     "EMAIL_VERIFICATION_KEY_TTL": Option(
-        timedelta(days=3), (timedelta,), "Lifetime of an e-mail verification key."
+        timedelta(days=3),
+        (timedelta,),
+        "Lifetime of an e-mail verification key.",
+        positive=True,
+        bounds_id="tessera.E054",
     ),
     "PASSWORD_RESET_TOKEN_TTL": Option(
         timedelta(hours=1),
         (timedelta,),
         "Lifetime of a password reset token (never longer than PASSWORD_RESET_TIMEOUT).",
+        positive=True,
+        bounds_id="tessera.E054",
     ),
     "REGISTER_AUTO_LOGIN": Option(
         False,
@@ -155,11 +193,13 @@ OPTIONS: dict[str, Option] = {
         "tessera.serializers_accounts.RegisterSerializer",
         (str,),
         "Dotted path of the serializer reading the registration body.",
+        dotted_path="class",
     ),
     "ME_SERIALIZER": Option(
         "tessera.serializers_accounts.MeSerializer",
         (str,),
         "Dotted path of the serializer of `me/` (GET and PATCH).",
+        dotted_path="class",
     ),
     "ACCOUNT_DELETION": Option(
         "deactivate",
@@ -176,6 +216,7 @@ OPTIONS: dict[str, Option] = {
         (dict,),
         "Templates of the links in Tessera's e-mails, pointing at the front end. Keys "
         "given replace the defaults one by one. Never built from the request's Host.",
+        merge_per_key=True,
     ),
     "SITE_NAME": Option("", (str,), "Name of the site in e-mail subjects and bodies."),
     "ACCOUNT_THROTTLE_RATES": Option(
@@ -193,6 +234,7 @@ OPTIONS: dict[str, Option] = {
         "Attempts allowed on the account endpoints, per client IP, per submitted address "
         "or per user, counted before any costly work. Keys given replace the defaults "
         "one by one; None disables one.",
+        merge_per_key=True,
     ),
     "BASIC_AUTH": Option(
         False,
@@ -225,27 +267,38 @@ OPTIONS: dict[str, Option] = {
         nullable=True,
     ),
     "JWT_LEEWAY": Option(
-        timedelta(seconds=0), (timedelta,), "Clock skew tolerated on exp, nbf and iat."
+        timedelta(seconds=0),
+        (timedelta,),
+        "Clock skew tolerated on exp, nbf and iat.",
+        minimum=timedelta(0),
     ),
-    "JWT_ACCESS_LIFETIME": Option(timedelta(minutes=5), (timedelta,), "Access token lifetime."),
+    "JWT_ACCESS_LIFETIME": Option(
+        timedelta(minutes=5), (timedelta,), "Access token lifetime.", positive=True
+    ),
     "JWT_REFRESH_LIFETIME": Option(
         timedelta(days=1),
         (timedelta,),
         "Refresh token lifetime; each rotation starts a new one, within MAX_TTL.",
+        positive=True,
     ),
     "JWT_REUSE_GRACE": Option(
         timedelta(seconds=10),
         (timedelta,),
         "A rotated refresh token presented again within this window gets the same "
         "successor; later, it revokes the whole session.",
+        minimum=timedelta(0),
     ),
     "JWT_SLIDING_LIFETIME": Option(
-        timedelta(minutes=5), (timedelta,), "Lifetime of a sliding token between refreshes."
+        timedelta(minutes=5),
+        (timedelta,),
+        "Lifetime of a sliding token between refreshes.",
+        positive=True,
     ),
     "JWT_SLIDING_REFRESH_LIFETIME": Option(
         timedelta(days=1),
         (timedelta,),
         "How long after login a sliding token can still be refreshed, within MAX_TTL.",
+        positive=True,
     ),
     "JWT_REVOCATION_CHECK": Option(
         True,
@@ -262,6 +315,7 @@ OPTIONS: dict[str, Option] = {
         "Dotted path of `callable(user, session) -> dict` adding claims to access and "
         "sliding tokens. Registered claims cannot be overridden.",
         nullable=True,
+        dotted_path="callable",
     ),
     "JWT_ROLES_CLAIM": Option(
         None,
@@ -299,17 +353,22 @@ OPTIONS: dict[str, Option] = {
         "Dotted path of a callable `user -> iterable of scope names` giving the scopes a "
         "user holds (only names in SCOPES count); None: every user holds every scope.",
         nullable=True,
+        dotted_path="callable",
     ),
     "PAT_FRESH_LOGIN": Option(
         timedelta(minutes=10),
         (timedelta,),
         "Creating a personal access token needs a session younger than this, or the "
         "password in the request.",
+        positive=True,
+        bounds_id="tessera.E042",
     ),
     "PAT_DEFAULT_TTL": Option(
         timedelta(days=30),
         (timedelta,),
         "Lifetime of a personal access token created without `expires_in`.",
+        positive=True,
+        bounds_id="tessera.E042",
     ),
     "PAT_MAX_TTL": Option(
         timedelta(days=365),
@@ -317,12 +376,16 @@ OPTIONS: dict[str, Option] = {
         "Longest lifetime a personal access token may be given; None also allows "
         "tokens that never expire (`expires_in: null`).",
         nullable=True,
+        positive=True,
+        bounds_id="tessera.E042",
     ),
     "PAT_LIMIT_PER_USER": Option(
         50,
         (int,),
         "Most live personal access tokens a user may hold; None for no limit.",
         nullable=True,
+        positive=True,
+        bounds_id="tessera.E044",
     ),
 }
 
@@ -342,9 +405,9 @@ class TesseraSettings:
             raise AttributeError(f"Invalid Tessera setting: {name!r}")
         if self._merged is None:
             merged = {key: option.default for key, option in OPTIONS.items()}
-            merged.update(
-                {k: v for k, v in self.user_settings().items() if k in OPTIONS}
-            )
+            for key, value in self.user_settings().items():
+                if key in OPTIONS:
+                    merged[key] = merge(OPTIONS[key], value)
             self._merged = merged
         return self._merged[name]
 
@@ -357,6 +420,17 @@ class TesseraSettings:
         return key.encode() if isinstance(key, str) else key
 
 
+def merge(option: Option, value: Any) -> Any:
+    """The value Tessera uses for ``value`` given by the project.
+
+    A value of the wrong type is passed through as given: the system checks report it
+    (tessera.E002), and guessing a repair here would hide the mistake.
+    """
+    if option.merge_per_key and isinstance(value, dict):
+        return {**option.default, **value}
+    return value
+
+
 tessera_settings = TesseraSettings()
 
 
@@ -366,3 +440,4 @@ def _reload(*, setting: str, **kwargs: Any) -> None:
 
 
 setting_changed.connect(_reload)
+
