@@ -32,7 +32,6 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
-from django.core.checks import Error, Tags, register
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Model, QuerySet
@@ -125,36 +124,6 @@ def imported_token_authentication() -> type[ImportedTokenAuthentication] | None:
         if issubclass(authentication_class, ImportedTokenAuthentication):
             return authentication_class
     return None
-
-
-def _dotted_names(cls: type) -> set[str]:
-    return {f"{base.__module__}.{base.__qualname__}" for base in cls.__mro__}
-
-
-@register(Tags.security)
-def check_authentication_order(app_configs=None, **kwargs) -> list[Error]:
-    """An old library's class ahead of ours would accept tokens Tessera has revoked."""
-    try:
-        classes = list(api_settings.DEFAULT_AUTHENTICATION_CLASSES)
-    except ImportError:
-        return []  # DRF reports a class it cannot import itself.
-    for position, authentication_class in enumerate(classes):
-        if issubclass(authentication_class, ImportedTokenAuthentication):
-            legacy = [c for c in classes[:position] if _dotted_names(c) & LEGACY_CLASSES]
-            if legacy:
-                return [
-                    Error(
-                        f"{legacy[0].__module__}.{legacy[0].__qualname__} comes before "
-                        "ImportedTokenAuthentication: it would still accept an imported "
-                        "token after Tessera revoked it (logout, password change).",
-                        hint="Move tessera.compat.ImportedTokenAuthentication ahead of it "
-                        "in REST_FRAMEWORK['DEFAULT_AUTHENTICATION_CLASSES'].",
-                        obj="REST_FRAMEWORK",
-                        id="tessera.E030",
-                    )
-                ]
-            return []
-    return []
 
 
 # --- Import -------------------------------------------------------------------------
