@@ -71,15 +71,28 @@ def test_account_throttle_rates(rates, expected):
         ({"REGISTER_AUTO_LOGIN": True, "PREVENT_ENUMERATION": False}, ["tessera.W054"]),
         ({"REGISTER_AUTO_LOGIN": True, "PREVENT_ENUMERATION": False,
           "EMAIL_VERIFICATION": "mandatory"}, ["tessera.E052", "tessera.W054"]),
-        ({"REGISTER_SERIALIZER": "nowhere.Serializer"}, ["tessera.E053"]),
-        ({"ME_SERIALIZER": "tessera.serializers_accounts.Missing"}, ["tessera.E053"]),
-        ({"PASSWORD_RESET_TOKEN_TTL": timedelta(0)}, ["tessera.E054"]),
-        ({"EMAIL_VERIFICATION_KEY_TTL": timedelta(seconds=-1)}, ["tessera.E054"]),
         ({"PASSWORD_RESET_TOKEN_TTL": timedelta(days=30)}, ["tessera.W053"]),
     ],
 )
 def test_account_settings(tessera, expected):
     assert sorted(ids(tessera)) == expected
+
+
+# Moved from test_account_settings: a serializer path and a lifetime's bound are judged by
+# their options, in check_settings with every other setting, under the same ids.
+@pytest.mark.parametrize(
+    "tessera,expected",
+    [
+        ({"REGISTER_SERIALIZER": "nowhere.Serializer"}, ["tessera.E053"]),
+        ({"ME_SERIALIZER": "tessera.serializers_accounts.Missing"}, ["tessera.E053"]),
+        ({"PASSWORD_RESET_TOKEN_TTL": timedelta(0)}, ["tessera.E054"]),
+        ({"EMAIL_VERIFICATION_KEY_TTL": timedelta(seconds=-1)}, ["tessera.E054"]),
+    ],
+)
+def test_account_option_values(tessera, expected):
+    with override_settings(TESSERA=tessera, DEBUG=True):
+        assert sorted(m.id for m in check_settings()) == expected
+    assert ids(tessera) == []  # reported once, not again by check_accounts
 
 
 def test_basic_over_http_warns_outside_debug():

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import sys
+import types
 from datetime import timedelta
 
 import pytest
+from django.core.checks import run_checks
+from django.core.checks.registry import registry
 from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
-from tessera.checks import check_settings
+from tessera.checks import (
+    check_accounts,
+    check_atomic_requests,
+    check_authentication_order,
+    check_jwt,
+    check_settings,
+)
 from tessera.conf import OPTIONS, tessera_settings
 
 
@@ -127,3 +137,156 @@ def test_per_process_cache_in_production_is_w002():
 def test_errors_stop_management_commands():
     with pytest.raises(SystemCheckError, match="tessera.E001"):
         call_command("check")
+
+
+# --- One table: lookups --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "key,given",
+    [
+        ("LOGIN_THROTTLE_RATES", {"ip": "100/min"}),
+        ("ACCOUNT_THROTTLE_RATES", {"resend_email": None}),
+        ("FRONTEND_URLS", {"login": "https://app.example.com/login"}),
+    ],
+)
+def test_dict_settings_with_a_merge_rule_keep_the_defaults_of_keys_left_out(key, given):
+    assert OPTIONS[key].merge_per_key
+    with override_settings(TESSERA={key: given}):
+        assert getattr(tessera_settings, key) == {**OPTIONS[key].default, **given}
+    assert getattr(tessera_settings, key) == OPTIONS[key].default
+
+
+def test_dict_settings_without_a_merge_rule_replace_the_default():
+    with override_settings(TESSERA={"SCOPES": {"posts:read": "Read posts."}}):
+        assert tessera_settings.SCOPES == {"posts:read": "Read posts."}
+
+
+def test_a_wrongly_typed_dict_setting_is_passed_through_for_the_checks_to_report():
+    with override_settings(TESSERA={"FRONTEND_URLS": "https://app.example.com"}):
+        assert tessera_settings.FRONTEND_URLS == "https://app.example.com"
+        assert ids(check_settings()) == ["tessera.E002"]
+
+
+# --- One table: checks ---------------------------------------------------------------
+
+
+def test_every_default_satisfies_its_own_option():
+    with override_settings(TESSERA={k: option.default for k, option in OPTIONS.items()}):
+        assert [m for m in check_settings() if m.is_serious()] == []
+
+
+BOUNDED = [
+    (key, option) for key, option in OPTIONS.items() if option.positive or option.minimum
+]
+
+
+@pytest.mark.parametrize("key,option", BOUNDED, ids=[key for key, _ in BOUNDED])
+def test_every_bound_is_checked(key, option):
+    if option.positive:
+        value = timedelta(0) if timedelta in option.types else 0
+    else:
+        value = option.minimum - (timedelta(seconds=1) if timedelta in option.types else 1)
+    shared = "tessera.E008" if timedelta in option.types else "tessera.E009"
+    with override_settings(TESSERA={key: value}):
+        # PAT_MAX_TTL at zero is also shorter than the default lifetime: the same id twice.
+        assert {m.id for m in check_settings() if m.is_serious()} == {option.bounds_id or shared}
+
+
+DOTTED = [key for key, option in OPTIONS.items() if option.dotted_path]
+
+
+def test_the_dotted_path_settings_are_the_serializers_and_the_hooks():
+    assert sorted(DOTTED) == [
+        "JWT_CLAIMS_HOOK", "ME_SERIALIZER", "REGISTER_SERIALIZER", "USER_SCOPES",
+        "USER_SERIALIZER",
+    ]
+
+
+def claims_hook(user, session):
+    return {}
+
+
+NOT_A_CLASS = f"{__name__}.claims_hook"
+NOT_CALLABLE = f"{__name__}.__doc__"
+
+
+def dotted_path_id(key: str) -> str:
+    return {"class": "tessera.E053", "callable": "tessera.E041"}[OPTIONS[key].dotted_path]
+
+
+@pytest.mark.parametrize("key", DOTTED)
+def test_every_dotted_path_is_imported_by_manage_py_check(key):
+    # Today's defect: an unimportable JWT_CLAIMS_HOOK or USER_SERIALIZER passed `check`
+    # and answered 500 at the first login.
+    with override_settings(TESSERA={key: "nowhere.at_all"}):
+        assert ids(check_settings()) == [dotted_path_id(key)]
+        with pytest.raises(SystemCheckError, match=dotted_path_id(key)):
+            call_command("check")
+
+
+@pytest.mark.parametrize("key", DOTTED)
+def test_every_dotted_path_must_name_what_it_is_called_as(key):
+    wrong = NOT_A_CLASS if OPTIONS[key].dotted_path == "class" else NOT_CALLABLE
+    with override_settings(TESSERA={key: wrong}):
+        messages = check_settings()
+    assert ids(messages) == [dotted_path_id(key)]
+    assert f"not a {OPTIONS[key].dotted_path}" in messages[0].msg
+
+
+def test_valid_dotted_paths_pass():
+    serializer = "tessera.serializers.UserSerializer"
+    with override_settings(TESSERA={"JWT_CLAIMS_HOOK": NOT_A_CLASS, "USER_SERIALIZER": serializer}):
+        assert check_settings() == []
+
+
+def test_a_module_failing_to_load_is_reported_not_raised(monkeypatch):
+    broken = types.ModuleType("tessera_tests_broken")
+
+    def fail(name):
+        raise RuntimeError("settings of this module are missing")
+
+    broken.__getattr__ = fail
+    monkeypatch.setitem(sys.modules, "tessera_tests_broken", broken)
+    with override_settings(TESSERA={"JWT_CLAIMS_HOOK": "tessera_tests_broken.hook"}):
+        messages = check_settings()
+    assert ids(messages) == ["tessera.E041"]
+    assert "settings of this module are missing" in messages[0].msg
+
+
+@pytest.mark.parametrize("fields", [("username",), ("email",), ["email", "username"]])
+def test_login_fields_may_name_username_and_email(fields):
+    with override_settings(TESSERA={"LOGIN_FIELDS": fields}):
+        assert check_settings() == []
+
+
+@pytest.mark.parametrize("fields", [(), [], ("phone",), ("username", "mail"), ("Email",)])
+def test_login_fields_empty_or_unknown_is_e020(fields):
+    with override_settings(TESSERA={"LOGIN_FIELDS": fields}):
+        assert ids(check_settings()) == ["tessera.E020"]
+
+
+# A float and a set fit no option: the float is truthy, the set unhashable, and no check
+# may report either a second time or trip over it.
+WRONG = [(key, value) for key in OPTIONS for value in (1.5, {1.5})]
+
+
+# A shared cache, so that outside DEBUG the per-process cache warning stays out of the way.
+SHARED_CACHE = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                            "LOCATION": "unused"}}
+
+
+@pytest.mark.parametrize("debug", [True, False], ids=["debug", "production"])
+@pytest.mark.parametrize("key,value", WRONG, ids=[f"{k}-{type(v).__name__}" for k, v in WRONG])
+def test_a_wrong_type_is_one_e002_from_all_of_tesseras_checks(key, value, debug):
+    with override_settings(TESSERA={key: value}, DEBUG=debug, CACHES=SHARED_CACHE):
+        tessera_messages = [m.id for m in run_checks() if m.id.startswith("tessera.")]
+    assert tessera_messages == ["tessera.E002"]
+
+
+def test_tesseras_checks_are_registered_by_the_app():
+    registered = registry.get_checks()
+    assert {check_settings, check_jwt, check_accounts, check_authentication_order} <= set(
+        registered
+    )
+    assert check_atomic_requests in registered

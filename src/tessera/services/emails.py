@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 
-from ..conf import OPTIONS, tessera_settings
+from ..conf import tessera_settings
 
 logger = logging.getLogger("tessera")
 
@@ -35,7 +35,7 @@ LINK_PLACEHOLDERS: dict[str, frozenset[str]] = {
 
 def frontend_urls() -> dict[str, str]:
     """The configured link templates, each key falling back to its default."""
-    return {**OPTIONS["FRONTEND_URLS"].default, **tessera_settings.FRONTEND_URLS}
+    return tessera_settings.FRONTEND_URLS
 
 
 def placeholders(template: str) -> set[str]:

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.contrib.auth import authenticate, get_user_model
 
-from ..conf import OPTIONS, tessera_settings
+from ..conf import tessera_settings
 from ..errors import InvalidCredentials
 from ..models import SessionKind
 from . import browser, jwt, throttling
@@ -31,7 +31,7 @@ def login_rates() -> dict[str, str | None]:
     Only an explicit None switches a scope off, so configuring one scope can never
     silently disable the other.
     """
-    return {**OPTIONS["LOGIN_THROTTLE_RATES"].default, **tessera_settings.LOGIN_THROTTLE_RATES}
+    return tessera_settings.LOGIN_THROTTLE_RATES
 
 
 def resolve_username(identifier: str) -> str:

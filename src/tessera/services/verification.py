@@ -19,7 +19,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 
 from .. import signals
-from ..conf import OPTIONS, tessera_settings
+from ..conf import tessera_settings
 from ..errors import AddressTaken, EmailNotVerified, InvalidKey, ServiceUnavailable
 from ..models import EmailAddress, EmailKeyPurpose, EmailVerificationKey
 from . import emails, throttling
@@ -219,5 +219,4 @@ def resend(request, email: str) -> None:
 
 def account_rate(name: str) -> str | None:
     """One account throttle rate, the default standing in for keys left out."""
-    return {**OPTIONS["ACCOUNT_THROTTLE_RATES"].default,
-            **tessera_settings.ACCOUNT_THROTTLE_RATES}.get(name)
+    return tessera_settings.ACCOUNT_THROTTLE_RATES.get(name)

@@ -1,0 +1,35 @@
+"""System checks that refuse broken or insecure Tessera configuration at start-up.
+
+Errors (``tessera.E…``) stop ``manage.py`` commands; warnings (``tessera.W…``) are shown.
+Every check id is listed in docs/settings.md. :meth:`tessera.apps.TesseraConfig.ready`
+registers them once the app registry is loaded, so importing this package (a test does)
+has no side effect.
+"""
+
+from __future__ import annotations
+
+from django.core.checks import Tags, register
+
+from .accounts import check_accounts
+from .jwt import check_jwt
+from .legacy import check_authentication_order
+from .settings import check_settings
+from .throttling import check_atomic_requests
+
+__all__ = [
+    "check_accounts",
+    "check_atomic_requests",
+    "check_authentication_order",
+    "check_jwt",
+    "check_settings",
+    "register_checks",
+]
+
+
+def register_checks() -> None:
+    register(check_settings, Tags.security)
+    register(check_jwt, Tags.security)
+    register(check_accounts, Tags.security)
+    register(check_authentication_order, Tags.security)
+    # Tagged database: it reads DATABASES, and Django runs it where databases are in play.
+    register(check_atomic_requests, Tags.database)
