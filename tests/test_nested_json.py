@@ -1,14 +1,15 @@
-"""Deeply nested JSON in a JWT segment is a 401, never a 500.
+"""Deeply nested JSON, in a JWT segment or a request body, is a 4xx, never a 500.
 
 Python's json parser recurses once per level, so a few kilobytes of ``[`` raise
 RecursionError. A JWT-shaped bearer token reaches the codec on every view that runs
 JWTAuthentication, before any permission check: it must be refused like any other bad
-token (401 with a challenge).
+token (401 with a challenge). A body reaches the parser of every endpoint: 400.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 
 import jwt
 import pytest
@@ -18,7 +19,7 @@ from rest_framework.test import APIClient
 from tessera.authentication import JWTAuthentication
 from tessera.tokens import jwt as codec
 
-from .conftest import auth_header
+from .conftest import PASSWORD, auth_header
 from .routes_support import Route, tessera_routes
 
 pytestmark = pytest.mark.django_db
@@ -105,3 +106,46 @@ def test_codec_refuses_a_recursion_error_from_pyjwt(monkeypatch):
     monkeypatch.setattr(codec.jwt, "decode", older_pyjwt)
     with pytest.raises(codec.InvalidJWT):
         codec.decode(signed_payload_bomb(), token_types=(codec.ACCESS,))
+
+
+def nested(opening: str, closing: str, depth: int = DEPTH) -> str:
+    """Valid JSON ``depth`` levels deep: the parser must recurse all the way down."""
+    return opening * depth + "0" + closing * depth
+
+
+BODIES = {"arrays": nested("[", "]"), "objects": nested('{"a":', "}")}
+
+
+@pytest.mark.parametrize("body", BODIES.values(), ids=BODIES.keys())
+@pytest.mark.parametrize("name", ["login", "jwt-obtain", "register", "password-reset"])
+def test_deeply_nested_body_is_a_parse_error(client, name, body):
+    response = client.generic(
+        "POST", reverse(f"tessera:{name}"), body, content_type="application/json"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "parse_error"
+
+
+def test_deeply_nested_body_is_a_parse_error_when_signed_in(client, user):
+    login = client.post(
+        reverse("tessera:login"), {"username": "alice", "password": PASSWORD}, format="json"
+    )
+    response = client.generic(
+        "POST",
+        reverse("tessera:password-change"),
+        BODIES["arrays"],
+        content_type="application/json",
+        **auth_header(login.json()["token"]),
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "parse_error"
+
+
+@pytest.mark.parametrize("depth", [50, 500])
+def test_nesting_that_parses_is_a_validation_error(client, depth):
+    body = json.dumps({"username": json.loads(nested("[", "]", depth)), "password": "x"})
+    response = client.generic(
+        "POST", reverse("tessera:login"), body, content_type="application/json"
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()["code"] == "invalid"
