@@ -87,6 +87,10 @@ class TokenOnlySerializer(serializers.Serializer):
     token = serializers.CharField()
 
 
+class EmptySerializer(serializers.Serializer):
+    """No fields: the input of a view that reads no body (logout)."""
+
+
 class ErrorSerializer(serializers.Serializer):
     """The one error shape (see :mod:`tessera.errors`), declared for the schema."""
 
