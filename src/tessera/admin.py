@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.core.exceptions import FieldDoesNotExist
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -31,6 +33,19 @@ class StateFilter(admin.SimpleListFilter):
         return queryset
 
 
+def _user_identity_lookups() -> list[str]:
+    user_model = get_user_model()
+    names = dict.fromkeys([user_model.USERNAME_FIELD, user_model.get_email_field_name()])
+    lookups = []
+    for name in names:
+        try:
+            user_model._meta.get_field(name)
+        except FieldDoesNotExist:
+            continue
+        lookups.append(f"user__{name}")
+    return lookups
+
+
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin):
     list_display = [
@@ -40,7 +55,7 @@ class SessionAdmin(admin.ModelAdmin):
     list_filter = [
         StateFilter, "kind", "revoke_reason", ("user", admin.RelatedOnlyFieldListFilter)
     ]
-    search_fields = ["user__username", "user__email", "device_name", "ip"]
+    search_fields = ["device_name", "ip"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]
     date_hierarchy = "created_at"
@@ -50,6 +65,11 @@ class SessionAdmin(admin.ModelAdmin):
         "last_used_at", "idle_expires_at", "expires_at", "revoked_at", "revoke_reason",
     ]
     actions = ["revoke"]
+
+    def get_search_fields(self, request) -> list[str]:
+        # The user's login name and address, under whatever names the user model gives
+        # them: a custom model may have no ``username`` (or no ``email``).
+        return [*_user_identity_lookups(), *self.search_fields]
 
     @admin.display(description=_("expiry"))
     def expiry_display(self, session: Session):

@@ -25,6 +25,10 @@ class JSONParser(parsers.JSONParser):
             return json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
         except (UnicodeDecodeError, ValueError) as exc:
             raise ParseError("JSON parse error: the body is not valid UTF-8 JSON.") from exc
+        except RecursionError as exc:
+            # A few kilobytes of "[" nest deeper than Python's parser can recurse; left
+            # alone, that error would answer 500 on every endpoint.
+            raise ParseError("JSON parse error: the body is nested too deeply.") from exc
 
 
 def _reject_constant(name: str):

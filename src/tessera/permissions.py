@@ -195,8 +195,10 @@ class IsAdmin(BasePermission):
     def has_permission(self, request, view) -> bool:
         if not _authenticated(request):
             return False
-        # A superuser is decided without the group query.
-        return request.user.is_superuser or tessera_settings.ADMIN_ROLE in roles_of(request)
+        # A superuser is decided without the group query. A user model without
+        # PermissionsMixin may have no is_superuser at all: then nobody is one.
+        is_superuser = bool(getattr(request.user, "is_superuser", False))
+        return is_superuser or tessera_settings.ADMIN_ROLE in roles_of(request)
 
 
 class HasScope(_NamedRequirement):

@@ -13,6 +13,11 @@ else:
     from . import schema_extensions  # noqa: F401  (registers the security schemes)
 
 
+# An empty JSON object as a response body: drf-spectacular documents a serializer
+# without fields as "no body", which a client reading `{}` would be told wrongly.
+EMPTY_OBJECT = {"type": "object", "properties": {}, "additionalProperties": False}
+
+
 def document(**kwargs: Any) -> Callable:
     """``extend_schema(**kwargs)`` when drf-spectacular is present, else a no-op."""
 

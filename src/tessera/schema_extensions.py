@@ -1,14 +1,17 @@
-"""drf-spectacular descriptions of Tessera's authentication classes.
+"""drf-spectacular descriptions of Tessera's authentication classes and custom fields.
 
 Imported only when drf-spectacular is installed (the ``openapi`` extra); defining the
 classes registers them with drf-spectacular, so every Tessera view's security
-requirements appear in the generated schema.
+requirements appear in the generated schema, and its fields get their real types.
 """
 
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.extensions import (
+    OpenApiAuthenticationExtension,
+    OpenApiSerializerFieldExtension,
+)
 
 
 class TokenScheme(OpenApiAuthenticationExtension):
@@ -60,3 +63,14 @@ class BasicScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "basic", "description": "HTTPS only; off by default."}
+
+
+class PrimaryKeyFieldSchema(OpenApiSerializerFieldExtension):
+    """``id`` typed as its model's primary key: an integer, a UUID…"""
+
+    target_class = "tessera.serializers.PrimaryKeyField"
+
+    def map_serializer_field(self, auto_schema, direction):
+        model = self.target.parent.Meta.model
+        # drf-spectacular's own contrib extensions map model fields through this method.
+        return auto_schema._map_model_field(model._meta.pk, direction)

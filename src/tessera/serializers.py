@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from .models import Session
+from .models import RevokeReason, Session
 
 PASSWORD_MAX_LENGTH = 4096
 
@@ -17,10 +17,23 @@ def _identity_fields(user_model) -> list[str]:
     return ["id"] + [name for name in dict.fromkeys(wanted) if name in present]
 
 
+class PrimaryKeyField(serializers.ReadOnlyField):
+    """The object's primary key, whatever the model calls it.
+
+    The schema gives it the type of the model's primary key (see schema_extensions); a
+    plain ``ReadOnlyField(source="pk")`` is documented as a string, which an integer
+    key contradicts.
+    """
+
+    def __init__(self, **kwargs) -> None:
+        kwargs.setdefault("source", "pk")
+        super().__init__(**kwargs)
+
+
 class UserSerializer(serializers.ModelSerializer):
     """The default ``user`` in responses: identity fields the user model actually has."""
 
-    id = serializers.ReadOnlyField(source="pk")
+    id = PrimaryKeyField()
 
     class Meta:
         model = get_user_model()
@@ -49,10 +62,16 @@ class LoginSerializer(serializers.Serializer):
 
 
 class SessionSerializer(serializers.ModelSerializer):
+    """A session as listed in ``sessions/``. A live one has ``revoked: null`` and
+    ``revoke_reason: ""``; one without any expiry has ``expiry: null``."""
+
     created = serializers.DateTimeField(source="created_at", read_only=True)
     last_used = serializers.DateTimeField(source="last_used_at", read_only=True)
-    expiry = serializers.DateTimeField(read_only=True)
-    revoked = serializers.DateTimeField(source="revoked_at", read_only=True)
+    expiry = serializers.DateTimeField(read_only=True, allow_null=True)
+    revoked = serializers.DateTimeField(source="revoked_at", read_only=True, allow_null=True)
+    revoke_reason = serializers.ChoiceField(
+        choices=RevokeReason.choices, read_only=True, allow_blank=True
+    )
     current = serializers.SerializerMethodField()
 
     class Meta:
@@ -85,6 +104,10 @@ class ObtainAuthTokenSerializer(serializers.Serializer):
 
 class TokenOnlySerializer(serializers.Serializer):
     token = serializers.CharField()
+
+
+class EmptySerializer(serializers.Serializer):
+    """No fields: the input of a view that reads no body (logout)."""
 
 
 class ErrorSerializer(serializers.Serializer):

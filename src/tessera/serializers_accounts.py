@@ -13,7 +13,7 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from .permissions import roles_of
-from .serializers import PASSWORD_MAX_LENGTH, _identity_fields
+from .serializers import PASSWORD_MAX_LENGTH, PrimaryKeyField, SessionSerializer, _identity_fields
 from .services.verification import is_verified
 
 PASSWORD_MIN_BYTES = 8
@@ -118,7 +118,7 @@ class MeSerializer(serializers.ModelSerializer):
     """The signed-in user's profile. Changing the address needs ``current_password``
     and takes effect once the new address is verified."""
 
-    id = serializers.ReadOnlyField(source="pk")
+    id = PrimaryKeyField()
     email_verified = serializers.SerializerMethodField()
     roles = serializers.SerializerMethodField()
     current_password = CurrentPasswordField(required=False)
@@ -193,4 +193,4 @@ class AccountDeleteSerializer(serializers.Serializer):
 
 class BrowserLoginResponseSerializer(serializers.Serializer):
     user = serializers.DictField(help_text="The USER_SERIALIZER representation.")
-    session = serializers.DictField(help_text="The browser session, as listed in sessions/.")
+    session = SessionSerializer(help_text="The browser session, as listed in sessions/.")

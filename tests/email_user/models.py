@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
-from django.contrib.auth.models import PermissionsMixin
 from django.db import models
 from django.utils import timezone
 
@@ -19,13 +18,16 @@ class EmailUserManager(BaseUserManager):
         return self.create_user(email, password, is_staff=True, is_superuser=True, **extra)
 
 
-class EmailUser(AbstractBaseUser, PermissionsMixin):
-    """Logs in with its address; has a required ``display_name`` and no username."""
+class EmailUser(AbstractBaseUser):
+    """Logs in with its address; has a required ``display_name``, no username, and no
+    PermissionsMixin (so no groups and no per-user permissions): Tessera must work with
+    what AbstractBaseUser alone promises."""
 
     email = models.EmailField(unique=True)
     display_name = models.CharField(max_length=50)
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(default=False)
+    is_superuser = models.BooleanField(default=False)
     date_joined = models.DateTimeField(default=timezone.now)
 
     objects = EmailUserManager()
@@ -36,3 +38,11 @@ class EmailUser(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self) -> str:
         return self.email
+
+    # What Django's admin asks of a user model without PermissionsMixin: here only a
+    # superuser may use it.
+    def has_perm(self, perm: str, obj=None) -> bool:
+        return self.is_active and self.is_superuser
+
+    def has_module_perms(self, app_label: str) -> bool:
+        return self.is_active and self.is_superuser

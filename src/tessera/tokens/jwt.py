@@ -10,6 +10,9 @@ Decoding rules, each a defence against a known attack:
   a token minted by another service with the same library is refused out of the box.
 - Every registered claim is required, and ``token_type`` keeps access, refresh and
   sliding tokens from standing in for each other.
+- Whatever the bytes, the answer is a claims dict or :class:`InvalidJWT`: a segment of
+  deeply nested JSON makes Python's parser raise RecursionError, which every caller
+  (the authenticator of every Tessera view included) would otherwise answer with a 500.
 """
 
 from __future__ import annotations
@@ -203,7 +206,9 @@ def decode(token: str, *, token_types: tuple[str, ...], verify_exp: bool = True)
                 "verify_exp": False, "verify_nbf": False, "verify_iat": False,
             },
         )
-    except jwt.PyJWTError as exc:
+    except (jwt.PyJWTError, RecursionError) as exc:
+        # Older PyJWT releases (2.10, the oldest we allow, among them) let a RecursionError
+        # from json out of their own parse.
         raise InvalidJWT("Token is invalid.") from exc
     _check_times(claims, verify_exp)
     if claims.get("token_type") not in token_types:
@@ -223,7 +228,7 @@ def _unverified_kid(token: str) -> str | None:
     head = token.split(".", 1)[0]
     try:
         header = json.loads(base64.urlsafe_b64decode(head + "=" * (-len(head) % 4)))
-    except (ValueError, binascii.Error) as exc:
+    except (ValueError, binascii.Error, RecursionError) as exc:
         raise InvalidJWT("Token is malformed.") from exc
     kid = header.get("kid") if isinstance(header, dict) else None
     return kid if isinstance(kid, str) else None

@@ -14,6 +14,7 @@ from ..authentication import (
 from ..conf import tessera_settings
 from ..errors import RequestTooLarge, exception_handler
 from ..parsers import JSONParser
+from ..serializers import EmptySerializer
 
 
 class TesseraAPIView(generics.GenericAPIView):
@@ -49,6 +50,11 @@ class TesseraAPIView(generics.GenericAPIView):
         if declared > tessera_settings.MAX_BODY_BYTES:
             raise RequestTooLarge()
         super().initial(request, *args, **kwargs)
+
+    def get_serializer_class(self):
+        # A view that reads no body declares no serializer; DRF's OPTIONS answer still
+        # asks for one to describe the POST fields, and would fail with a 500.
+        return self.serializer_class or EmptySerializer
 
     def get_exception_handler(self):
         return exception_handler

@@ -11,7 +11,7 @@ from ..authentication import JWTAuthentication
 from ..conf import tessera_settings
 from ..cookies import set_token_cookies
 from ..csrf import enforce_csrf
-from ..schema import document
+from ..schema import EMPTY_OBJECT, document
 from ..serializers import ErrorSerializer, LoginSerializer
 from ..services import jwt as jwt_service
 from ..services import login as login_service
@@ -44,10 +44,6 @@ class VerifySerializer(serializers.Serializer):
 
 class SlidingTokenSerializer(serializers.Serializer):
     token = serializers.CharField(max_length=codec.MAX_TOKEN_LENGTH)
-
-
-class EmptySerializer(serializers.Serializer):
-    pass
 
 
 class JWKSSerializer(serializers.Serializer):
@@ -117,7 +113,7 @@ class JWTVerifyView(JWTEndpoint):
 
     serializer_class = VerifySerializer
 
-    @document(request=VerifySerializer, responses={200: EmptySerializer, **ERRORS})
+    @document(request=VerifySerializer, responses={200: EMPTY_OBJECT, **ERRORS})
     def post(self, request):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -1,0 +1,367 @@
+"""Real responses match the OpenAPI schema drf-spectacular generates for them.
+
+Every response of every scenario below is looked up in the schema (path, method,
+status) and validated with jsonschema, setup calls included: a status the operation
+does not declare fails, and so does a field the schema does not list. Each Tessera
+route and method needs a scenario that gets a success answer, so a new route cannot
+slip past: ``test_every_tessera_operation_has_a_scenario`` names the missing one.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from datetime import datetime
+from functools import cache
+from typing import Any
+from urllib.parse import unquote
+
+import jsonschema
+import pytest
+from django.conf import settings
+from django.test import override_settings
+from django.urls import resolve, reverse
+from drf_spectacular.generators import SchemaGenerator
+from rest_framework.test import APIClient
+
+from .accounts_support import NEW_PASSWORD, only_mail_to, reset_parts, verify_key
+from .conftest import PASSWORD, auth_header
+from .jwt_keys import entry
+from .routes_support import tessera_routes
+
+pytestmark = pytest.mark.django_db
+
+
+@cache
+def openapi() -> dict[str, Any]:
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def as_json_schema(node: Any) -> Any:
+    """OpenAPI 3.0 schema objects as JSON Schema, strict about undeclared fields.
+
+    OpenAPI 3.0 spells "or null" as ``nullable: true``, which JSON Schema ignores; and an
+    object schema that lists its properties is taken to list all of them.
+    """
+    if isinstance(node, list):
+        return [as_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: as_json_schema(value) for key, value in node.items()}
+    if node.get("type") == "object" and "properties" in node:
+        node.setdefault("additionalProperties", False)
+    if node.pop("nullable", False):
+        return {"anyOf": [node, {"type": "null"}]}
+    return node
+
+
+FORMATS = jsonschema.FormatChecker()
+
+
+@FORMATS.checks("date-time", raises=ValueError)
+def is_datetime(value: object) -> bool:
+    return not isinstance(value, str) or bool(datetime.fromisoformat(value))
+
+
+def schema_path(url: str) -> tuple[str, str]:
+    """The schema's path template for a request URL, and the route's name."""
+    match = resolve(url)
+    placeholders = {name: f"{{{name}}}" for name in match.kwargs}
+    return unquote(reverse(match.view_name, kwargs=placeholders)), match.view_name
+
+
+def validate(response, document: dict[str, Any]) -> None:
+    """Fails unless ``document`` declares this response's status and body."""
+    method = response.request["REQUEST_METHOD"].lower()
+    path, _ = schema_path(response.request["PATH_INFO"])
+    declared = document["paths"][path][method]["responses"]
+    status = str(response.status_code)
+    assert status in declared, f"{method} {path}: {status} is not declared"
+    content = declared[status].get("content")
+    if content is None:
+        assert not response.content, f"{method} {path}: {status} should have no body"
+        return
+    schema = as_json_schema(content["application/json"]["schema"])
+    # Root-relative $refs ("#/components/schemas/…") resolve against this document.
+    schema["components"] = as_json_schema(document["components"])
+    jsonschema.validate(response.json(), schema, format_checker=FORMATS)
+
+
+class SchemaCheckedClient(APIClient):
+    """Validates every response against the generated schema; remembers the successes."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validated: set[tuple[str, str]] = set()
+
+    def request(self, **kwargs: Any):
+        response = super().request(**kwargs)
+        validate(response, openapi())
+        if response.status_code < 300:
+            method = response.request["REQUEST_METHOD"].lower()
+            self.validated.add((schema_path(response.request["PATH_INFO"])[1], method))
+        return response
+
+
+@pytest.fixture
+def client() -> SchemaCheckedClient:
+    return SchemaCheckedClient()
+
+
+def log_in(client: SchemaCheckedClient) -> dict[str, str]:
+    body = {"username": "alice", "password": PASSWORD, "device_name": "laptop"}
+    response = client.post(reverse("tessera:login"), body, format="json")
+    assert response.status_code == 200
+    return auth_header(response.json()["token"])
+
+
+def jwt_pair(client: SchemaCheckedClient) -> dict[str, str]:
+    body = {"username": "alice", "password": PASSWORD}
+    response = client.post(reverse("tessera:jwt-obtain"), body, format="json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def sliding_token(client: SchemaCheckedClient) -> str:
+    body = {"username": "alice", "password": PASSWORD}
+    response = client.post(reverse("tessera:jwt-sliding"), body, format="json")
+    assert response.status_code == 200
+    return response.json()["token"]
+
+
+def browser_login(client: SchemaCheckedClient) -> None:
+    client.get(reverse("tessera:csrf"))
+    client.credentials(HTTP_X_CSRFTOKEN=client.cookies[settings.CSRF_COOKIE_NAME].value)
+    body = {"username": "alice", "password": PASSWORD}
+    assert client.post(reverse("tessera:session-login"), body, format="json").status_code == 200
+
+
+def personal_token(client: SchemaCheckedClient, login: dict[str, str]) -> dict:
+    body = {"name": "ci", "scopes": []}
+    response = client.post(reverse("tessera:token-list"), body, format="json", **login)
+    assert response.status_code == 201
+    return response.json()
+
+
+# --- One scenario per operation; each must reach that operation's success answer. ---
+
+
+def login_and_list_sessions(client):
+    login = log_in(client)
+    with override_settings(TESSERA={"TOKEN_TTL": None, "MAX_TTL": None}):
+        never_expires = log_in(client)
+    client.post(reverse("tessera:logout"), **log_in(client))
+    # Live sessions (never revoked), ended ones (revoked, with a reason) and one
+    # without any expiry.
+    client.get(reverse("tessera:session-list"), **login)
+    sessions = client.get(reverse("tessera:session-list"), {"state": "all"}, **never_expires)
+    assert {s["revoke_reason"] for s in sessions.json()} == {"", "logout"}
+    assert None in {s["expiry"] for s in sessions.json()}
+
+
+def logout(client):
+    client.post(reverse("tessera:logout"), **log_in(client))
+
+
+def logout_all(client):
+    client.post(reverse("tessera:logout-all"), **log_in(client))
+
+
+def revoke_a_session(client):
+    login = log_in(client)
+    session_id = client.get(reverse("tessera:session-list"), **login).json()[0]["id"]
+    client.delete(reverse("tessera:session-detail", args=[session_id]), **login)
+
+
+def register(client):
+    body = {"username": "carol", "email": "carol@example.com", "password": PASSWORD}
+    client.post(reverse("tessera:register"), body, format="json")
+    with override_settings(TESSERA={"PREVENT_ENUMERATION": False, "REGISTER_AUTO_LOGIN": True}):
+        body = {"username": "dave", "email": "dave@example.com", "password": PASSWORD}
+        client.post(reverse("tessera:register"), body, format="json")
+
+
+def read_profile(client):
+    client.get(reverse("tessera:me"), **log_in(client))
+
+
+def update_profile(client):
+    client.patch(reverse("tessera:me"), {"first_name": "Alice"}, format="json", **log_in(client))
+
+
+def delete_account(client):
+    client.delete(reverse("tessera:me"), {"password": PASSWORD}, format="json", **log_in(client))
+
+
+def change_password(client):
+    body = {"current_password": PASSWORD, "new_password": NEW_PASSWORD}
+    client.post(reverse("tessera:password-change"), body, format="json", **log_in(client))
+
+
+def reset_password(client):
+    client.post(reverse("tessera:password-reset"), {"email": "alice@example.com"}, format="json")
+
+
+def confirm_password_reset(client):
+    reset_password(client)
+    uid, token = reset_parts(only_mail_to("alice@example.com"))
+    body = {"uid": uid, "token": token, "new_password": NEW_PASSWORD}
+    client.post(reverse("tessera:password-reset-confirm"), body, format="json")
+
+
+def verify_email(client):
+    register(client)
+    key = verify_key(only_mail_to("carol@example.com"))
+    client.post(reverse("tessera:email-verify"), {"key": key}, format="json")
+
+
+def resend_verification(client):
+    body = {"email": "alice@example.com"}
+    client.post(reverse("tessera:email-verify-resend"), body, format="json")
+
+
+def csrf(client):
+    client.get(reverse("tessera:csrf"))
+
+
+def browser_session(client):
+    browser_login(client)
+    client.get(reverse("tessera:session-list"))
+
+
+def browser_logout(client):
+    browser_login(client)
+    client.post(reverse("tessera:session-logout"))
+
+
+def jwt_obtain(client):
+    jwt_pair(client)
+
+
+def jwt_refresh(client):
+    body = {"refresh": jwt_pair(client)["refresh"]}
+    client.post(reverse("tessera:jwt-refresh"), body, format="json")
+
+
+def jwt_verify(client):
+    body = {"token": jwt_pair(client)["access"]}
+    client.post(reverse("tessera:jwt-verify"), body, format="json")
+
+
+def jwt_sliding(client):
+    sliding_token(client)
+
+
+def jwt_sliding_refresh(client):
+    body = {"token": sliding_token(client)}
+    client.post(reverse("tessera:jwt-sliding-refresh"), body, format="json")
+
+
+def jwks(client):
+    with override_settings(TESSERA={"JWT_KEYS": [entry("rsa", "RS256")]}):
+        response = client.get(reverse("tessera:jwt-jwks"))
+    assert response.json()["keys"]
+
+
+def list_personal_tokens(client):
+    login = log_in(client)
+    personal_token(client, login)
+    client.get(reverse("tessera:token-list"), **login)
+
+
+def create_personal_token(client):
+    personal_token(client, log_in(client))
+
+
+def revoke_personal_token(client):
+    login = log_in(client)
+    token_id = personal_token(client, login)["id"]
+    client.delete(reverse("tessera:token-detail", args=[token_id]), **login)
+
+
+SCENARIOS: dict[tuple[str, str], Callable[[SchemaCheckedClient], None]] = {
+    ("tessera:login", "post"): login_and_list_sessions,
+    ("tessera:logout", "post"): logout,
+    ("tessera:logout-all", "post"): logout_all,
+    ("tessera:session-list", "get"): login_and_list_sessions,
+    ("tessera:session-detail", "delete"): revoke_a_session,
+    ("tessera:register", "post"): register,
+    ("tessera:me", "get"): read_profile,
+    ("tessera:me", "patch"): update_profile,
+    ("tessera:me", "delete"): delete_account,
+    ("tessera:password-change", "post"): change_password,
+    ("tessera:password-reset", "post"): reset_password,
+    ("tessera:password-reset-confirm", "post"): confirm_password_reset,
+    ("tessera:email-verify", "post"): verify_email,
+    ("tessera:email-verify-resend", "post"): resend_verification,
+    ("tessera:csrf", "get"): csrf,
+    ("tessera:session-login", "post"): browser_session,
+    ("tessera:session-logout", "post"): browser_logout,
+    ("tessera:jwt-obtain", "post"): jwt_obtain,
+    ("tessera:jwt-refresh", "post"): jwt_refresh,
+    ("tessera:jwt-verify", "post"): jwt_verify,
+    ("tessera:jwt-sliding", "post"): jwt_sliding,
+    ("tessera:jwt-sliding-refresh", "post"): jwt_sliding_refresh,
+    ("tessera:jwt-jwks", "get"): jwks,
+    ("tessera:token-list", "get"): list_personal_tokens,
+    ("tessera:token-list", "post"): create_personal_token,
+    ("tessera:token-detail", "delete"): revoke_personal_token,
+}
+
+
+def test_every_tessera_operation_has_a_scenario():
+    operations = {(route.name, method) for route in tessera_routes() for method in route.methods}
+    assert operations - set(SCENARIOS) == set(), "add a scenario for these operations"
+    assert set(SCENARIOS) - operations == set(), "these scenarios name no route"
+
+
+@pytest.mark.parametrize("operation", SCENARIOS, ids=" ".join)
+def test_success_response_matches_the_schema(client, user, operation):
+    SCENARIOS[operation](client)
+    assert operation in client.validated, "the scenario never got a success answer"
+
+
+# --- Error answers: the one error shape, under a status the operation declares. ---
+
+
+def test_validation_error_matches_the_schema(client, user):
+    response = client.post(reverse("tessera:login"), {"username": "alice"}, format="json")
+    assert response.status_code == 400
+    assert response.json()["fields"]["password"][0]["code"] == "required"
+
+
+def test_wrong_credentials_match_the_schema(client, user):
+    body = {"username": "alice", "password": "wrong"}
+    assert client.post(reverse("tessera:jwt-obtain"), body, format="json").status_code == 401
+
+
+def test_missing_credentials_match_the_schema(client):
+    assert client.get(reverse("tessera:session-list")).status_code == 401
+    assert client.post(reverse("tessera:logout")).status_code == 401
+
+
+def test_refusal_of_a_personal_access_token_matches_the_schema(client, user):
+    token = personal_token(client, log_in(client))["token"]
+    response = client.get(reverse("tessera:token-list"), **auth_header(token))
+    assert response.status_code == 403
+
+
+def test_unknown_session_matches_the_schema(client, user):
+    url = reverse("tessera:session-detail", args=["not-a-session"])
+    assert client.delete(url, **log_in(client)).status_code == 404
+
+
+def test_the_check_refuses_a_schema_that_does_not_match(user):
+    """The check itself: a field the schema misdescribes or omits must fail it."""
+    response = APIClient().post(
+        reverse("tessera:login"), {"username": "alice", "password": PASSWORD}, format="json"
+    )
+    validate(response, openapi())
+    lying = copy.deepcopy(openapi())
+    properties = lying["components"]["schemas"]["Session"]["properties"]
+    properties["revoked"] = {"type": "string", "format": "date-time"}
+    with pytest.raises(jsonschema.ValidationError, match="revoked|None"):
+        validate(response, lying)
+    del properties["revoked"]
+    with pytest.raises(jsonschema.ValidationError, match="revoked"):
+        validate(response, lying)
