@@ -27,10 +27,10 @@ from ..serializers_accounts import (
 )
 from ..services import passwords, profile, users, verification
 from ..services import registration as registration_service
-from .base import TesseraAPIView
+from .base import TesseraAPIView, error_responses
 
-ERRORS = {400: ErrorSerializer, 429: ErrorSerializer, 503: ErrorSerializer}
-SIGNED_IN_ERRORS = {**ERRORS, 401: ErrorSerializer, 403: ErrorSerializer}
+ERRORS = error_responses(400, 429, 503)
+SIGNED_IN_ERRORS = {**ERRORS, **error_responses(401, 403)}
 # Whatever credential the project's clients hold, including a browser session.
 SIGNED_IN_AUTHENTICATION = [*TesseraAPIView.authentication_classes, BasicAuthentication]
 
@@ -51,8 +51,7 @@ class RegisterView(TesseraAPIView):
 
     @document(request=RegisterSerializer, responses={201: RegisterResponseSerializer, **ERRORS})
     def post(self, request):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        serializer = self.valid_serializer(request)
         registration = registration_service.register(
             request,
             serializer.account_fields(),
@@ -93,9 +92,8 @@ class MeView(TesseraAPIView):
 
     @document(request=AccountDeleteSerializer, responses={204: None, **SIGNED_IN_ERRORS})
     def delete(self, request):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        profile.delete_account(request, serializer.validated_data["password"])
+        data = self.validated(request)
+        profile.delete_account(request, data["password"])
         if isinstance(request.auth, Session) and request.auth.kind == SessionKind.BROWSER:
             request._request.session.flush()
         return Response(status=status.HTTP_204_NO_CONTENT)
@@ -110,12 +108,11 @@ class PasswordChangeView(TesseraAPIView):
 
     @document(responses={204: None, **SIGNED_IN_ERRORS})
     def post(self, request):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        data = self.validated(request)
         passwords.change_password(
             request,
-            serializer.validated_data["current_password"],
-            serializer.validated_data["new_password"],
+            data["current_password"],
+            data["new_password"],
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -129,9 +126,8 @@ class PasswordResetView(TesseraAPIView):
 
     @document(responses={202: DetailSerializer, **ERRORS})
     def post(self, request):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        passwords.request_password_reset(request, serializer.validated_data["email"])
+        data = self.validated(request)
+        passwords.request_password_reset(request, data["email"])
         return Response({"detail": RESET_ACCEPTED}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -144,13 +140,12 @@ class PasswordResetConfirmView(TesseraAPIView):
 
     @document(responses={204: None, **ERRORS})
     def post(self, request):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        data = self.validated(request)
         passwords.confirm_password_reset(
             request,
-            serializer.validated_data["uid"],
-            serializer.validated_data["token"],
-            serializer.validated_data["new_password"],
+            data["uid"],
+            data["token"],
+            data["new_password"],
         )
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -164,9 +159,8 @@ class EmailVerifyView(TesseraAPIView):
 
     @document(responses={204: None, **ERRORS})
     def post(self, request):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        verification.consume(request, serializer.validated_data["key"])
+        data = self.validated(request)
+        verification.consume(request, data["key"])
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -179,7 +173,6 @@ class EmailVerifyResendView(TesseraAPIView):
 
     @document(responses={202: DetailSerializer, **ERRORS})
     def post(self, request):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        verification.resend(request, serializer.validated_data["email"])
+        data = self.validated(request)
+        verification.resend(request, data["email"])
         return Response({"detail": RESEND_ACCEPTED}, status=status.HTTP_202_ACCEPTED)

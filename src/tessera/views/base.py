@@ -14,7 +14,12 @@ from ..authentication import (
 from ..conf import tessera_settings
 from ..errors import RequestTooLarge, exception_handler
 from ..parsers import JSONParser
-from ..serializers import EmptySerializer
+from ..serializers import EmptySerializer, ErrorSerializer
+
+
+def error_responses(*statuses: int) -> dict[int, type]:
+    """The schema entries of the error statuses an operation can answer: one shape for all."""
+    return {status: ErrorSerializer for status in statuses}
 
 
 class TesseraAPIView(generics.GenericAPIView):
@@ -55,6 +60,16 @@ class TesseraAPIView(generics.GenericAPIView):
         # A view that reads no body declares no serializer; DRF's OPTIONS answer still
         # asks for one to describe the POST fields, and would fail with a 500.
         return self.serializer_class or EmptySerializer
+
+    def valid_serializer(self, request):
+        """The view's serializer over the request body, validated (400 ``invalid`` if not)."""
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return serializer
+
+    def validated(self, request) -> dict:
+        """The request body as the view's serializer validated it."""
+        return self.valid_serializer(request).validated_data
 
     def get_exception_handler(self):
         return exception_handler

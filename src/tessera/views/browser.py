@@ -20,12 +20,9 @@ from ..serializers import ErrorSerializer, LoginSerializer, SessionSerializer
 from ..serializers_accounts import BrowserLoginResponseSerializer
 from ..services import browser as browser_service
 from ..services import login as login_service
-from .base import TesseraAPIView
+from .base import TesseraAPIView, error_responses
 
-ERRORS = {
-    400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer, 429: ErrorSerializer,
-    503: ErrorSerializer,
-}
+ERRORS = error_responses(400, 401, 403, 429, 503)
 
 
 class CsrfView(TesseraAPIView):
@@ -51,8 +48,7 @@ class SessionLoginView(TesseraAPIView):
     @document(request=LoginSerializer, responses={200: BrowserLoginResponseSerializer, **ERRORS})
     def post(self, request):
         enforce_csrf(request)
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        serializer = self.valid_serializer(request)
         session = login_service.login(
             request,
             serializer.validated_data["identifier"],

@@ -12,14 +12,13 @@ from ..conf import tessera_settings
 from ..cookies import set_token_cookies
 from ..csrf import enforce_csrf
 from ..schema import EMPTY_OBJECT, document
-from ..serializers import ErrorSerializer, LoginSerializer
+from ..serializers import LoginSerializer
 from ..services import jwt as jwt_service
 from ..services import login as login_service
 from ..tokens import jwt as codec
-from .base import TesseraAPIView
+from .base import TesseraAPIView, error_responses
 
-ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 403: ErrorSerializer,
-          429: ErrorSerializer, 503: ErrorSerializer}
+ERRORS = error_responses(400, 401, 403, 429, 503)
 
 
 class TokenPairSerializer(serializers.Serializer):
@@ -81,9 +80,7 @@ class JWTObtainView(CookieCSRFMixin, JWTEndpoint):
 
     @document(request=LoginSerializer, responses={200: TokenPairWithUserSerializer, **ERRORS})
     def post(self, request):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = self.validated(request)
         pair = login_service.login(
             request, data["identifier"], data["password"],
             login_service.LoginIntent(login_service.JWT, data["device_name"]),
@@ -98,9 +95,8 @@ class JWTRefreshView(CookieCSRFMixin, JWTEndpoint):
 
     @document(request=RefreshSerializer, responses={200: TokenPairSerializer, **ERRORS})
     def post(self, request):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        token = serializer.validated_data.get("refresh")
+        data = self.validated(request)
+        token = data.get("refresh")
         if not token and tessera_settings.JWT_COOKIES:
             token = request.COOKIES.get(tessera_settings.JWT_REFRESH_COOKIE)
         if not token:
@@ -115,9 +111,8 @@ class JWTVerifyView(JWTEndpoint):
 
     @document(request=VerifySerializer, responses={200: EMPTY_OBJECT, **ERRORS})
     def post(self, request):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        jwt_service.verify(serializer.validated_data["token"])
+        data = self.validated(request)
+        jwt_service.verify(data["token"])
         return Response({})
 
 
@@ -128,9 +123,7 @@ class SlidingObtainView(JWTEndpoint):
 
     @document(request=LoginSerializer, responses={200: SlidingTokenSerializer, **ERRORS})
     def post(self, request):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = self.validated(request)
         sliding = login_service.login(
             request, data["identifier"], data["password"],
             login_service.LoginIntent(login_service.SLIDING, data["device_name"]),
@@ -145,9 +138,8 @@ class SlidingRefreshView(JWTEndpoint):
 
     @document(request=SlidingTokenSerializer, responses={200: SlidingTokenSerializer, **ERRORS})
     def post(self, request):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        sliding = jwt_service.refresh_sliding(serializer.validated_data["token"])
+        data = self.validated(request)
+        sliding = jwt_service.refresh_sliding(data["token"])
         return Response({"token": sliding.token})
 
 

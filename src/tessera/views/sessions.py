@@ -24,9 +24,9 @@ from ..serializers import (
 )
 from ..services import login as login_service
 from ..services import sessions as session_service
-from .base import TesseraAPIView
+from .base import TesseraAPIView, error_responses
 
-ERRORS = {400: ErrorSerializer, 401: ErrorSerializer, 429: ErrorSerializer, 503: ErrorSerializer}
+ERRORS = error_responses(400, 401, 429, 503)
 
 
 def logged_out_response() -> Response:
@@ -45,8 +45,7 @@ class LoginView(TesseraAPIView):
 
     @document(request=LoginSerializer, responses={200: LoginResponseSerializer, **ERRORS})
     def post(self, request):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        serializer = self.valid_serializer(request)
         issued = login_service.login(
             request,
             serializer.validated_data["identifier"],
@@ -142,12 +141,11 @@ class ObtainAuthTokenView(TesseraAPIView):
 
     @document(responses={200: TokenOnlySerializer, **ERRORS})
     def post(self, request):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        data = self.validated(request)
         issued = login_service.login(
             request,
-            serializer.validated_data["username"],
-            serializer.validated_data["password"],
+            data["username"],
+            data["password"],
             login_service.LoginIntent(login_service.TOKEN, "api-token-auth"),
         )
         return Response({"token": issued.token})

@@ -20,7 +20,7 @@ from ..schema import document
 from ..serializers import PASSWORD_MAX_LENGTH, ErrorSerializer
 from ..services import personal_tokens
 from ..services.scopes import declared_scopes
-from .base import TesseraAPIView
+from .base import TesseraAPIView, error_responses
 
 # Past a century a lifetime stops meaning anything and date arithmetic overflows.
 MAX_EXPIRES_IN = 100 * 365 * 24 * 3600
@@ -101,7 +101,7 @@ class PersonalTokenCreateSerializer(serializers.Serializer):
         return timedelta(seconds=seconds) if seconds is not None else None
 
 
-ERRORS = {401: ErrorSerializer, 403: ErrorSerializer, 503: ErrorSerializer}
+ERRORS = error_responses(401, 403, 503)
 
 
 class PersonalTokenListView(TesseraAPIView):
@@ -121,8 +121,7 @@ class PersonalTokenListView(TesseraAPIView):
                    429: ErrorSerializer, **ERRORS},
     )
     def post(self, request):
-        serializer = self.get_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        serializer = self.valid_serializer(request)
         issued = personal_tokens.create_personal_token(
             request,
             name=serializer.validated_data["name"],
