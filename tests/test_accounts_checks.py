@@ -47,8 +47,9 @@ def test_bad_frontend_urls(urls):
 
 
 def test_plain_http_links_warn_outside_debug():
-    assert ids({"FRONTEND_URLS": {**HTTPS_URLS, "login": "http://app.example.com/login"}},
-               debug=False) == ["tessera.W050"]
+    assert ids(
+        {"FRONTEND_URLS": {**HTTPS_URLS, "login": "http://app.example.com/login"}}, debug=False
+    ) == ["tessera.W050"]
 
 
 @pytest.mark.parametrize(
@@ -69,8 +70,14 @@ def test_account_throttle_rates(rates, expected):
     [
         ({"REGISTER_AUTO_LOGIN": True}, ["tessera.E052"]),
         ({"REGISTER_AUTO_LOGIN": True, "PREVENT_ENUMERATION": False}, ["tessera.W054"]),
-        ({"REGISTER_AUTO_LOGIN": True, "PREVENT_ENUMERATION": False,
-          "EMAIL_VERIFICATION": "mandatory"}, ["tessera.E052", "tessera.W054"]),
+        (
+            {
+                "REGISTER_AUTO_LOGIN": True,
+                "PREVENT_ENUMERATION": False,
+                "EMAIL_VERIFICATION": "mandatory",
+            },
+            ["tessera.E052", "tessera.W054"],
+        ),
         ({"PASSWORD_RESET_TOKEN_TTL": timedelta(days=30)}, ["tessera.W053"]),
     ],
 )
@@ -96,8 +103,9 @@ def test_account_option_values(tessera, expected):
 
 
 def test_basic_over_http_warns_outside_debug():
-    assert ids({"BASIC_AUTH_ALLOW_HTTP": True, "FRONTEND_URLS": HTTPS_URLS},
-               debug=False) == ["tessera.W052"]
+    assert ids({"BASIC_AUTH_ALLOW_HTTP": True, "FRONTEND_URLS": HTTPS_URLS}, debug=False) == [
+        "tessera.W052"
+    ]
     assert ids({"BASIC_AUTH_ALLOW_HTTP": True}) == []
 
 

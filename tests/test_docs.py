@@ -62,8 +62,11 @@ def test_defaults_render_as_the_python_one_would_write(value, rendered):
 
 
 def test_a_pipe_in_a_doc_does_not_split_the_table_cell():
-    row = next(line for line in settings_reference_markdown().splitlines()
-               if line.startswith("| `LOGIN_THROTTLE_RATES`"))
+    row = next(
+        line
+        for line in settings_reference_markdown().splitlines()
+        if line.startswith("| `LOGIN_THROTTLE_RATES`")
+    )
     assert "'N/sec\\|min\\|hour\\|day'" in row
     assert row.count(" | ") == 2
 

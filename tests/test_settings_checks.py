@@ -108,9 +108,7 @@ def test_bad_choice_is_e005():
     assert ids(check_settings()) == ["tessera.E005"]
 
 
-@pytest.mark.parametrize(
-    "rates", [{"ip": "20/minute"}, {"ip": "many"}, {"email": "5/min"}]
-)
+@pytest.mark.parametrize("rates", [{"ip": "20/minute"}, {"ip": "many"}, {"email": "5/min"}])
 def test_bad_throttle_rates_are_e006(rates):
     with override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"username": "5/min", **rates}}):
         assert "tessera.E006" in ids(check_settings())
@@ -176,9 +174,7 @@ def test_every_default_satisfies_its_own_option():
         assert [m for m in check_settings() if m.is_serious()] == []
 
 
-BOUNDED = [
-    (key, option) for key, option in OPTIONS.items() if option.positive or option.minimum
-]
+BOUNDED = [(key, option) for key, option in OPTIONS.items() if option.positive or option.minimum]
 
 
 @pytest.mark.parametrize("key,option", BOUNDED, ids=[key for key, _ in BOUNDED])
@@ -198,7 +194,10 @@ DOTTED = [key for key, option in OPTIONS.items() if option.dotted_path]
 
 def test_the_dotted_path_settings_are_the_serializers_and_the_hooks():
     assert sorted(DOTTED) == [
-        "JWT_CLAIMS_HOOK", "ME_SERIALIZER", "REGISTER_SERIALIZER", "USER_SCOPES",
+        "JWT_CLAIMS_HOOK",
+        "ME_SERIALIZER",
+        "REGISTER_SERIALIZER",
+        "USER_SCOPES",
         "USER_SERIALIZER",
     ]
 
@@ -272,8 +271,9 @@ WRONG = [(key, value) for key in OPTIONS for value in (1.5, {1.5})]
 
 
 # A shared cache, so that outside DEBUG the per-process cache warning stays out of the way.
-SHARED_CACHE = {"default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache",
-                            "LOCATION": "unused"}}
+SHARED_CACHE = {
+    "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "unused"}
+}
 
 
 @pytest.mark.parametrize("debug", [True, False], ids=["debug", "production"])

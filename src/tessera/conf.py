@@ -66,9 +66,7 @@ OPTIONS: dict[str, Option] = {
         nullable=True,
         positive=True,
     ),
-    "AUTO_REFRESH": Option(
-        True, (bool,), "Slide the idle expiry forward when a token is used."
-    ),
+    "AUTO_REFRESH": Option(True, (bool,), "Slide the idle expiry forward when a token is used."),
     "MAX_TTL": Option(
         timedelta(days=30),
         (timedelta,),
@@ -258,15 +256,21 @@ OPTIONS: dict[str, Option] = {
         nullable=True,
     ),
     "JWT_ACTIVE_KID": Option(
-        None, (str,), "kid of the key that signs new tokens; None: the first key.",
+        None,
+        (str,),
+        "kid of the key that signs new tokens; None: the first key.",
         nullable=True,
     ),
     "JWT_ISSUER": Option(
-        None, (str,), "iss claim; None: derived from the project's settings module.",
+        None,
+        (str,),
+        "iss claim; None: derived from the project's settings module.",
         nullable=True,
     ),
     "JWT_AUDIENCE": Option(
-        None, (str,), "aud claim; None: derived from the project's settings module.",
+        None,
+        (str,),
+        "aud claim; None: derived from the project's settings module.",
         nullable=True,
     ),
     "JWT_LEEWAY": Option(

@@ -29,20 +29,33 @@ def check_accounts(app_configs=None, **kwargs) -> list[CheckMessage]:
     if given.get("REGISTER_AUTO_LOGIN") and (
         tessera_settings.PREVENT_ENUMERATION or tessera_settings.EMAIL_VERIFICATION == "mandatory"
     ):
-        errors.append(Error(
-            "REGISTER_AUTO_LOGIN needs PREVENT_ENUMERATION off and EMAIL_VERIFICATION other "
-            "than 'mandatory': a sign-up for a taken address cannot return a token without "
-            "revealing it, and an unverified account cannot log in.",
-            obj="TESSERA", id="tessera.E052"))
+        errors.append(
+            Error(
+                "REGISTER_AUTO_LOGIN needs PREVENT_ENUMERATION off and EMAIL_VERIFICATION other "
+                "than 'mandatory': a sign-up for a taken address cannot return a token without "
+                "revealing it, and an unverified account cannot log in.",
+                obj="TESSERA",
+                id="tessera.E052",
+            )
+        )
     if given.get("PREVENT_ENUMERATION") is False:
-        errors.append(Warning(
-            "PREVENT_ENUMERATION is off: register/ and me/ tell anyone which usernames and "
-            "e-mail addresses have accounts.", obj="TESSERA", id="tessera.W054"))
+        errors.append(
+            Warning(
+                "PREVENT_ENUMERATION is off: register/ and me/ tell anyone which usernames and "
+                "e-mail addresses have accounts.",
+                obj="TESSERA",
+                id="tessera.W054",
+            )
+        )
     if given.get("BASIC_AUTH_ALLOW_HTTP") and not settings.DEBUG:
-        errors.append(Warning(
-            "BASIC_AUTH_ALLOW_HTTP is on outside DEBUG: passwords may travel in clear.",
-            hint="Set SECURE_PROXY_SSL_HEADER behind a TLS-terminating proxy instead.",
-            obj="TESSERA", id="tessera.W052"))
+        errors.append(
+            Warning(
+                "BASIC_AUTH_ALLOW_HTTP is on outside DEBUG: passwords may travel in clear.",
+                hint="Set SECURE_PROXY_SSL_HEADER behind a TLS-terminating proxy instead.",
+                obj="TESSERA",
+                id="tessera.W052",
+            )
+        )
     return errors
 
 
@@ -69,12 +82,18 @@ def _check_frontend_urls(urls: Any) -> list[CheckMessage]:
                 expected = ", ".join("{" + p + "}" for p in sorted(wanted)) or "no placeholders"
                 problem = f"{name!r} must contain exactly {expected}"
         if problem:
-            errors.append(Error(f"TESSERA['FRONTEND_URLS']: {problem}.", obj="TESSERA",
-                                id="tessera.E050"))
+            errors.append(
+                Error(f"TESSERA['FRONTEND_URLS']: {problem}.", obj="TESSERA", id="tessera.E050")
+            )
         elif not settings.DEBUG and not template.startswith("https://"):
-            errors.append(Warning(
-                f"TESSERA['FRONTEND_URLS'][{name!r}] is not https: reset and verification "
-                "links would travel in clear.", obj="TESSERA", id="tessera.W050"))
+            errors.append(
+                Warning(
+                    f"TESSERA['FRONTEND_URLS'][{name!r}] is not https: reset and verification "
+                    "links would travel in clear.",
+                    obj="TESSERA",
+                    id="tessera.W050",
+                )
+            )
     return errors
 
 
@@ -85,17 +104,27 @@ def _check_account_rates(rates: Any) -> list[CheckMessage]:
     errors: list[CheckMessage] = []
     for name, rate in rates.items():
         if name not in known:
-            errors.append(Error(
-                f"Unknown account throttle {name!r}; known: {', '.join(sorted(known))}.",
-                obj="TESSERA", id="tessera.E051"))
+            errors.append(
+                Error(
+                    f"Unknown account throttle {name!r}; known: {', '.join(sorted(known))}.",
+                    obj="TESSERA",
+                    id="tessera.E051",
+                )
+            )
         elif rate is None:
-            errors.append(Warning(
-                f"Account throttle {name!r} is switched off.", obj="TESSERA",
-                id="tessera.W051"))
+            errors.append(
+                Warning(
+                    f"Account throttle {name!r} is switched off.", obj="TESSERA", id="tessera.W051"
+                )
+            )
         elif not is_rate(rate):
-            errors.append(Error(
-                f"Account throttle rate {rate!r} is not of the form 'N/sec|min|hour|day'.",
-                obj="TESSERA", id="tessera.E051"))
+            errors.append(
+                Error(
+                    f"Account throttle rate {rate!r} is not of the form 'N/sec|min|hour|day'.",
+                    obj="TESSERA",
+                    id="tessera.E051",
+                )
+            )
     return errors
 
 
@@ -103,8 +132,12 @@ def _check_reset_lifetime(reset_ttl: Any) -> list[CheckMessage]:
     if isinstance(reset_ttl, timedelta) and (
         reset_ttl.total_seconds() > settings.PASSWORD_RESET_TIMEOUT
     ):
-        return [Warning(
-            "PASSWORD_RESET_TOKEN_TTL is longer than Django's PASSWORD_RESET_TIMEOUT, which "
-            "wins: reset links expire after PASSWORD_RESET_TIMEOUT.", obj="TESSERA",
-            id="tessera.W053")]
+        return [
+            Warning(
+                "PASSWORD_RESET_TOKEN_TTL is longer than Django's PASSWORD_RESET_TIMEOUT, which "
+                "wins: reset links expire after PASSWORD_RESET_TIMEOUT.",
+                obj="TESSERA",
+                id="tessera.W053",
+            )
+        ]
     return []

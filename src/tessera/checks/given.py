@@ -23,9 +23,7 @@ def well_typed(raw: dict[str, Any]) -> dict[str, Any]:
     it a second time, or tripping over it (``1.5`` is truthy, a set unhashable).
     """
     return {
-        key: value
-        for key, value in raw.items()
-        if key in OPTIONS and _fits(value, OPTIONS[key])
+        key: value for key, value in raw.items() if key in OPTIONS and _fits(value, OPTIONS[key])
     }
 
 

@@ -30,20 +30,34 @@ def check_jwt(app_configs=None, **kwargs) -> list[CheckMessage]:
         return errors
     kids = [e.get("kid") for e in entries if isinstance(e, dict)]
     if len(kids) != len(entries) or not all(isinstance(k, str) and k for k in kids):
-        return [*errors, Error("Every JWT_KEYS entry must be a dict with a 'kid'.",
-                               obj="TESSERA", id="tessera.E010")]
+        return [
+            *errors,
+            Error(
+                "Every JWT_KEYS entry must be a dict with a 'kid'.",
+                obj="TESSERA",
+                id="tessera.E010",
+            ),
+        ]
     if len(set(kids)) != len(kids):
         errors.append(Error("JWT_KEYS has duplicate kids.", obj="TESSERA", id="tessera.E014"))
     active = given.get("JWT_ACTIVE_KID")
     if active is not None and active not in kids:
-        return [*errors, Error(f"JWT_ACTIVE_KID {active!r} is not a kid in JWT_KEYS.",
-                               obj="TESSERA", id="tessera.E013")]
+        return [
+            *errors,
+            Error(
+                f"JWT_ACTIVE_KID {active!r} is not a kid in JWT_KEYS.",
+                obj="TESSERA",
+                id="tessera.E013",
+            ),
+        ]
     try:
         ring = codec.key_ring()
         _sign_and_verify(ring)
     except Exception as exc:
-        return [*errors, Error(f"The JWT key ring cannot be used: {exc}", obj="TESSERA",
-                               id="tessera.E010")]
+        return [
+            *errors,
+            Error(f"The JWT key ring cannot be used: {exc}", obj="TESSERA", id="tessera.E010"),
+        ]
     for key in ring.keys.values():
         errors.extend(_check_key_strength(key))
     return errors
@@ -54,8 +68,11 @@ def tolerance_messages(given: dict[str, Any]) -> list[CheckMessage]:
     return [
         Warning(
             f"TESSERA[{key!r}] is {given[key]}: a tolerance this long keeps expired or reused "
-            "tokens working.", hint="Keep it to seconds; at most five minutes.",
-            obj="TESSERA", id="tessera.W011")
+            "tokens working.",
+            hint="Keep it to seconds; at most five minutes.",
+            obj="TESSERA",
+            id="tessera.W011",
+        )
         for key in ("JWT_LEEWAY", "JWT_REUSE_GRACE")
         if given.get(key) is not None and given[key] > MAX_TOLERANCE
     ]
@@ -80,14 +97,24 @@ def _check_key_strength(key) -> list[CheckMessage]:
 
     minimum = HMAC_MIN_BYTES.get(key.algorithm)
     if minimum is not None and len(key.verifying_key) < minimum:
-        return [Error(
-            f"JWT key {key.kid!r}: an {key.algorithm} secret needs at least {minimum} bytes, "
-            f"it has {len(key.verifying_key)}.", obj="TESSERA", id="tessera.E011")]
+        return [
+            Error(
+                f"JWT key {key.kid!r}: an {key.algorithm} secret needs at least {minimum} bytes, "
+                f"it has {len(key.verifying_key)}.",
+                obj="TESSERA",
+                id="tessera.E011",
+            )
+        ]
     public = key.verifying_key
     if isinstance(public, rsa.RSAPublicKey) and public.key_size < RSA_MIN_BITS:
-        return [Error(
-            f"JWT key {key.kid!r}: RSA keys need at least {RSA_MIN_BITS} bits, it has "
-            f"{key.verifying_key.key_size}.", obj="TESSERA", id="tessera.E012")]
+        return [
+            Error(
+                f"JWT key {key.kid!r}: RSA keys need at least {RSA_MIN_BITS} bits, it has "
+                f"{key.verifying_key.key_size}.",
+                obj="TESSERA",
+                id="tessera.E012",
+            )
+        ]
     return []
 
 
@@ -96,9 +123,20 @@ def _check_jwt_cookies(given: dict[str, Any]) -> list[CheckMessage]:
         return []
     secure = given.get("JWT_COOKIE_SECURE", True)
     if given.get("JWT_COOKIE_SAMESITE") == "None" and not secure:
-        return [Error("JWT cookies with SameSite=None must be Secure; browsers drop them.",
-                      obj="TESSERA", id="tessera.E015")]
+        return [
+            Error(
+                "JWT cookies with SameSite=None must be Secure; browsers drop them.",
+                obj="TESSERA",
+                id="tessera.E015",
+            )
+        ]
     if not secure and not settings.DEBUG:
-        return [Warning("JWT cookies are sent without the Secure flag outside DEBUG: they "
-                        "travel over plain HTTP.", obj="TESSERA", id="tessera.W010")]
+        return [
+            Warning(
+                "JWT cookies are sent without the Secure flag outside DEBUG: they "
+                "travel over plain HTTP.",
+                obj="TESSERA",
+                id="tessera.W010",
+            )
+        ]
     return []

@@ -73,11 +73,13 @@ def value_messages(key: str, value: Any, option: Option) -> list[CheckMessage]:
     if not has_type(value, option):
         expected = " or ".join(t.__name__ for t in option.types)
         nullable = " or None" if option.nullable else ""
-        return [_error(f"must be {expected}{nullable}, not {type(value).__name__}",
-                       key, "tessera.E002")]
+        return [
+            _error(f"must be {expected}{nullable}, not {type(value).__name__}", key, "tessera.E002")
+        ]
     if option.choices and value not in option.choices:
-        return [_error(f"must be one of {', '.join(map(repr, option.choices))}",
-                       key, "tessera.E005")]
+        return [
+            _error(f"must be one of {', '.join(map(repr, option.choices))}", key, "tessera.E005")
+        ]
     if option.item_choices and (problem := _item_problem(value, option.item_choices)):
         return [_error(problem, key, "tessera.E020")]
     if option.dotted_path:
@@ -99,7 +101,8 @@ def _bounds_messages(key: str, value: Any, option: Option) -> list[CheckMessage]
         problem = "must be positive"
     elif option.minimum is not None and value < option.minimum:
         problem = (
-            "must not be negative" if option.minimum == zero
+            "must not be negative"
+            if option.minimum == zero
             else f"must be at least {option.minimum}"
         )
     else:
@@ -119,8 +122,7 @@ def _dotted_path_messages(key: str, path: str, wanted: str) -> list[CheckMessage
     fits = inspect.isclass(target) if wanted == "class" else callable(target)
     if fits:
         return []
-    return [_error(f"= {path!r} names a {type(target).__name__}, not a {wanted}", key,
-                   check_id)]
+    return [_error(f"= {path!r} names a {type(target).__name__}, not a {wanted}", key, check_id)]
 
 
 def _error(problem: str, key: str, check_id: str) -> Error:

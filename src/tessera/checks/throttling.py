@@ -57,8 +57,12 @@ def check_atomic_requests(app_configs=None, **kwargs) -> list[CheckMessage]:
         return []
     if not any(db.get("ATOMIC_REQUESTS") for db in settings.DATABASES.values()):
         return []
-    return [Warning(
-        "ATOMIC_REQUESTS with THROTTLE_BACKEND='database': a failed HTTP Basic login on your "
-        "own views rolls its throttle count back with the request.",
-        hint="Use THROTTLE_BACKEND='cache' (Redis), or leave BASIC_AUTH off.",
-        obj="TESSERA", id="tessera.W003")]
+    return [
+        Warning(
+            "ATOMIC_REQUESTS with THROTTLE_BACKEND='database': a failed HTTP Basic login on your "
+            "own views rolls its throttle count back with the request.",
+            hint="Use THROTTLE_BACKEND='cache' (Redis), or leave BASIC_AUTH off.",
+            obj="TESSERA",
+            id="tessera.W003",
+        )
+    ]
