@@ -10,6 +10,8 @@ from django.core.cache import caches
 from django.utils import timezone
 from rest_framework.test import APIClient
 
+from tessera import session_cache
+
 POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 REDIS = bool(os.environ.get("REDIS_URL"))
 
@@ -26,9 +28,11 @@ real_now = timezone.now
 
 
 @pytest.fixture(autouse=True)
-def _clear_cache():
+def _clear_cache(monkeypatch):
     for cache in caches.all():
         cache.clear()
+    # Each test starts as a process that has seen no cache failure (none to replay).
+    monkeypatch.setattr(session_cache, "_failure_log", session_cache.FailureLog())
     yield
     for cache in caches.all():
         cache.clear()

@@ -188,3 +188,24 @@ class EmailVerificationKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_purpose_display()} key for {self.user_id}"
+
+
+class CacheInvalidation(models.TextChoices):
+    TOMBSTONE = "tombstone", "Mark the session revoked"
+    EVICT = "evict", "Drop the cached copy"
+
+
+class PendingCacheInvalidation(models.Model):
+    """A session-cache write that failed, kept until it is replayed (the outbox).
+
+    It is recorded in the transaction of the change that needed it, so once a revocation
+    or a user change commits, either the cache holds its invalidation or this table does.
+    Only the digest is kept: the rows outlive sessions that a user deletion removes.
+    """
+
+    token_digest = models.CharField(max_length=128, editable=False)
+    action = models.CharField(max_length=16, choices=CacheInvalidation.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"pending {self.action} since {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -1,11 +1,19 @@
-"""Keep sessions in step with changes made to users anywhere in the project."""
+"""Keep sessions in step with changes made to users anywhere in the project.
+
+These run inside ``user.save()`` and ``user.delete()``, called from the admin, management
+commands and task workers as well as from Tessera's views: a cache outage must not make
+them raise. A cache write that fails is recorded in the outbox instead (see
+:mod:`tessera.session_cache`), in one transaction with the sessions it concerns.
+"""
 
 from __future__ import annotations
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models.signals import post_save, pre_delete
 from django.dispatch import receiver
 
+from . import session_cache
 from .models import RevokeReason
 from .services import sessions as session_service
 from .services.verification import cancel_pending_keys
@@ -20,14 +28,22 @@ def user_saved(sender, instance, created: bool, update_fields=None, **kwargs) ->
     """
     if created or (update_fields is not None and set(update_fields) == {"last_login"}):
         return
-    if not instance.is_active:
-        session_service.revoke_user_sessions(instance, RevokeReason.DEACTIVATED)
-        cancel_pending_keys(instance)
-    else:
-        session_service.forget_cached_user(instance)
+    # post_save runs after the user row is written, outside any transaction of Django's:
+    # this one keeps each revocation together with its outbox row.
+    with session_cache.failures_recorded(), transaction.atomic():
+        if not instance.is_active:
+            session_service.revoke_user_sessions(instance, RevokeReason.DEACTIVATED)
+            cancel_pending_keys(instance)
+        else:
+            session_service.forget_cached_user(instance)
 
 
 @receiver(pre_delete, sender=settings.AUTH_USER_MODEL, dispatch_uid="tessera-user-deleted")
 def user_deleted(sender, instance, **kwargs) -> None:
-    """Deleting a user deletes its sessions by cascade; their cached copies must go too."""
-    session_service.forget_deleted_user(instance)
+    """Deleting a user deletes its sessions by cascade; their cached copies must go too.
+
+    Django sends pre_delete inside the deletion's transaction, so an outbox row recorded
+    here commits or rolls back with the deletion.
+    """
+    with session_cache.failures_recorded():
+        session_service.forget_deleted_user(instance)

@@ -8,25 +8,71 @@ An entry is the Session with its user attached, so a warm lookup costs no query.
 - Revocation writes a tombstone rather than deleting, and entries are only ever added
   with ``add`` (set-if-absent). A request that read the row just before the revocation
   committed therefore cannot put the live session back afterwards.
-- A failed tombstone write is not passed over: the caller's change is in the database
-  already, the client gets 503 and its retry writes the tombstone again.
+- A failed tombstone or eviction is never lost. It is recorded in the outbox
+  (:class:`~tessera.models.PendingCacheInvalidation`) in the transaction of the change
+  that needed it, and replayed once the cache answers again. An HTTP caller still gets
+  503 so its client retries; code that cannot retry (signal receivers run by the admin,
+  management commands, task workers) runs inside :func:`failures_recorded` and goes on.
+- A process where a cache read or write failed, or an invalidation failed that no client
+  will retry, does not trust a cache hit again until a replay has emptied the outbox:
+  until then the database answers. Processes that saw no failure cannot know about it
+  without a query per request; docs/caching.md says how long they may serve a stale
+  entry.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from django.core.cache import caches
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from .conf import tessera_settings
 from .errors import ServiceUnavailable
-from .models import Session
+from .models import CacheInvalidation, PendingCacheInvalidation, Session
 
 logger = logging.getLogger("tessera")
 KEY_PREFIX = "tessera:session:"
 REVOKED = "revoked"
+REPLAY_BATCH = 500
+
+_raise_on_failure: ContextVar[bool] = ContextVar("tessera_cache_raise", default=True)
+
+
+class FailureLog:
+    """Whether this process may trust cache hits: none failed since the last full replay.
+
+    A replay only counts for failures noted before it started: one that happens while it
+    runs (in another thread) may belong to an outbox row the replay did not see.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._replayed_through = 0
+
+    @property
+    def replay_due(self) -> bool:
+        return self._failures > self._replayed_through
+
+    def note_failure(self) -> None:
+        with self._lock:
+            self._failures += 1
+
+    def replay_started(self) -> int:
+        return self._failures
+
+    def replayed(self, started_at: int) -> None:
+        with self._lock:
+            self._replayed_through = max(self._replayed_through, started_at)
+
+
+_failure_log = FailureLog()
 
 
 def _cache():
@@ -37,11 +83,29 @@ def _key(token_digest: str) -> str:
     return KEY_PREFIX + token_digest
 
 
+@contextmanager
+def failures_recorded() -> Iterator[None]:
+    """Within this block a failed invalidation is recorded in the outbox, not raised.
+
+    For callers with nobody to answer 503 to: the outbox makes the invalidation durable,
+    and raising would only abort the caller's work (a ``user.save()`` in the admin).
+    """
+    token = _raise_on_failure.set(False)
+    try:
+        yield
+    finally:
+        _raise_on_failure.reset(token)
+
+
 def get(token_digest: str) -> Session | str | None:
     """The cached Session, :data:`REVOKED`, or None when the database must answer."""
+    if _failure_log.replay_due and not replay_pending():
+        # An invalidation of this process may still be missing from the cache.
+        return None
     try:
         return _cache().get(_key(token_digest))
     except Exception:
+        _failure_log.note_failure()
         logger.warning("Session cache read failed; using the database.", exc_info=True)
         return None
 
@@ -56,28 +120,127 @@ def remember(session: Session) -> None:
     try:
         _cache().add(_key(session.token_digest), session, int(timeout))
     except Exception:
+        _failure_log.note_failure()
         logger.warning("Session cache write failed.", exc_info=True)
 
 
 def evict(token_digests: Iterable[str | None]) -> None:
     """Drop live entries whose data changed (last used, user fields); next use reloads."""
-    keys = [_key(d) for d in token_digests if d]
-    if not keys:
+    digests = [d for d in token_digests if d]
+    if not digests:
         return
     try:
-        _cache().delete_many(keys)
+        _write(CacheInvalidation.EVICT, digests)
     except Exception as exc:
-        logger.error("Session cache delete failed.", exc_info=True)
-        raise ServiceUnavailable() from exc
+        logger.error("Session cache delete failed; recorded for replay.", exc_info=True)
+        _record_failure(CacheInvalidation.EVICT, digests, exc)
 
 
 def tombstone(token_digests: Iterable[str | None]) -> None:
     """Mark sessions revoked in the cache so every process refuses them at once."""
-    entries = {_key(d): REVOKED for d in token_digests if d}
-    if not entries:
+    digests = [d for d in token_digests if d]
+    if not digests:
         return
     try:
-        _cache().set_many(entries, int(tessera_settings.CACHE_TIMEOUT.total_seconds()))
+        _write(CacheInvalidation.TOMBSTONE, digests)
     except Exception as exc:
-        logger.error("Session cache tombstone write failed; revocation may lag.", exc_info=True)
+        logger.error("Session cache tombstone write failed; recorded for replay.", exc_info=True)
+        _record_failure(CacheInvalidation.TOMBSTONE, digests, exc)
+
+
+def tombstone_on_commit(token_digests: Iterable[str | None]) -> None:
+    """Tombstone again once the caller's transaction commits, then replay the outbox.
+
+    Again, because a reader that loaded the row before the commit may have cached it
+    live meanwhile. A failure here is recorded, never raised: the revocation has
+    committed, so there is nothing left for a retry to do.
+    """
+    digests = [d for d in token_digests if d]
+
+    def settle() -> None:
+        with failures_recorded():
+            tombstone(digests)
+
+    if digests:
+        # robust: with the database failing too, the commit that has already happened
+        # must not be reported as a failure of the caller's work.
+        transaction.on_commit(settle, robust=True)
+    replay_on_commit()
+
+
+def replay_on_commit() -> None:
+    """After the caller's transaction, write what earlier failures left in the outbox.
+
+    Called by the revocation paths: a process whose own cache writes succeed is the
+    likeliest to find the cache back for a process that could not reach it.
+    """
+    transaction.on_commit(replay_pending)
+
+
+def replay_pending() -> bool:
+    """Write every recorded invalidation to the cache, then drop its row.
+
+    True when the outbox was found empty or emptied; False (logged, never raised) when
+    the database or the cache failed, in which case the rows stay for the next replay.
+    """
+    started_at = _failure_log.replay_started()
+    try:
+        while _replay_batch() == REPLAY_BATCH:
+            pass
+    except DatabaseError:
+        logger.warning("Could not read the cache outbox; will retry.", exc_info=True)
+        return False
+    except Exception:
+        _failure_log.note_failure()
+        logger.warning("Session cache still failing; outbox kept for replay.", exc_info=True)
+        return False
+    _failure_log.replayed(started_at)
+    return True
+
+
+def _replay_batch() -> int:
+    pending = list(PendingCacheInvalidation.objects.order_by("pk")[:REPLAY_BATCH])
+    if not pending:
+        return 0
+    evicted = {p.token_digest for p in pending if p.action == CacheInvalidation.EVICT}
+    revoked = {p.token_digest for p in pending if p.action == CacheInvalidation.TOMBSTONE}
+    if evicted:
+        # A session revoked after its eviction was recorded must end up tombstoned.
+        revoked |= set(
+            Session.objects.filter(token_digest__in=evicted, revoked_at__isnull=False).values_list(
+                "token_digest", flat=True
+            )
+        )
+    # Evictions first: an eviction written after a tombstone would erase it.
+    _write(CacheInvalidation.EVICT, sorted(evicted - revoked))
+    _write(CacheInvalidation.TOMBSTONE, sorted(revoked))
+    PendingCacheInvalidation.objects.filter(pk__in=[p.pk for p in pending]).delete()
+    return len(pending)
+
+
+def _write(action: str, digests: list[str]) -> None:
+    if not digests:
+        return
+    if action == CacheInvalidation.EVICT:
+        _cache().delete_many([_key(d) for d in digests])
+    else:
+        timeout = int(tessera_settings.CACHE_TIMEOUT.total_seconds())
+        _cache().set_many({_key(d): REVOKED for d in digests}, timeout)
+
+
+def _record_failure(action: str, digests: list[str], exc: Exception) -> None:
+    """Keep the invalidation in the current transaction; raise 503 unless told otherwise.
+
+    A client told 503 retries, and its retry (authenticated through the cached copy while
+    reads still work) writes the invalidation itself: marking the process would refuse
+    that retry. The outbox row covers the client that never retries. When nobody will
+    retry, the process is marked at once and again on commit: a replay in another thread
+    that ran before this transaction committed could not see the row.
+    """
+    PendingCacheInvalidation.objects.bulk_create(
+        [PendingCacheInvalidation(token_digest=d, action=action) for d in digests]
+    )
+    if _raise_on_failure.get():
         raise ServiceUnavailable() from exc
+    _failure_log.note_failure()
+    transaction.on_commit(_failure_log.note_failure)

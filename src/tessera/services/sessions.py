@@ -297,7 +297,7 @@ def revoke_sessions(sessions: Iterable[Session], reason: str) -> int:
         revoked_at=now, revoke_reason=reason
     )
     session_cache.tombstone(digests)
-    transaction.on_commit(lambda: session_cache.tombstone(digests))
+    session_cache.tombstone_on_commit(digests)
     for session in sessions:
         if session.revoked_at is None:
             session.revoked_at, session.revoke_reason = now, reason
@@ -333,6 +333,7 @@ def forget_deleted_user(user) -> None:
     """Tombstone a user's sessions before the rows go: a cached copy must not outlive them."""
     digests = Session.objects.filter(user=user).values_list("token_digest", flat=True)
     session_cache.tombstone(list(digests))
+    session_cache.replay_on_commit()
 
 
 def forget_cached_user(user) -> None:
@@ -344,6 +345,7 @@ def forget_cached_user(user) -> None:
     # A revocation that landed between the query and the eviction lost its tombstone.
     revoked = Session.objects.filter(token_digest__in=digests, revoked_at__isnull=False)
     session_cache.tombstone(list(revoked.values_list("token_digest", flat=True)))
+    session_cache.replay_on_commit()
 
 
 # Sessions carried over from other token libraries (see tessera.legacy).

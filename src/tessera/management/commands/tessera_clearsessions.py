@@ -6,7 +6,13 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from tessera.models import EmailVerificationKey, RefreshToken, Session
+from tessera import session_cache
+from tessera.models import (
+    EmailVerificationKey,
+    PendingCacheInvalidation,
+    RefreshToken,
+    Session,
+)
 from tessera.services.throttling import clear_expired_counters
 
 
@@ -14,7 +20,8 @@ class Command(BaseCommand):
     help = (
         "Delete what can no longer be used, in batches: sessions that ended (expired or "
         "revoked) more than --keep-days ago, expired refresh tokens, used or expired "
-        "e-mail verification keys, and expired throttle counters. Run it daily from cron."
+        "e-mail verification keys, and expired throttle counters; then write to the cache "
+        "the invalidations an outage left pending. Run it daily from cron."
     )
 
     def add_arguments(self, parser):
@@ -50,6 +57,19 @@ class Command(BaseCommand):
             f"Deleted {sessions} ended session(s), {refresh_tokens} expired refresh token(s), "
             f"{keys} used or expired e-mail key(s) and {counters} throttle counter(s)."
         )
+        self.replay_cache_invalidations()
+
+    def replay_cache_invalidations(self) -> None:
+        """The backstop for an outbox no request replayed: e.g. left by another cron job."""
+        pending = PendingCacheInvalidation.objects.count()
+        if session_cache.replay_pending():
+            if pending:
+                self.stdout.write(f"Wrote {pending} pending cache invalidation(s).")
+        else:
+            self.stderr.write(
+                "The session cache is unreachable: pending cache invalidations are kept "
+                "and will be written when it answers again."
+            )
 
 
 def delete_in_batches(queryset: QuerySet, batch_size: int) -> int:
