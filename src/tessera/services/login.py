@@ -6,11 +6,11 @@ from django.contrib.auth import authenticate, get_user_model, user_logged_in
 
 from ..conf import OPTIONS, tessera_settings
 from ..errors import InvalidCredentials
-from ..models import SessionKind
+from ..models import SessionKind, identity_key
 from . import throttling
 from .requests import client_key
 from .sessions import IssuedToken, create_session
-from .verification import require_verified
+from .verification import require_verified, users_with_identity
 
 
 def login_rates() -> dict[str, str | None]:
@@ -23,21 +23,27 @@ def login_rates() -> dict[str, str | None]:
 
 
 def resolve_username(identifier: str) -> str:
-    """Map an e-mail address to the USERNAME_FIELD value it belongs to, if unambiguous.
+    """The USERNAME_FIELD value to authenticate ``identifier`` as.
 
-    The identifier is passed on unchanged otherwise, and the password check then fails
-    in exactly the way it does for an unknown user.
+    An address (with ``"email"`` in LOGIN_FIELDS) or a login name is compared by identity
+    key (NFKC, then case-folded), as sign-up compares them. An identifier that names no
+    account passes on unchanged, so other backends see it as typed and ModelBackend fails
+    it as it fails any unknown user.
     """
     user_model = get_user_model()
+    username_field = user_model.USERNAME_FIELD
     email_field = user_model.get_email_field_name()
-    fields = tessera_settings.LOGIN_FIELDS
-    if "email" not in fields or "@" not in identifier or email_field == user_model.USERNAME_FIELD:
-        return identifier
-    matches = list(
-        user_model._default_manager.filter(**{f"{email_field}__iexact": identifier})
-        .values_list(user_model.USERNAME_FIELD, flat=True)[:2]
-    )
-    return matches[0] if len(matches) == 1 else identifier
+    by_email = "email" in tessera_settings.LOGIN_FIELDS and email_field != username_field
+    if by_email and "@" in identifier:
+        holders = users_with_identity(email_field, identifier)
+        if len(holders) == 1:
+            return getattr(holders[0], username_field)
+    typed = user_model.normalize_username(identifier)
+    # The stored spelling first: one indexed query for nearly every login.
+    if user_model._default_manager.filter(**{username_field: typed}).exists():
+        return typed
+    holders = users_with_identity(username_field, identifier)
+    return getattr(holders[0], username_field) if len(holders) == 1 else identifier
 
 
 def check_credentials(request, identifier: str, password: str):
@@ -50,8 +56,9 @@ def check_credentials(request, identifier: str, password: str):
     rates = login_rates()
     throttling.hit("login-ip", client_key(request), rates.get("ip"))
     username = resolve_username(identifier)
-    # One bucket per account, whether it is named by username or by e-mail address.
-    throttling.hit("login-username", username.casefold(), rates.get("username"))
+    # One bucket per account, whether it is named by username or by e-mail address, in
+    # any spelling that reaches it.
+    throttling.hit("login-username", identity_key(username), rates.get("username"))
     user = authenticate(request, username=username, password=password)
     # Backends such as AllowAllUsersModelBackend accept inactive users; Tessera does not.
     if user is None or not user.is_active:
