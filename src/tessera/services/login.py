@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth import authenticate, get_user_model, user_logged_in
+from django.contrib.auth.hashers import make_password
 
 from ..conf import OPTIONS, tessera_settings
 from ..errors import InvalidCredentials
@@ -10,7 +11,7 @@ from ..models import SessionKind, identity_key
 from . import throttling
 from .requests import client_key
 from .sessions import IssuedToken, create_session
-from .verification import require_verified, users_with_identity
+from .verification import email_of, require_verified, users_with_identity
 
 
 def login_rates() -> dict[str, str | None]:
@@ -22,22 +23,30 @@ def login_rates() -> dict[str, str | None]:
     return {**OPTIONS["LOGIN_THROTTLE_RATES"].default, **tessera_settings.LOGIN_THROTTLE_RATES}
 
 
-def resolve_username(identifier: str) -> str:
-    """The USERNAME_FIELD value to authenticate ``identifier`` as.
+def resolve_username(identifier: str) -> str | None:
+    """The USERNAME_FIELD value to authenticate ``identifier`` as, or None when
+    LOGIN_FIELDS rules it out.
 
-    An address (with ``"email"`` in LOGIN_FIELDS) or a login name is compared by identity
-    key (NFKC, then case-folded), as sign-up compares them. An identifier that names no
-    account passes on unchanged, so other backends see it as typed and ModelBackend fails
-    it as it fails any unknown user.
+    ``"email"`` lets an address name its account, ``"username"`` the login name; both are
+    compared by identity key (NFKC, then case-folded), as sign-up compares them. An
+    identifier that names no account passes on unchanged when usernames are allowed, so
+    other backends see it as typed and ModelBackend fails it as it fails any unknown user.
     """
     user_model = get_user_model()
     username_field = user_model.USERNAME_FIELD
     email_field = user_model.get_email_field_name()
-    by_email = "email" in tessera_settings.LOGIN_FIELDS and email_field != username_field
+    fields = set(tessera_settings.LOGIN_FIELDS)
+    if email_field == username_field:
+        # The login name is the address: either field name means it.
+        by_username, by_email = bool(fields & {"username", "email"}), False
+    else:
+        by_username, by_email = "username" in fields, "email" in fields
     if by_email and "@" in identifier:
         holders = users_with_identity(email_field, identifier)
         if len(holders) == 1:
             return getattr(holders[0], username_field)
+    if not by_username:
+        return None
     typed = user_model.normalize_username(identifier)
     # The stored spelling first: one indexed query for nearly every login.
     if user_model._default_manager.filter(**{username_field: typed}).exists():
@@ -46,19 +55,33 @@ def resolve_username(identifier: str) -> str:
     return getattr(holders[0], username_field) if len(holders) == 1 else identifier
 
 
+def identifier_of(user) -> str:
+    """What names ``user`` under LOGIN_FIELDS, for checking its password again."""
+    user_model = get_user_model()
+    if "username" in tessera_settings.LOGIN_FIELDS or (
+        user_model.get_email_field_name() == user_model.USERNAME_FIELD
+    ):
+        return user.get_username()
+    return email_of(user)
+
+
 def check_credentials(request, identifier: str, password: str):
     """The user for these credentials, or InvalidCredentials.
 
-    Attempts are counted before the password hasher runs. Django's ModelBackend runs the
-    hasher once whether or not the user exists, and refuses inactive users only after
-    that, so every failure costs the same and reads the same.
+    Attempts are counted before the password hasher runs, and the hasher runs exactly
+    once per attempt: Django's ModelBackend runs it whether or not the user exists and
+    refuses inactive users only after that, and an identifier that LOGIN_FIELDS rules
+    out pays for one hash here. Every failure costs the same and reads the same.
     """
     rates = login_rates()
     throttling.hit("login-ip", client_key(request), rates.get("ip"))
     username = resolve_username(identifier)
     # One bucket per account, whether it is named by username or by e-mail address, in
     # any spelling that reaches it.
-    throttling.hit("login-username", identity_key(username), rates.get("username"))
+    throttling.hit("login-username", identity_key(username or identifier), rates.get("username"))
+    if username is None:
+        make_password(password)
+        raise InvalidCredentials()
     user = authenticate(request, username=username, password=password)
     # Backends such as AllowAllUsersModelBackend accept inactive users; Tessera does not.
     if user is None or not user.is_active:

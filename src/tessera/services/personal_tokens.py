@@ -20,7 +20,7 @@ from rest_framework import exceptions
 
 from ..conf import tessera_settings
 from ..models import RevokeReason, Session, SessionKind
-from .login import check_credentials
+from .login import check_credentials, identifier_of
 from .scopes import granted_scopes
 from .sessions import IssuedToken, create_session, revoke_sessions
 
@@ -89,7 +89,7 @@ def _require_fresh_login(request, session, password: str | None) -> None:
     if password is not None:
         user = request.user
         try:
-            confirmed = check_credentials(request, user.get_username(), password)
+            confirmed = check_credentials(request, identifier_of(user), password)
         except exceptions.AuthenticationFailed:
             confirmed = None
         if confirmed is None or confirmed.pk != user.pk:
