@@ -18,7 +18,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
-from django.db import DatabaseError
+from django.db import DatabaseError, IntegrityError
 from django.http import Http404
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions, status
@@ -197,6 +197,17 @@ def field_error(field: str, message: str, code: str) -> exceptions.ValidationErr
     return exceptions.ValidationError({field: [ErrorDetail(message, code=code)]})
 
 
+# 409
+
+
+class Conflict(exceptions.APIException):
+    """A write lost a race for a unique value: the database is up, so never a 503."""
+
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = _("The request conflicts with data stored meanwhile. Try again.")
+    default_code = "conflict"
+
+
 def tessera_error_classes() -> list[type[exceptions.APIException]]:
     """Every error class this module defines (docs/errors.md lists each code)."""
     return [
@@ -256,7 +267,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]):
     # which import this module.
     from rest_framework.views import exception_handler as drf_exception_handler
 
-    if isinstance(exc, DatabaseError):
+    # IntegrityError is a DatabaseError, but it proves the database answered.
+    if isinstance(exc, IntegrityError):
+        logger.warning("Integrity error while serving a request; answering 409.", exc_info=exc)
+        exc = Conflict()
+    elif isinstance(exc, DatabaseError):
         logger.exception("Database error while serving a request; answering 503.")
         exc = ServiceUnavailable()
     elif isinstance(exc, RequestDataTooBig):

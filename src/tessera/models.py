@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.db.models.functions import Lower
 from django.utils import timezone
 
 
@@ -134,31 +134,53 @@ class RefreshToken(models.Model):
         return f"refresh token {self.pk} of session {self.session_id}"
 
 
+def identity_key(value: str) -> str:
+    """The one form in which usernames and addresses are compared: NFKC, then case-folded.
+
+    NFKC maps compatibility look-alikes onto the character they imitate (full-width
+    ``ａ``, the Kelvin sign) the way Django's ``normalize_username`` does at
+    ``create_user``; case folding then makes the comparison case-insensitive for every
+    script, computed here in Python so that SQLite and PostgreSQL (whose ``LOWER`` follows
+    the server's locale) agree.
+    """
+    return unicodedata.normalize("NFKC", value).casefold()
+
+
 class EmailAddress(models.Model):
     """The address Tessera has verified, or is verifying, for a user: one row per user.
 
     The user counts as verified only while this row's address is the user's current one,
     so an address changed behind Tessera's back is unverified again. The unique index on
-    the lower-cased address stops two concurrent sign-ups (or changes) claiming one
-    address, which the default user model would allow.
+    ``key`` (the address's :func:`identity_key`) stops two concurrent sign-ups (or changes)
+    claiming one address, or look-alike spellings of it, which the default user model
+    would allow. ``save()`` derives the key; ``QuerySet.update()`` and ``bulk_create()``
+    would bypass it, and Tessera uses neither on this table.
     """
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tessera_email"
     )
     email = models.CharField(max_length=254)
+    # Unbounded: NFKC and case folding may lengthen an address, and a length error on
+    # PostgreSQL would be a 5xx for an input that was valid.
+    key = models.TextField(editable=False)
     verified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                Lower("email"), name="tessera_email_address_unique"
-            )
+            models.UniqueConstraint(fields=["key"], name="tessera_email_address_key_unique")
         ]
         verbose_name_plural = "email addresses"
 
     def __str__(self) -> str:
         return f"{self.email} ({'verified' if self.verified_at else 'unverified'})"
+
+    def save(self, *args, **kwargs) -> None:
+        self.key = identity_key(self.email)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "email" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "key"}
+        super().save(*args, **kwargs)
 
 
 class EmailKeyPurpose(models.TextChoices):

@@ -7,6 +7,9 @@ mass assignment (only declared fields are read) stay in place.
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Mapping
+
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import BaseUserManager
 from rest_framework import serializers
@@ -68,6 +71,27 @@ def _address_field(**kwargs) -> serializers.EmailField:
     return serializers.EmailField(max_length=254, **kwargs)
 
 
+def _in_normal_form(data, user_model, names: list[str]):
+    """The body with the named identities in NFKC, the form they are stored in.
+
+    Django's ``create_user`` applies NFKC to the username anyway; doing it before the
+    fields validate means the length and format checks see what the database will hold
+    (NFKC may lengthen a value), and the address is stored in the form it is compared
+    in, so a look-alike sign-up sends its mail to the genuine mailbox.
+    """
+    if not isinstance(data, Mapping):
+        return data  # the serializer refuses it with its own error
+    normal = data.copy()
+    for name in names:
+        value = data.get(name)
+        if isinstance(value, str):
+            normal[name] = (
+                user_model.normalize_username(value) if name == user_model.USERNAME_FIELD
+                else unicodedata.normalize("NFKC", value)
+            )
+    return normal
+
+
 def _register_fields(user_model) -> list[str]:
     wanted = [user_model.USERNAME_FIELD, user_model.get_email_field_name(),
               *user_model.REQUIRED_FIELDS]
@@ -94,6 +118,11 @@ class RegisterSerializer(serializers.ModelSerializer):
         for field in fields.values():
             field.validators = [v for v in field.validators if not isinstance(v, UniqueValidator)]
         return fields
+
+    def to_internal_value(self, data):
+        user_model = self.Meta.model
+        names = [user_model.USERNAME_FIELD, user_model.get_email_field_name()]
+        return super().to_internal_value(_in_normal_form(data, user_model, names))
 
     def validate(self, attrs):
         email_field = self.Meta.model.get_email_field_name()
@@ -134,6 +163,11 @@ class MeSerializer(serializers.ModelSerializer):
         if email_field in fields:
             fields[email_field] = _address_field(required=False)
         return fields
+
+    def to_internal_value(self, data):
+        user_model = self.Meta.model
+        names = [user_model.get_email_field_name()]
+        return super().to_internal_value(_in_normal_form(data, user_model, names))
 
     def validate(self, attrs):
         email_field = self.Meta.model.get_email_field_name()

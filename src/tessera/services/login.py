@@ -12,14 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth.hashers import make_password
 
 from ..conf import tessera_settings
 from ..errors import InvalidCredentials
-from ..models import SessionKind
+from ..models import SessionKind, identity_key
 from . import browser, jwt, throttling
 from .client import client_key
 from .sessions import open_session
-from .verification import require_verified
+from .verification import email_of, require_verified, users_with_identity
 
 # The credentials a login can end in.
 TOKEN, JWT, SLIDING, BROWSER = "token", "jwt", "sliding", "browser"
@@ -34,36 +35,65 @@ def login_rates() -> dict[str, str | None]:
     return tessera_settings.LOGIN_THROTTLE_RATES
 
 
-def resolve_username(identifier: str) -> str:
-    """Map an e-mail address to the USERNAME_FIELD value it belongs to, if unambiguous.
+def resolve_username(identifier: str) -> str | None:
+    """The USERNAME_FIELD value to authenticate ``identifier`` as, or None when
+    LOGIN_FIELDS rules it out.
 
-    The identifier is passed on unchanged otherwise, and the password check then fails
-    in exactly the way it does for an unknown user.
+    ``"email"`` lets an address name its account, ``"username"`` the login name; both are
+    compared by identity key (NFKC, then case-folded), as sign-up compares them. An
+    identifier that names no account passes on unchanged when usernames are allowed, so
+    other backends see it as typed and ModelBackend fails it as it fails any unknown user.
     """
     user_model = get_user_model()
+    username_field = user_model.USERNAME_FIELD
     email_field = user_model.get_email_field_name()
-    fields = tessera_settings.LOGIN_FIELDS
-    if "email" not in fields or "@" not in identifier or email_field == user_model.USERNAME_FIELD:
-        return identifier
-    matches = list(
-        user_model._default_manager.filter(**{f"{email_field}__iexact": identifier})
-        .values_list(user_model.USERNAME_FIELD, flat=True)[:2]
-    )
-    return matches[0] if len(matches) == 1 else identifier
+    fields = set(tessera_settings.LOGIN_FIELDS)
+    if email_field == username_field:
+        # The login name is the address: either field name means it.
+        by_username, by_email = bool(fields & {"username", "email"}), False
+    else:
+        by_username, by_email = "username" in fields, "email" in fields
+    if by_email and "@" in identifier:
+        holders = users_with_identity(email_field, identifier)
+        if len(holders) == 1:
+            return getattr(holders[0], username_field)
+    if not by_username:
+        return None
+    typed = user_model.normalize_username(identifier)
+    # The stored spelling first: one indexed query for nearly every login.
+    if user_model._default_manager.filter(**{username_field: typed}).exists():
+        return typed
+    holders = users_with_identity(username_field, identifier)
+    return getattr(holders[0], username_field) if len(holders) == 1 else identifier
+
+
+def identifier_of(user) -> str:
+    """What names ``user`` under LOGIN_FIELDS, for checking its password again."""
+    user_model = get_user_model()
+    if "username" in tessera_settings.LOGIN_FIELDS or (
+        user_model.get_email_field_name() == user_model.USERNAME_FIELD
+    ):
+        return user.get_username()
+    return email_of(user)
 
 
 def check_credentials(request, identifier: str, password: str):
     """The user for these credentials, or InvalidCredentials.
 
-    Attempts are counted before the password hasher runs. Django's ModelBackend runs the
-    hasher once whether or not the user exists, and refuses inactive users only after
-    that, so every failure costs the same and reads the same.
+    Attempts are counted before the password hasher runs, and the hasher runs exactly
+    once per attempt: Django's ModelBackend runs it whether or not the user exists and
+    refuses inactive users only after that, and an identifier that LOGIN_FIELDS rules
+    out pays for one hash here. Every failure costs the same and reads the same.
     """
     rates = login_rates()
     throttling.hit("login-ip", client_key(request), rates.get("ip"))
     username = resolve_username(identifier)
-    # One bucket per account, whether it is named by username or by e-mail address.
-    throttling.hit("login-username", username.casefold(), rates.get("username"))
+    # One bucket per account, whether it is named by username or by e-mail address, in
+    # any spelling that reaches it.
+    throttling.hit("login-username", identity_key(username or identifier), rates.get("username"))
+    if username is None:
+        make_password(password)
+        raise InvalidCredentials()
     user = authenticate(request, username=username, password=password)
     # Backends such as AllowAllUsersModelBackend accept inactive users; Tessera does not.
     if user is None or not user.is_active:

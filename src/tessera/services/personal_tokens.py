@@ -21,7 +21,7 @@ from rest_framework import exceptions
 from ..conf import tessera_settings
 from ..errors import FreshLoginRequired, PersonalTokenLimitReached, PersonalTokenNotAllowed
 from ..models import RevokeReason, Session, SessionKind
-from .login import check_credentials
+from .login import check_credentials, identifier_of
 from .scopes import granted_scopes
 from .sessions import IssuedToken, open_session, revoke_own_session
 
@@ -75,7 +75,7 @@ def _require_fresh_login(request, session, password: str | None) -> None:
     if password is not None:
         user = request.user
         try:
-            confirmed = check_credentials(request, user.get_username(), password)
+            confirmed = check_credentials(request, identifier_of(user), password)
         except exceptions.AuthenticationFailed:
             confirmed = None
         if confirmed is None or confirmed.pk != user.pk:

@@ -12,12 +12,11 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import IntegrityError, transaction
-from django.db.models import Q
 
 from .. import signals
 from ..conf import tessera_settings
 from ..errors import field_error
-from ..models import EmailAddress, EmailKeyPurpose
+from ..models import EmailAddress, EmailKeyPurpose, identity_key
 from . import emails, login, throttling
 from .client import client_key
 from .passwords import validate_new_password
@@ -26,6 +25,7 @@ from .verification import (
     account_rate,
     email_of,
     send_key,
+    users_with_identity,
 )
 
 
@@ -54,7 +54,11 @@ def register(
             # A concurrent sign-up took the name or address first.
             existing = _account_holding(fields)
             if existing is None:
-                raise
+                # A unique field Tessera does not look up: the one answer still hides it,
+                # and without that protection the 409 conflict says so.
+                if not tessera_settings.PREVENT_ENUMERATION:
+                    raise
+                return Registration(user=None)
             hashed = True
         else:
             return _welcome(request, user, device_name)
@@ -71,25 +75,25 @@ def register(
 
 
 def _account_holding(fields: dict[str, Any]) -> tuple[Any, str] | None:
-    """The account that already uses the submitted username or address, and which field."""
+    """The account that already uses the submitted username or address, and which field.
+
+    Both are compared by their identity key (NFKC, then case-folded), the rule of the
+    unique index on Tessera's address records, so a look-alike spelling is taken exactly
+    when the genuine one is.
+    """
     user_model = get_user_model()
     username_field = user_model.USERNAME_FIELD
     email_field = user_model.get_email_field_name()
-    username, email = fields.get(username_field), fields.get(email_field)
-    query = Q()
-    if username:
-        query |= Q(**{f"{username_field}__iexact": username})
-    if email:
-        query |= Q(**{f"{email_field}__iexact": email})
-    if query:
-        holders = list(user_model._default_manager.filter(query)[:2])
-        for user in holders:
-            if username and str(getattr(user, username_field)).lower() == str(username).lower():
-                return user, username_field
+    for field in dict.fromkeys((username_field, email_field)):
+        value = fields.get(field)
+        holders = users_with_identity(field, value) if value else []
         if holders:
-            return holders[0], email_field
+            return holders[0], field
+    email = fields.get(email_field)
     if email:
-        record = EmailAddress.objects.select_related("user").filter(email__iexact=email).first()
+        record = (
+            EmailAddress.objects.select_related("user").filter(key=identity_key(email)).first()
+        )
         if record is not None:
             return record.user, email_field
     return None

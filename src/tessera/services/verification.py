@@ -12,16 +12,20 @@ import hashlib
 import re
 import secrets
 import string
+import unicodedata
 from dataclasses import dataclass
+from functools import reduce
+from operator import or_
 
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .. import signals
 from ..conf import tessera_settings
 from ..errors import AddressTaken, EmailNotVerified, InvalidKey, ServiceUnavailable
-from ..models import EmailAddress, EmailKeyPurpose, EmailVerificationKey
+from ..models import EmailAddress, EmailKeyPurpose, EmailVerificationKey, identity_key
 from . import emails, throttling
 from .client import client_key
 
@@ -40,6 +44,22 @@ class Verified:
     previous_email: str | None  # set when the key changed the account's address
 
 
+def users_with_identity(field: str, value: str) -> list:
+    """Users whose ``field`` (a username or an address) has the :func:`identity_key` of
+    ``value``: who holds this name, for sign-up, an e-mail change and login.
+
+    The user model is the project's, so there is no key column to look up: the database
+    finds the candidates with its case-insensitive comparison, by the typed spelling's
+    NFKC form (the form Django stores) and by its key (which finds stored ASCII
+    spellings of ``ß``-like folds), and only a candidate whose key is equal counts.
+    """
+    key = identity_key(value)
+    spellings = {unicodedata.normalize("NFKC", value), key}
+    query = reduce(or_, (Q(**{f"{field}__iexact": spelling}) for spelling in spellings))
+    candidates = get_user_model()._default_manager.filter(query)
+    return [user for user in candidates if identity_key(str(getattr(user, field) or "")) == key]
+
+
 def fold_case(email: str) -> str:
     """Lower-case ASCII letters only; see :func:`same_address`."""
     return email.translate(_ASCII_LOWER)
@@ -50,7 +70,9 @@ def same_address(stored: str, submitted: str) -> bool:
 
     Unicode case folding and normalisation map look-alikes onto each other (``ß`` and
     ``ss``, the Kelvin sign and ``k``), so they are not applied: only a byte-identical
-    address, up to ASCII case, matches.
+    address, up to ASCII case, matches. This is the rule for acting on an address without
+    a password (reset, resend, verification); whether an address is *taken* is decided by
+    :func:`address_in_use`, on the normal form.
     """
     return fold_case(stored) == fold_case(submitted)
 
@@ -195,14 +217,15 @@ def _apply(record: EmailVerificationKey, now) -> Verified:
 
 
 def address_in_use(email: str, *, exclude=None) -> bool:
-    user_model = get_user_model()
-    field = user_model.get_email_field_name()
-    users = user_model._default_manager.filter(**{f"{field}__iexact": email})
-    records = EmailAddress.objects.filter(email__iexact=email)
+    """Whether another account holds ``email`` or a look-alike of it (the unique index's
+    rule: see :class:`~tessera.models.EmailAddress`)."""
+    field = get_user_model().get_email_field_name()
+    users = users_with_identity(field, email)
+    records = EmailAddress.objects.filter(key=identity_key(email))
     if exclude is not None:
-        users = users.exclude(pk=exclude.pk)
+        users = [user for user in users if user.pk != exclude.pk]
         records = records.exclude(user=exclude)
-    return users.exists() or records.exists()
+    return bool(users) or records.exists()
 
 
 def resend(request, email: str) -> None:
