@@ -5,10 +5,13 @@ from datetime import datetime, timedelta
 from unittest import mock
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import MD5PasswordHasher
 from django.core.cache import caches
 from django.utils import timezone
 from rest_framework.test import APIClient
+
+from .testapp.seed import seed_roles_and_users
 
 POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 REDIS = bool(os.environ.get("REDIS_URL"))
@@ -22,6 +25,13 @@ requires_redis = pytest.mark.skipif(
 )
 
 PASSWORD = "correct-horse-battery-staple"
+# The scopes the test app's tokens may be given (see docs/permissions.md).
+SCOPES = {
+    "read": "Read access.",
+    "write": "Write access.",
+    "posts:read": "Read your own posts.",
+    "posts:write": "Create, change and delete posts.",
+}
 real_now = timezone.now
 
 
@@ -97,5 +107,19 @@ def login(api):
     return do_login
 
 
-def auth_header(token: str, keyword: str = "Token") -> dict:
-    return {"HTTP_AUTHORIZATION": f"{keyword} {token}"}
+@pytest.fixture
+def app_scopes(settings):
+    """The test app's scopes on top of the test settings."""
+    settings.TESSERA = {**settings.TESSERA, "SCOPES": SCOPES}
+
+
+@pytest.fixture
+def seeded(db, app_scopes) -> dict:
+    """The test app's roles and one user in each, by username."""
+    seed_roles_and_users(PASSWORD)
+    return {user.username: user for user in get_user_model().objects.all()}
+
+
+def auth_header(token: str | None, keyword: str = "Token") -> dict:
+    """The Authorization header carrying ``token``; none at all for an anonymous caller."""
+    return {"HTTP_AUTHORIZATION": f"{keyword} {token}"} if token else {}

@@ -11,7 +11,6 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from demo.views import ProtectedView
 from django.conf import settings
 from django.core.checks import run_checks
 from django.core.management import CommandError, call_command
@@ -26,6 +25,7 @@ from tessera.models import RevokeReason, Session, SessionKind
 
 from .concurrency import run_together
 from .conftest import PASSWORD, auth_header, requires_postgres
+from .testapp.views import ProtectedView
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,7 @@ def accept_classes(monkeypatch):
     """Make the API accept ``classes``, in order, as a project's settings would.
 
     DRF copies DEFAULT_AUTHENTICATION_CLASSES onto APIView when it is imported, so the
-    demo's view is pointed at the overridden list too.
+    test app's view is pointed at the overridden list too.
     """
     overrides = []
 
