@@ -1,17 +1,42 @@
+"""What every test file shares: users, clients, log-ins, headers, a clock, service marks."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from functools import partial
 from unittest import mock
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import MD5PasswordHasher
 from django.core.cache import caches
+from django.dispatch import Signal
+from django.middleware.csrf import _get_new_csrf_string
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from .testapp.seed import seed_roles_and_users
+
+PASSWORD = "correct-horse-battery-staple"
+CREDENTIALS = {"username": "alice", "password": PASSWORD}
+LOGIN_URL = "/api/auth/login/"
+JWT_URL = "/api/auth/jwt/"
+REGISTER_URL = "/api/auth/register/"
+PROTECTED_URL = "/api/protected/"
+# The scopes the test app's tokens may be given (see docs/permissions.md).
+SCOPES = {
+    "read": "Read access.",
+    "write": "Write access.",
+    "posts:read": "Read your own posts.",
+    "posts:write": "Create, change and delete posts.",
+}
+real_now = timezone.now
+
+
+# --- Backing services -----------------------------------------------------------------
 
 POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 REDIS = bool(os.environ.get("REDIS_URL"))
@@ -24,16 +49,6 @@ requires_redis = pytest.mark.skipif(
     not REDIS, reason="needs Redis (set REDIS_URL=redis://…) for a cache shared by processes"
 )
 
-PASSWORD = "correct-horse-battery-staple"
-# The scopes the test app's tokens may be given (see docs/permissions.md).
-SCOPES = {
-    "read": "Read access.",
-    "write": "Write access.",
-    "posts:read": "Read your own posts.",
-    "posts:write": "Create, change and delete posts.",
-}
-real_now = timezone.now
-
 
 @pytest.fixture(autouse=True)
 def _clear_cache():
@@ -42,6 +57,9 @@ def _clear_cache():
     yield
     for cache in caches.all():
         cache.clear()
+
+
+# --- Time, hashers, failures, signals -------------------------------------------------
 
 
 class Clock:
@@ -73,38 +91,56 @@ def hasher_calls():
         yield spy
 
 
-@pytest.fixture
-def api() -> APIClient:
-    return APIClient()
+def failing(error: Exception) -> Callable:
+    """A stand-in for a cache or database call whose backend is down."""
+
+    def fail(*args, **kwargs):
+        raise error
+
+    return fail
+
+
+@contextmanager
+def receiving(signal: Signal, field: str | None = None) -> Iterator[list]:
+    """What ``signal`` sends inside the block: each send's ``field``, or all its arguments."""
+    received: list = []
+
+    def receiver(**kwargs):
+        received.append(kwargs if field is None else kwargs[field])
+
+    signal.connect(receiver, weak=False)
+    try:
+        yield received
+    finally:
+        signal.disconnect(receiver)
+
+
+# --- Users ----------------------------------------------------------------------------
+
+
+def create_user(username: str, password: str | None = PASSWORD, **fields):
+    """A user of the default user model (``password=None``: an unusable password)."""
+    return get_user_model().objects.create_user(username=username, password=password, **fields)
 
 
 @pytest.fixture
-def user(django_user_model):
-    return django_user_model.objects.create_user(
-        username="alice", email="alice@example.com", password=PASSWORD
-    )
+def user(db):
+    return create_user("alice", email="alice@example.com")
 
 
 @pytest.fixture
-def other_user(django_user_model):
-    return django_user_model.objects.create_user(
-        username="bob", email="bob@example.com", password=PASSWORD
-    )
+def other_user(db):
+    return create_user("bob", email="bob@example.com")
 
 
 @pytest.fixture
-def login(api):
-    """Log in through the endpoint; returns the response JSON."""
+def inactive_user(db):
+    return create_user("carol", email="carol@example.com", is_active=False)
 
-    def do_login(username: str = "alice", password: str = PASSWORD, **extra):
-        response = api.post(
-            "/api/auth/login/", {"username": username, "password": password, **extra},
-            format="json",
-        )
-        assert response.status_code == 200, response.content
-        return response.json()
 
-    return do_login
+@pytest.fixture
+def unusable_user(db):
+    return create_user("dave", password=None, email="dave@example.com")
 
 
 @pytest.fixture
@@ -120,6 +156,68 @@ def seeded(db, app_scopes) -> dict:
     return {user.username: user for user in get_user_model().objects.all()}
 
 
+# --- Clients and credentials ----------------------------------------------------------
+
+
+@pytest.fixture
+def api() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def browser() -> APIClient:
+    """A client that enforces CSRF like a real browser-facing deployment."""
+    return APIClient(enforce_csrf_checks=True)
+
+
+def with_csrf(client: APIClient) -> dict:
+    """Plant a CSRF cookie in ``client``; returns the header that matches it."""
+    token = _get_new_csrf_string()
+    client.cookies["csrftoken"] = token
+    return {"HTTP_X_CSRFTOKEN": token}
+
+
 def auth_header(token: str | None, keyword: str = "Token") -> dict:
     """The Authorization header carrying ``token``; none at all for an anonymous caller."""
     return {"HTTP_AUTHORIZATION": f"{keyword} {token}"} if token else {}
+
+
+def get_protected(client: APIClient, token: str | None, keyword: str = "Token"):
+    return client.get(PROTECTED_URL, **auth_header(token, keyword))
+
+
+def post_login(
+    client: APIClient, username: str = "alice", password: str = PASSWORD, *,
+    path: str = LOGIN_URL, **extra,
+):
+    """POST a username and password to a login endpoint; the response, whatever it is."""
+    body = {"username": username, "password": password, **extra}
+    return client.post(path, body, format="json")
+
+
+def log_in(client: APIClient, username: str = "alice", password: str = PASSWORD, *,
+           path: str = LOGIN_URL, **extra) -> dict:
+    """Log in through ``path``; the body of the answer, which must be a success."""
+    response = post_login(client, username, password, path=path, **extra)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+@pytest.fixture
+def login(api) -> Callable[..., dict]:
+    """Log in through login/; returns the response JSON."""
+    return partial(log_in, api)
+
+
+@pytest.fixture
+def jwt_login(api, user) -> Callable[..., dict]:
+    """Alice's JWT login through jwt/; returns the response JSON (access, refresh, user)."""
+    return partial(log_in, api, path=JWT_URL)
+
+
+NEW_ACCOUNT = {"username": "abc", "password": PASSWORD, "email": "abc@example.com"}
+
+
+def register(client: APIClient, **fields):
+    """Sign up through register/ with a new account's fields, any of them replaced."""
+    return client.post(REGISTER_URL, {**NEW_ACCOUNT, **fields}, format="json")

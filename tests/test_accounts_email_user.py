@@ -18,7 +18,6 @@ from tessera.models import Session
 from .accounts_support import NEW_PASSWORD, only_mail_to, reset_parts, snapshot, verify_key
 from .conftest import PASSWORD, auth_header
 
-# The fixture, under the name the tests ask for.
 pytestmark = [
     # Keyed on the settings module, not on AUTH_USER_MODEL: under the right settings a
     # wrong user model must fail (test_the_custom_model_is_active), not skip silently.

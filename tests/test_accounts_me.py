@@ -15,7 +15,7 @@ from tessera.serializers_accounts import MeSerializer
 from tessera.services.verification import same_address
 
 from .accounts_support import only_mail_to, snapshot, verify_key
-from .conftest import PASSWORD, auth_header
+from .conftest import PASSWORD, auth_header, create_user, receiving
 
 pytestmark = pytest.mark.django_db
 ME = "/api/auth/me/"
@@ -108,14 +108,9 @@ def test_changing_the_address_waits_for_verification_then_notifies_the_old_one(a
     assert response.json()["email"] == "alice@example.com"  # unchanged until verified
     message = only_mail_to("New@example.com")
     assert message.subject == "Confirm your new e-mail address"
-    changes = []
-    signals.email_changed.connect(lambda **kw: changes.append(kw), weak=False,
-                                  dispatch_uid="test-email-changed")
-    try:
+    with receiving(signals.email_changed) as changes:
         assert api.post("/api/auth/email/verify/", {"key": verify_key(message)},
                         format="json").status_code == 204
-    finally:
-        signals.email_changed.disconnect(dispatch_uid="test-email-changed")
     user.refresh_from_db()
     assert user.email == "New@example.com"
     assert api.get(ME, **auth_header(token)).json()["email_verified"] is True
@@ -144,10 +139,10 @@ def test_an_address_in_use_is_a_field_error_without_enumeration_protection(
     assert response.json()["fields"]["email"][0]["code"] == "unique"
 
 
-def test_an_address_taken_before_the_key_is_used_is_refused(api, user, token, django_user_model):
+def test_an_address_taken_before_the_key_is_used_is_refused(api, user, token):
     patch(api, token, email="new@example.com", current_password=PASSWORD)
     key = verify_key(only_mail_to("new@example.com"))
-    django_user_model.objects.create_user("eve", "new@example.com", PASSWORD)
+    create_user("eve", email="new@example.com")
     before = snapshot()
     response = api.post("/api/auth/email/verify/", {"key": key}, format="json")
     assert (response.status_code, response.json()["code"]) == (400, "email_taken")

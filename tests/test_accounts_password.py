@@ -22,9 +22,8 @@ from .accounts_support import (
     reset_parts,
     snapshot,
 )
-from .conftest import PASSWORD, auth_header
+from .conftest import PASSWORD, auth_header, create_user, receiving
 
-# The fixture, under the name the tests ask for.
 pytestmark = pytest.mark.django_db
 RESET = "/api/auth/password/reset/"
 CONFIRM = "/api/auth/password/reset/confirm/"
@@ -51,13 +50,8 @@ def reset_link(api, email="alice@example.com"):
 def test_seed_reset_flow_ends_every_session(api, user, login):
     tokens = [login(device_name=f"d{i}")["token"] for i in range(2)]
     uid, token = reset_link(api)
-    received = []
-    signals.password_reset.connect(lambda **kw: received.append(kw["user"]), weak=False,
-                                   dispatch_uid="test-reset")
-    try:
+    with receiving(signals.password_reset, "user") as received:
         assert confirm(api, uid, token).status_code == 204
-    finally:
-        signals.password_reset.disconnect(dispatch_uid="test-reset")
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD)
     assert received == [user]
@@ -111,8 +105,8 @@ def test_unicode_look_alikes_do_not_match(api, user, submitted):
     [("strasse@example.com", "straße@example.com"), ("kim@example.com", "\u212aim@example.com")],
     ids=["sharp-s", "kelvin-sign"],
 )
-def test_case_folding_look_alikes_do_not_match(api, django_user_model, stored, submitted):
-    django_user_model.objects.create_user("other", stored, PASSWORD)
+def test_case_folding_look_alikes_do_not_match(api, stored, submitted):
+    create_user("other", email=stored)
     assert ask_reset(api, submitted).status_code in (202, 400)
     assert mail.outbox == []
 
@@ -122,9 +116,7 @@ def test_ascii_case_does_not_matter_and_the_stored_address_is_used(api, user):
     assert only_mail_to("alice@example.com").to == ["alice@example.com"]
 
 
-def test_inactive_and_passwordless_accounts_get_no_link(api, django_user_model):
-    django_user_model.objects.create_user("carol", "carol@example.com", PASSWORD, is_active=False)
-    django_user_model.objects.create_user("dave", "dave@example.com")  # unusable password
+def test_inactive_and_passwordless_accounts_get_no_link(api, inactive_user, unusable_user):
     for email in ("carol@example.com", "dave@example.com"):
         assert ask_reset(api, email).status_code == 202
     assert mail.outbox == []
@@ -263,13 +255,8 @@ def change(api, token, current=PASSWORD, new=NEW_PASSWORD):
 
 def test_change_keeps_this_session_revokes_the_others_and_notifies(api, user, login):
     current, other = login()["token"], login()["token"]
-    received = []
-    signals.password_changed.connect(lambda **kw: received.append(kw["user"]), weak=False,
-                                     dispatch_uid="test-changed")
-    try:
+    with receiving(signals.password_changed, "user") as received:
         assert change(api, current).status_code == 204
-    finally:
-        signals.password_changed.disconnect(dispatch_uid="test-changed")
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD)
     assert received == [user]

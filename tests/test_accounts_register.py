@@ -14,27 +14,15 @@ from tessera import signals
 from tessera.models import EmailAddress, EmailVerificationKey, Session
 
 from .accounts_support import mails_to, only_mail_to, snapshot
-from .conftest import PASSWORD, auth_header
+from .conftest import PASSWORD, REGISTER_URL, auth_header, receiving, register
 
-# The fixture, under the name the tests ask for.
 pytestmark = pytest.mark.django_db
-REGISTER = "/api/auth/register/"
 OPEN = {"PREVENT_ENUMERATION": False}
 
 
-def register(api, **body):
-    payload = {"username": "abc", "password": PASSWORD, "email": "abc@example.com", **body}
-    return api.post(REGISTER, payload, format="json")
-
-
 def test_seed_registration_creates_the_user_and_sends_a_verification_mail(api):
-    received = []
-    signals.user_registered.connect(lambda **kw: received.append(kw["user"]), weak=False,
-                                    dispatch_uid="test-registered")
-    try:
+    with receiving(signals.user_registered, "user") as received:
         response = register(api)
-    finally:
-        signals.user_registered.disconnect(dispatch_uid="test-registered")
     assert response.status_code == 201
     assert response.json() == {"detail": "Check your inbox to finish signing up."}
     user = get_user_model().objects.get(username="abc")
@@ -151,7 +139,7 @@ def test_bad_input_is_refused_with_a_stable_code(api, body, field, code):
 def test_missing_fields_are_required(api, missing):
     payload = {"username": "abc", "password": PASSWORD, "email": "abc@example.com"}
     del payload[missing]
-    response = api.post(REGISTER, payload, format="json")
+    response = api.post(REGISTER_URL, payload, format="json")
     assert response.status_code == 400
     assert response.json()["fields"][missing][0]["code"] == "required"
     assert not get_user_model().objects.exists()
@@ -173,7 +161,7 @@ def test_oversized_body_is_413(api):
 
 
 def test_json_that_is_not_an_object_is_400(api):
-    response = api.post(REGISTER, "[1, 2]", content_type="application/json")
+    response = api.post(REGISTER_URL, "[1, 2]", content_type="application/json")
     assert response.status_code == 400
     assert not get_user_model().objects.exists()
 

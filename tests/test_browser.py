@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
-from django.middleware.csrf import _get_new_csrf_string
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -12,19 +11,12 @@ from tessera.models import RevokeReason, Session, SessionKind
 from tessera.services.browser import SESSION_KEY
 
 from .accounts_support import NEW_PASSWORD, snapshot
-from .conftest import PASSWORD, auth_header
+from .conftest import CREDENTIALS, PASSWORD, auth_header, get_protected, with_csrf
 
-# The fixture, under the name the tests ask for.
 pytestmark = pytest.mark.django_db
 LOGIN = "/api/auth/session/login/"
 LOGOUT = "/api/auth/session/logout/"
 ME = "/api/auth/me/"
-
-
-@pytest.fixture
-def browser() -> APIClient:
-    """A client that enforces CSRF like a real browser-facing deployment."""
-    return APIClient(enforce_csrf_checks=True)
 
 
 def csrf_token(client) -> str:
@@ -210,14 +202,10 @@ def test_mandatory_verification_applies_to_browser_login(browser, user):
     assert not Session.objects.exists()
 
 
-def test_browser_session_manages_sessions_like_any_device(user, login):
+def test_browser_session_manages_sessions_like_any_device(browser, user, login):
     other_token = login()["token"]
-    browser = APIClient(enforce_csrf_checks=True)
-    csrf = _get_new_csrf_string()
-    browser.cookies["csrftoken"] = csrf
     response = browser.post(
-        "/api/auth/session/login/", {"username": "alice", "password": PASSWORD},
-        format="json", HTTP_X_CSRFTOKEN=csrf,
+        "/api/auth/session/login/", CREDENTIALS, format="json", **with_csrf(browser)
     )
     assert response.status_code == 200
     csrf = browser.cookies["csrftoken"].value  # rotated on login
@@ -229,9 +217,7 @@ def test_browser_session_manages_sessions_like_any_device(user, login):
         f"/api/auth/sessions/{token_row['id']}/", HTTP_X_CSRFTOKEN=csrf
     )
     assert revoked.status_code == 204
-    assert APIClient().get(
-        "/api/protected/", HTTP_AUTHORIZATION=f"Token {other_token}"
-    ).status_code == 401
+    assert get_protected(APIClient(), other_token).status_code == 401
     assert browser.post("/api/auth/logout/", HTTP_X_CSRFTOKEN=csrf).status_code == 204
     assert Session.objects.get(kind=SessionKind.BROWSER).revoke_reason == "logout"
     assert browser.get("/api/auth/sessions/").status_code == 401

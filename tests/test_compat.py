@@ -24,7 +24,15 @@ from tessera import compat
 from tessera.models import RevokeReason, Session, SessionKind
 
 from .concurrency import run_together
-from .conftest import PASSWORD, auth_header, requires_postgres
+from .conftest import (
+    CREDENTIALS,
+    PASSWORD,
+    auth_header,
+    create_user,
+    get_protected,
+    post_login,
+    requires_postgres,
+)
 from .testapp.views import ProtectedView
 
 pytestmark = pytest.mark.django_db
@@ -34,6 +42,7 @@ TESSERA_CLASSES = [
     "tessera.compat.ImportedTokenAuthentication",
 ]
 DRF_CLASS = "rest_framework.authentication.TokenAuthentication"
+TOKEN_AUTH_URL = "/api-token-auth/"
 KNOX_CLASS = "knox.auth.TokenAuthentication"
 
 
@@ -74,10 +83,6 @@ def run(command: str, *args: str) -> str:
     return out.getvalue()
 
 
-def get_protected(api, token: str):
-    return api.get("/api/protected/", **auth_header(token))
-
-
 def session_columns() -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(f'SELECT * FROM "{Session._meta.db_table}"')  # noqa: S608
@@ -96,9 +101,7 @@ def assert_nowhere_in_sessions(secret: str) -> None:
 
 @pytest.mark.parametrize("fmt", ["json", "multipart"])
 def test_obtain_auth_token_answers_like_drf(api, user, fmt):
-    response = api.post(
-        "/api-token-auth/", {"username": "alice", "password": PASSWORD}, format=fmt
-    )
+    response = api.post(TOKEN_AUTH_URL, CREDENTIALS, format=fmt)
     assert response.status_code == 200
     assert set(response.json()) == {"token"}
     assert response.json()["token"].startswith("tsr1_")
@@ -110,7 +113,7 @@ def test_obtain_auth_token_answers_like_drf(api, user, fmt):
 
 def test_obtain_auth_token_accepts_urlencoded_forms(api, user):
     response = api.post(
-        "/api-token-auth/",
+        TOKEN_AUTH_URL,
         "username=alice&password=correct-horse-battery-staple",
         content_type="application/x-www-form-urlencoded",
     )
@@ -120,19 +123,14 @@ def test_obtain_auth_token_accepts_urlencoded_forms(api, user):
 
 def test_obtain_auth_token_opens_a_new_session_per_call(api, user):
     tokens = [
-        api.post(
-            "/api-token-auth/", {"username": "alice", "password": PASSWORD}, format="json"
-        ).json()["token"]
-        for _ in range(3)
+        post_login(api, path=TOKEN_AUTH_URL).json()["token"] for _ in range(3)
     ]
     assert len(set(tokens)) == 3
     assert Session.objects.live().filter(user=user).count() == 3
 
 
 def test_obtain_auth_token_token_works_and_logs_out(api, user):
-    token = api.post(
-        "/api-token-auth/", {"username": "alice", "password": PASSWORD}, format="json"
-    ).json()["token"]
+    token = post_login(api, path=TOKEN_AUTH_URL).json()["token"]
     assert get_protected(api, token).json() == {"message": "Hello, alice."}
     assert api.post("/api/auth/logout/", **auth_header(token)).status_code == 204
     assert get_protected(api, token).status_code == 401
@@ -146,7 +144,7 @@ def test_obtain_auth_token_token_works_and_logs_out(api, user):
     ],
 )
 def test_obtain_auth_token_bad_credentials_are_401_in_tesseras_shape(api, user, credentials):
-    response = api.post("/api-token-auth/", credentials, format="json")
+    response = api.post(TOKEN_AUTH_URL, credentials, format="json")
     assert response.status_code == 401
     assert response.json() == {
         "code": "invalid_credentials",
@@ -157,7 +155,7 @@ def test_obtain_auth_token_bad_credentials_are_401_in_tesseras_shape(api, user, 
 
 
 def test_obtain_auth_token_missing_password_is_400_per_field(api, user):
-    response = api.post("/api-token-auth/", {"username": "alice"}, format="json")
+    response = api.post(TOKEN_AUTH_URL, {"username": "alice"}, format="json")
     assert response.status_code == 400
     body = response.json()
     assert body["code"] == "invalid"
@@ -287,11 +285,8 @@ def test_delete_originals_leaves_the_token_working(api, user, other_user, import
         assert get_protected(api, key).status_code == 200
 
 
-def test_batches_cover_every_token(django_user_model):
-    users = [
-        django_user_model.objects.create_user(username=f"user{i}", password=PASSWORD)
-        for i in range(7)
-    ]
+def test_batches_cover_every_token():
+    users = [create_user(f"user{i}") for i in range(7)]
     keys = {Token.objects.create(user=u).key for u in users}
     assert run("tessera_import_drf_tokens", "--batch-size", "3").startswith("Imported 7 ")
     digests = set(Session.objects.values_list("token_digest", flat=True))
@@ -602,11 +597,8 @@ def test_safe_orders_pass_the_check(classes):
 @requires_postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("attempt", range(3))
-def test_concurrent_imports_create_each_session_once(django_user_model, attempt):
-    users = [
-        django_user_model.objects.create_user(username=f"u{attempt}-{i}", password=PASSWORD)
-        for i in range(20)
-    ]
+def test_concurrent_imports_create_each_session_once(attempt):
+    users = [create_user(f"u{attempt}-{i}") for i in range(20)]
     for u in users:
         Token.objects.create(user=u)
     results = run_together(4, lambda i: run("tessera_import_drf_tokens", "--batch-size", "5"))

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from django.middleware.csrf import _get_new_csrf_string
-from rest_framework.test import APIClient
 
-from .conftest import PASSWORD
+from .conftest import CREDENTIALS, with_csrf
 
 pytestmark = pytest.mark.django_db
 SPA = "http://localhost:5173"
@@ -24,36 +22,30 @@ def spa_settings(settings):
     settings.TESSERA = {**settings.TESSERA, "JWT_COOKIES": True, "JWT_COOKIE_SECURE": False}
 
 
-def test_spa_on_another_port_logs_in_with_cookies(spa_settings, user):
-    browser = APIClient(enforce_csrf_checks=True)
+def test_spa_on_another_port_logs_in_with_cookies(spa_settings, browser, user):
     preflight = browser.options(
         "/api/auth/jwt/", HTTP_ORIGIN=SPA, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
         HTTP_ACCESS_CONTROL_REQUEST_HEADERS="content-type,x-csrftoken",
     )
     assert preflight["Access-Control-Allow-Origin"] == SPA
     assert preflight["Access-Control-Allow-Credentials"] == "true"
-    csrf = _get_new_csrf_string()
-    browser.cookies["csrftoken"] = csrf
+    csrf = with_csrf(browser)
     login = browser.post(
-        "/api/auth/jwt/", {"username": "alice", "password": PASSWORD}, format="json",
-        HTTP_ORIGIN=SPA, HTTP_X_CSRFTOKEN=csrf,
+        "/api/auth/jwt/", CREDENTIALS, format="json", HTTP_ORIGIN=SPA, **csrf
     )
     assert login.status_code == 200
     assert login["Access-Control-Allow-Origin"] == SPA
     assert login.cookies["tessera_access"]["httponly"]
     protected = browser.get("/api/protected/", HTTP_ORIGIN=SPA)
     assert protected.status_code == 200
-    logout = browser.post("/api/auth/logout/", HTTP_ORIGIN=SPA, HTTP_X_CSRFTOKEN=csrf)
+    logout = browser.post("/api/auth/logout/", HTTP_ORIGIN=SPA, **csrf)
     assert logout.status_code == 204
 
 
-def test_untrusted_origin_cannot_post_with_the_cookies(spa_settings, user):
-    browser = APIClient(enforce_csrf_checks=True)
-    csrf = _get_new_csrf_string()
-    browser.cookies["csrftoken"] = csrf
+def test_untrusted_origin_cannot_post_with_the_cookies(spa_settings, browser, user):
     response = browser.post(
-        "/api/auth/jwt/", {"username": "alice", "password": PASSWORD}, format="json",
-        HTTP_ORIGIN="http://evil.localhost:9999", HTTP_X_CSRFTOKEN=csrf,
+        "/api/auth/jwt/", CREDENTIALS, format="json",
+        HTTP_ORIGIN="http://evil.localhost:9999", **with_csrf(browser),
     )
     assert response.status_code == 403
     assert "Access-Control-Allow-Origin" not in response

@@ -13,13 +13,9 @@ from tessera import signals
 from tessera.models import RevokeReason, Session
 from tessera.tokens import opaque
 
-from .conftest import auth_header
+from .conftest import auth_header, failing, get_protected, receiving
 
 pytestmark = pytest.mark.django_db
-
-
-def get_protected(api, token):
-    return api.get("/api/protected/", **auth_header(token))
 
 
 def test_cold_request_costs_one_query_and_warm_none(api, user, login, django_assert_num_queries):
@@ -56,26 +52,18 @@ def test_steady_state_writes_nothing_until_refresh_interval(
 
 def test_touch_sends_session_refreshed(api, user, login, clock):
     token = login()["token"]
-    received = []
-    signals.session_refreshed.connect(lambda **kw: received.append(kw["session"]), weak=False)
-    try:
+    with receiving(signals.session_refreshed, "session") as received:
         clock.advance(minutes=2)
         get_protected(api, token)
-    finally:
-        signals.session_refreshed.receivers.clear()
     assert [s.pk for s in received] == [Session.objects.get().pk]
 
 
 def test_idle_expiry_logs_out_and_fires_expired_once(api, user, login, clock):
     token = login()["token"]
-    expired = []
-    signals.session_expired.connect(lambda **kw: expired.append(kw["session"]), weak=False)
-    try:
+    with receiving(signals.session_expired, "session") as expired:
         clock.advance(hours=10, seconds=1)
         first = get_protected(api, token)
         second = get_protected(api, token)
-    finally:
-        signals.session_expired.receivers.clear()
     assert first.status_code == 401 and first.json()["code"] == "token_expired"
     assert second.status_code == 401
     assert len(expired) == 1
@@ -144,26 +132,16 @@ def test_user_changes_reach_cached_sessions(api, user, login):
 
 def test_cache_read_failure_falls_back_to_the_database(api, user, login, monkeypatch):
     token = login()["token"]
-
-    def broken(*args, **kwargs):
-        raise ConnectionError("cache down")
-
-    monkeypatch.setattr(caches["default"], "get", broken)
-    monkeypatch.setattr(caches["default"], "add", broken)
+    cache_down = failing(ConnectionError("cache down"))
+    monkeypatch.setattr(caches["default"], "get", cache_down)
+    monkeypatch.setattr(caches["default"], "add", cache_down)
     assert get_protected(api, token).status_code == 200
 
 
 def test_cache_and_database_down_is_503_never_200(api, user, login, monkeypatch):
     token = login()["token"]
-
-    def cache_broken(*args, **kwargs):
-        raise ConnectionError("cache down")
-
-    def db_broken(*args, **kwargs):
-        raise DatabaseError("database down")
-
-    monkeypatch.setattr(caches["default"], "get", cache_broken)
-    monkeypatch.setattr(Session.objects, "select_related", db_broken)
+    monkeypatch.setattr(caches["default"], "get", failing(ConnectionError("cache down")))
+    monkeypatch.setattr(Session.objects, "select_related", failing(DatabaseError("database down")))
     response = get_protected(api, token)
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
@@ -172,11 +150,7 @@ def test_cache_and_database_down_is_503_never_200(api, user, login, monkeypatch)
 def test_failed_tombstone_write_is_503_and_logout_can_be_retried(api, user, login, monkeypatch):
     token = login()["token"]
     real_set_many = caches["default"].set_many
-
-    def broken(*args, **kwargs):
-        raise ConnectionError("cache down")
-
-    monkeypatch.setattr(caches["default"], "set_many", broken)
+    monkeypatch.setattr(caches["default"], "set_many", failing(ConnectionError("cache down")))
     assert api.post("/api/auth/logout/", **auth_header(token)).status_code == 503
     assert Session.objects.get().revoked_at is not None
     monkeypatch.setattr(caches["default"], "set_many", real_set_many)

@@ -11,22 +11,18 @@ from tessera import signals
 from tessera.models import RefreshToken, RevokeReason, Session, SessionKind
 from tessera.tokens import jwt as codec
 
-from .conftest import PASSWORD, auth_header
+from .conftest import (
+    JWT_URL,
+    auth_header,
+    create_user,
+    get_protected,
+    log_in,
+    receiving,
+)
 from .jwt_keys import entry, rsa_pair
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def jwt_login(api, user):
-    def do_login(**extra):
-        response = api.post(
-            "/api/auth/jwt/", {"username": "alice", "password": PASSWORD, **extra}, format="json"
-        )
-        assert response.status_code == 200, response.content
-        return response.json()
-
-    return do_login
+SLIDING_URL = "/api/auth/jwt/sliding/"
 
 
 def refresh(api, token):
@@ -36,13 +32,13 @@ def refresh(api, token):
 def test_seed_flow(api, jwt_login):
     body = jwt_login(device_name="cli")
     assert set(body) == {"access", "refresh", "user"}
-    assert api.get("/api/protected/", **auth_header(body["access"], "Bearer")).status_code == 200
+    assert get_protected(api, body["access"], "Bearer").status_code == 200
     rotated = refresh(api, body["refresh"])
     assert rotated.status_code == 200
     assert set(rotated.json()) == {"access", "refresh"}
     assert rotated.json()["refresh"] != body["refresh"]
     new_access = rotated.json()["access"]
-    assert api.get("/api/protected/", **auth_header(new_access, "Bearer")).status_code == 200
+    assert get_protected(api, new_access, "Bearer").status_code == 200
     session = Session.objects.get()
     assert (session.kind, session.device_name) == (SessionKind.JWT, "cli")
 
@@ -80,16 +76,16 @@ def test_access_hot_path_query_counts(api, jwt_login, django_assert_num_queries)
     access = jwt_login()["access"]
     caches["default"].clear()
     with django_assert_num_queries(1):
-        assert api.get("/api/protected/", **auth_header(access, "Bearer")).status_code == 200
+        assert get_protected(api, access, "Bearer").status_code == 200
     with django_assert_num_queries(0):
-        assert api.get("/api/protected/", **auth_header(access, "Bearer")).status_code == 200
+        assert get_protected(api, access, "Bearer").status_code == 200
 
 
 @override_settings(TESSERA={"JWT_REVOCATION_CHECK": False})
 def test_stateless_mode_skips_the_session(api, jwt_login):
     body = jwt_login()
     Session.objects.update(revoked_at="2000-01-01T00:00:00Z")
-    response = api.get("/api/protected/", **auth_header(body["access"], "Bearer"))
+    response = get_protected(api, body["access"], "Bearer")
     assert response.status_code == 200
 
 
@@ -105,19 +101,15 @@ def test_logout_with_jwt_revokes_session_and_access(api, jwt_login):
 def test_reuse_after_grace_revokes_the_family(api, jwt_login, clock):
     body = jwt_login()
     first = refresh(api, body["refresh"]).json()
-    reused = []
-    signals.refresh_token_reused.connect(lambda **kw: reused.append(kw["session"]), weak=False)
-    try:
+    with receiving(signals.refresh_token_reused, "session") as reused:
         clock.advance(seconds=11)
         response = refresh(api, body["refresh"])
-    finally:
-        signals.refresh_token_reused.receivers.clear()
     assert response.status_code == 401
     assert response.json()["code"] == "token_reused"
     assert len(reused) == 1
     # The thief's and the owner's descendants are both dead now.
     assert refresh(api, first["refresh"]).status_code == 401
-    assert api.get("/api/protected/", **auth_header(first["access"], "Bearer")).status_code == 401
+    assert get_protected(api, first["access"], "Bearer").status_code == 401
     session = Session.objects.get()
     assert session.revoke_reason == RevokeReason.TOKEN_REUSED
 
@@ -192,26 +184,21 @@ def test_verify_refuses_a_rotated_refresh_token(api, jwt_login):
 
 
 def test_sliding_tokens(api, user, clock):
-    response = api.post(
-        "/api/auth/jwt/sliding/", {"username": "alice", "password": PASSWORD}, format="json"
-    )
-    token = response.json()["token"]
-    assert api.get("/api/protected/", **auth_header(token, "Bearer")).status_code == 200
+    token = log_in(api, path=SLIDING_URL)["token"]
+    assert get_protected(api, token, "Bearer").status_code == 200
     clock.advance(minutes=6)
-    assert api.get("/api/protected/", **auth_header(token, "Bearer")).status_code == 401
+    assert get_protected(api, token, "Bearer").status_code == 401
     renewed = api.post("/api/auth/jwt/sliding/refresh/", {"token": token}, format="json")
     assert renewed.status_code == 200
     token = renewed.json()["token"]
-    assert api.get("/api/protected/", **auth_header(token, "Bearer")).status_code == 200
+    assert get_protected(api, token, "Bearer").status_code == 200
     clock.advance(days=1, seconds=1)
     late = api.post("/api/auth/jwt/sliding/refresh/", {"token": token}, format="json")
     assert late.status_code == 401
 
 
 def test_sliding_token_is_not_a_refresh_token(api, user):
-    token = api.post(
-        "/api/auth/jwt/sliding/", {"username": "alice", "password": PASSWORD}, format="json"
-    ).json()["token"]
+    token = log_in(api, path=SLIDING_URL)["token"]
     assert refresh(api, token).json()["code"] == "wrong_token_type"
 
 
@@ -230,13 +217,10 @@ def claims_hook(user, session):
 
 
 @pytest.mark.parametrize("algorithm", ["HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"])
-def test_every_algorithm_round_trips(api, user, algorithm):
+def test_every_algorithm_round_trips(api, jwt_login, algorithm):
     with override_settings(TESSERA={"JWT_KEYS": [entry("k1", algorithm)]}):
-        response = api.post(
-            "/api/auth/jwt/", {"username": "alice", "password": PASSWORD}, format="json"
-        )
-        access = response.json()["access"]
-        assert api.get("/api/protected/", **auth_header(access, "Bearer")).status_code == 200
+        access = jwt_login()["access"]
+        assert get_protected(api, access, "Bearer").status_code == 200
 
 
 def test_jwks_publishes_public_keys_only(api):
@@ -250,19 +234,14 @@ def test_jwks_publishes_public_keys_only(api):
         assert key["use"] == "sig"
 
 
-def test_key_rotation_step_by_step(api, user, clock):
+def test_key_rotation_step_by_step(api, jwt_login, clock):
     old, new = entry("2026-01", "RS256"), entry("2026-07", "ES256")
 
-    def obtain():
-        return api.post(
-            "/api/auth/jwt/", {"username": "alice", "password": PASSWORD}, format="json"
-        ).json()
-
     def works(token):
-        return api.get("/api/protected/", **auth_header(token, "Bearer")).status_code == 200
+        return get_protected(api, token, "Bearer").status_code == 200
 
     with override_settings(TESSERA={"JWT_KEYS": [old]}):
-        old_tokens = obtain()
+        old_tokens = jwt_login()
     # Step 1: publish the new key, keep signing with the old one.
     with override_settings(TESSERA={"JWT_KEYS": [old, new], "JWT_ACTIVE_KID": "2026-01"}):
         kids = [k["kid"] for k in api.get("/api/auth/jwt/jwks/").json()["keys"]]
@@ -270,7 +249,7 @@ def test_key_rotation_step_by_step(api, user, clock):
         assert works(old_tokens["access"])
     # Step 2: sign with the new key; tokens signed with the old one still verify.
     with override_settings(TESSERA={"JWT_KEYS": [old, new], "JWT_ACTIVE_KID": "2026-07"}):
-        new_tokens = obtain()
+        new_tokens = jwt_login()
         assert works(old_tokens["access"]) and works(new_tokens["access"])
         rotated = refresh(api, old_tokens["refresh"]).json()
     # Step 3: after the longest token lifetime, retire the old key.
@@ -278,7 +257,7 @@ def test_key_rotation_step_by_step(api, user, clock):
     with override_settings(TESSERA={"JWT_KEYS": [new]}):
         assert not works(old_tokens["access"])
         assert refresh(api, rotated["refresh"]).status_code in (200, 401)
-        assert works(obtain()["access"])
+        assert works(jwt_login()["access"])
 
 
 def test_verify_only_key_cannot_be_active():
@@ -297,17 +276,16 @@ def roles_hook(user, session):
 
 
 @pytest.fixture
-def manager(django_user_model):
+def manager(db):
     from django.contrib.auth.models import Group
 
-    user = django_user_model.objects.create_user("mia", password=PASSWORD)
+    user = create_user("mia")
     user.groups.add(Group.objects.create(name="Manager"))
     return user
 
 
 def manager_access(api) -> str:
-    body = {"username": "mia", "password": PASSWORD}
-    return api.post("/api/auth/jwt/", body, format="json").json()["access"]
+    return log_in(api, "mia", path=JWT_URL)["access"]
 
 
 def test_roles_come_from_groups_not_from_claims_by_default(api, manager):
@@ -324,7 +302,7 @@ def test_roles_claim_is_trusted_only_when_opted_in(api, manager, django_assert_n
     with override_settings(TESSERA=trusted):
         access = manager_access(api)
         manager.groups.clear()
-        api.get("/api/protected/", **auth_header(access, "Bearer"))  # warm the cache
+        get_protected(api, access, "Bearer")  # warm the cache
         with django_assert_num_queries(0):
             response = api.get("/api/manager-content/", **auth_header(access, "Bearer"))
     assert response.status_code == 200  # stale until refresh, as documented

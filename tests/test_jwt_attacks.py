@@ -16,7 +16,7 @@ from django.test import override_settings
 
 from tessera.tokens import jwt as codec
 
-from .conftest import PASSWORD, auth_header
+from .conftest import auth_header, get_protected
 from .jwt_keys import entry, rsa_pair
 
 pytestmark = pytest.mark.django_db
@@ -43,13 +43,12 @@ def forge(header: dict, claims: dict, signature: str = "") -> str:
 
 
 @pytest.fixture
-def tokens(api, user):
-    credentials = {"username": "alice", "password": PASSWORD}
-    return api.post("/api/auth/jwt/", credentials, format="json").json()
+def tokens(jwt_login):
+    return jwt_login()
 
 
 def assert_refused(api, token: str):
-    response = api.get("/api/protected/", **auth_header(token, "Bearer"))
+    response = get_protected(api, token, "Bearer")
     assert response.status_code == 401, response.content
     body = response.json()
     assert set(body) == {"code", "detail"}
@@ -65,12 +64,9 @@ def test_alg_none(api, tokens):
     assert_refused(api, forge({**header, "alg": "None"}, claims))
 
 
-def test_hs256_signed_with_the_rsa_public_key(api, user):
+def test_hs256_signed_with_the_rsa_public_key(api, jwt_login):
     with override_settings(TESSERA=RSA_KEYS):
-        response = api.post(
-            "/api/auth/jwt/", {"username": "alice", "password": PASSWORD}, format="json"
-        )
-        claims = claims_of(response.json()["access"])
+        claims = claims_of(jwt_login()["access"])
         public_pem = rsa_pair()[1].encode()
         header = {"alg": "HS256", "typ": "JWT", "kid": "rsa-1"}
         signing_input = ".".join(segments(forge(header, claims))[:2]).encode()

@@ -7,28 +7,9 @@ from django.test import override_settings
 
 from tessera.models import Session
 
-from .conftest import PASSWORD
+from .conftest import CREDENTIALS, LOGIN_URL, PASSWORD, failing, post_login
 
 pytestmark = pytest.mark.django_db
-
-
-def post_login(api, **body):
-    return api.post("/api/auth/login/", body, format="json")
-
-
-@pytest.fixture
-def inactive_user(django_user_model):
-    return django_user_model.objects.create_user(
-        username="carol", password=PASSWORD, is_active=False
-    )
-
-
-@pytest.fixture
-def unusable_user(django_user_model):
-    user = django_user_model.objects.create_user(username="dave")
-    user.set_unusable_password()
-    user.save()
-    return user
 
 
 @pytest.mark.parametrize(
@@ -61,7 +42,7 @@ def test_success_hashes_once(api, user, hasher_calls):
 
 
 def test_login_requires_an_identifier(api):
-    response = post_login(api, password=PASSWORD)
+    response = api.post(LOGIN_URL, {"password": PASSWORD}, format="json")
     assert response.status_code == 400
     assert response.json()["fields"]["username"][0]["code"] == "required"
     assert not Session.objects.exists()
@@ -83,8 +64,7 @@ def test_device_name_too_long_is_400(api, user):
 
 def test_login_records_device_agent_and_ip(api, user):
     api.post(
-        "/api/auth/login/",
-        {"username": "alice", "password": PASSWORD, "device_name": "Work laptop"},
+        LOGIN_URL, {**CREDENTIALS, "device_name": "Work laptop"},
         format="json", HTTP_USER_AGENT="Firefox/140", REMOTE_ADDR="203.0.113.9",
     )
     session = Session.objects.get()
@@ -95,7 +75,7 @@ def test_login_records_device_agent_and_ip(api, user):
 
 def test_x_forwarded_for_is_ignored_without_trusted_proxies(api, user):
     post_login_with = api.post(
-        "/api/auth/login/", {"username": "alice", "password": PASSWORD}, format="json",
+        LOGIN_URL, CREDENTIALS, format="json",
         REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.1",
     )
     assert post_login_with.status_code == 200
@@ -105,7 +85,7 @@ def test_x_forwarded_for_is_ignored_without_trusted_proxies(api, user):
 @override_settings(TESSERA={"NUM_PROXIES": 1})
 def test_x_forwarded_for_is_used_with_one_trusted_proxy(api, user):
     api.post(
-        "/api/auth/login/", {"username": "alice", "password": PASSWORD}, format="json",
+        LOGIN_URL, CREDENTIALS, format="json",
         REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="1.1.1.1, 198.51.100.1",
     )
     assert Session.objects.get().ip == "198.51.100.1"
@@ -145,10 +125,7 @@ def test_throttle_window_reopens(api, user, monkeypatch):
 def test_throttle_cache_failure_fails_closed(api, user, monkeypatch):
     from django.core.cache import caches
 
-    def broken(*args, **kwargs):
-        raise ConnectionError("cache down")
-
-    monkeypatch.setattr(caches["default"], "incr", broken)
+    monkeypatch.setattr(caches["default"], "incr", failing(ConnectionError("cache down")))
     response = post_login(api, username="alice", password=PASSWORD)
     assert response.status_code == 503
     assert not Session.objects.exists()

@@ -30,7 +30,7 @@ from tessera.permissions import (
 from tessera.services.scopes import granted_scopes, held_scopes
 
 from .authz_support import ALL_SCOPES, pat_for, token_for
-from .conftest import auth_header
+from .conftest import auth_header, create_user
 from .testapp.models import Post
 
 pytestmark = pytest.mark.django_db
@@ -133,8 +133,8 @@ def test_staff_is_not_admin_and_superuser_has_no_other_roles(seeded):
     assert call([HasRole("Manager")], seeded["root"]) == 403
 
 
-def test_admin_role_name_is_configurable(seeded, django_user_model):
-    ops = django_user_model.objects.create_user(username="ops")
+def test_admin_role_name_is_configurable(seeded):
+    ops = create_user("ops", password=None)
     ops.groups.add(Group.objects.create(name="Ops"))
     with override_settings(TESSERA={"ADMIN_ROLE": "Ops"}):
         assert call([IsAdmin], ops) == 200

@@ -17,7 +17,7 @@ from tessera import signals
 from tessera.models import RevokeReason, Session
 from tessera.services.sessions import create_session
 
-from .conftest import PASSWORD, auth_header
+from .conftest import PASSWORD, auth_header, get_protected, post_login
 
 pytestmark = pytest.mark.django_db
 
@@ -54,8 +54,8 @@ def test_revoke_one_session(api, user, login):
     drop_id = next(row["id"] for row in listed if row["current"])
     response = api.delete(f"/api/auth/sessions/{drop_id}/", **auth_header(keep))
     assert response.status_code == 204
-    assert api.get("/api/protected/", **auth_header(drop)).status_code == 401
-    assert api.get("/api/protected/", **auth_header(keep)).status_code == 200
+    assert get_protected(api, drop).status_code == 401
+    assert get_protected(api, keep).status_code == 200
     assert Session.objects.get(pk=drop_id).revoke_reason == RevokeReason.USER
 
 
@@ -81,9 +81,7 @@ def test_session_endpoints_need_authentication(api):
 @override_settings(TESSERA={"TOKEN_LIMIT_PER_USER": 2})
 def test_limit_rejects_by_default(api, user, login):
     login(), login()
-    response = api.post(
-        "/api/auth/login/", {"username": "alice", "password": PASSWORD}, format="json"
-    )
+    response = post_login(api)
     assert response.status_code == 403
     assert response.json()["code"] == "session_limit_reached"
     assert Session.objects.count() == 2
@@ -97,12 +95,12 @@ def test_limit_can_revoke_the_least_recently_used(api, user, login, clock):
     clock.advance(minutes=5)
     middle = login(device_name="middle")["token"]
     clock.advance(minutes=5)
-    api.get("/api/protected/", **auth_header(oldest))  # now the most recently used
+    get_protected(api, oldest)  # now the most recently used
     clock.advance(minutes=5)
     newest = login(device_name="newest")["token"]
-    assert api.get("/api/protected/", **auth_header(middle)).status_code == 401
-    assert api.get("/api/protected/", **auth_header(oldest)).status_code == 200
-    assert api.get("/api/protected/", **auth_header(newest)).status_code == 200
+    assert get_protected(api, middle).status_code == 401
+    assert get_protected(api, oldest).status_code == 200
+    assert get_protected(api, newest).status_code == 200
     assert Session.objects.get(device_name="middle").revoke_reason == RevokeReason.LIMIT
 
 
@@ -137,7 +135,7 @@ def test_login_and_logout_send_signals(api, user, login, received):
 def test_no_clear_token_in_any_column_or_log(api, user, login, caplog):
     caplog.set_level(logging.DEBUG)
     token = login()["token"]
-    api.get("/api/protected/", **auth_header(token))
+    get_protected(api, token)
     api.post("/api/auth/logout/", **auth_header(token))
     with connection.cursor() as cursor:
         for table in connection.introspection.table_names():

@@ -17,7 +17,7 @@ from tessera.services.sessions import create_session
 
 from .authz_support import ALL_SCOPES, pat_for, token_for
 from .concurrency import run_together
-from .conftest import PASSWORD, auth_header, requires_postgres
+from .conftest import PASSWORD, auth_header, get_protected, post_login, requires_postgres
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("app_scopes")]
 URL = "/api/auth/tokens/"
@@ -50,7 +50,7 @@ def test_create_shows_the_token_once_and_it_authenticates(api, user, login_token
     assert session.idle_expires_at is None
     assert session.expires_at == clock.now + timedelta(days=30)
     assert body["token"] not in str(Session.objects.values())
-    assert api.get("/api/protected/", **auth_header(body["token"])).status_code == 200
+    assert get_protected(api, body["token"]).status_code == 200
     listed = api.get(URL, **auth_header(login_token)).json()
     assert [t["id"] for t in listed] == [body["id"]] and "token" not in listed[0]
 
@@ -90,9 +90,7 @@ def test_password_confirmation_shares_the_login_throttle(api, login_token, clock
     assert response.status_code == 429
     assert hasher_calls.call_count == 5  # the throttled attempt never reached the hasher
     assert not pats().exists()
-    login = api.post(
-        "/api/auth/login/", {"username": "alice", "password": PASSWORD}, format="json"
-    )
+    login = post_login(api)
     assert login.status_code == 429
 
 
@@ -108,7 +106,7 @@ def test_a_pat_cannot_create_list_or_revoke_tokens(api, user):
         assert response.status_code == 403
         assert response.json()["code"] == "personal_access_token_not_allowed"
     assert pats().count() == 2
-    assert api.get("/api/protected/", **auth_header(target)).status_code == 200
+    assert get_protected(api, target).status_code == 200
 
 
 def test_the_service_refuses_a_pat_whatever_the_view(user):
@@ -169,12 +167,12 @@ def test_a_pat_does_not_slide_and_stops_at_its_expiry(api, user, login_token, cl
     token = create(api, login_token, expires_in=3600).json()["token"]
     expires_at = pats().get().expires_at
     clock.advance(minutes=30)
-    assert api.get("/api/protected/", **auth_header(token)).status_code == 200
+    assert get_protected(api, token).status_code == 200
     session = pats().get()
     assert session.last_used_at == clock.now
     assert (session.expires_at, session.idle_expires_at) == (expires_at, None)
     clock.advance(minutes=31)
-    response = api.get("/api/protected/", **auth_header(token))
+    response = get_protected(api, token)
     assert response.status_code == 401 and response.json()["code"] == "token_expired"
 
 
@@ -184,7 +182,7 @@ def test_list_shows_only_my_live_pats_with_last_used(api, user, other_user, logi
     api.delete(f"{URL}{revoked['id']}/", **auth_header(login_token))
     pat_for(other_user, [])
     clock.advance(minutes=5)
-    api.get("/api/protected/", **auth_header(mine["token"]))
+    get_protected(api, mine["token"])
     listed = api.get(URL, **auth_header(login_token)).json()
     assert [t["name"] for t in listed] == ["mine"]
     assert listed[0]["last_used"] == clock.now.isoformat().replace("+00:00", "Z")
@@ -200,7 +198,7 @@ def test_revoke_mine_and_404_for_everything_else(api, user, other_user, login_to
     assert Session.objects.live().count() == 3
     assert api.delete(f"{URL}{mine['id']}/", **auth_header(login_token)).status_code == 204
     assert pats().get(user=user).revoke_reason == RevokeReason.USER
-    assert api.get("/api/protected/", **auth_header(mine["token"])).status_code == 401
+    assert get_protected(api, mine["token"]).status_code == 401
     assert api.delete(f"{URL}{mine['id']}/", **auth_header(login_token)).status_code == 404
 
 
