@@ -13,6 +13,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import MD5PasswordHasher
 from django.core.cache import caches
+from django.db import connection
 from django.dispatch import Signal
 from django.middleware.csrf import _get_new_csrf_string
 from django.utils import timezone
@@ -57,6 +58,15 @@ def _clear_cache():
     yield
     for cache in caches.all():
         cache.clear()
+
+
+@pytest.fixture
+def atomic_requests(monkeypatch):
+    monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
+
+
+# Without the test-wide transaction, as in production: what a request commits stays.
+in_production_transactions = pytest.mark.django_db(transaction=True)
 
 
 # --- Time, hashers, failures, signals -------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from unittest import mock
 
@@ -266,6 +267,27 @@ def test_change_keeps_this_session_revokes_the_others_and_notifies(api, user, lo
         RevokeReason.PASSWORD_CHANGED
     )
     assert only_mail_to("alice@example.com").subject == "Your password was changed"
+
+
+def test_password_change_voids_a_pending_email_change(api, user, login):
+    intruder = login()["token"]
+    response = api.patch(
+        "/api/auth/me/", {"email": "evil@attacker.test", "current_password": PASSWORD},
+        format="json", **auth_header(intruder),
+    )
+    assert response.status_code == 200
+    key = re.search(r"verify-email/([A-Za-z0-9_-]{43})", mail.outbox[-1].body).group(1)
+    owner = login()["token"]
+    changed = api.post(
+        "/api/auth/password/change/",
+        {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        format="json", **auth_header(owner),
+    )
+    assert changed.status_code == 204
+    refused = api.post("/api/auth/email/verify/", {"key": key}, format="json")
+    assert refused.json()["code"] == "invalid_key"
+    user.refresh_from_db()
+    assert user.email == "alice@example.com"
 
 
 @pytest.mark.parametrize(

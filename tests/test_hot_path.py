@@ -11,6 +11,7 @@ from django.test import override_settings
 
 from tessera import signals
 from tessera.models import RevokeReason, Session
+from tessera.services.sessions import create_session
 from tessera.tokens import opaque
 
 from .conftest import auth_header, failing, get_protected, receiving
@@ -48,6 +49,21 @@ def test_steady_state_writes_nothing_until_refresh_interval(
     session.refresh_from_db()
     assert session.last_used_at == clock.now
     assert session.idle_expires_at == clock.now + timedelta(hours=10)
+
+
+def test_touch_racing_a_revocation_leaves_the_tombstone(api, user, login, clock):
+    token = login()["token"]
+    get_protected(api, token)  # cached, last used now
+    session = Session.objects.get()
+    # Revoked behind the cache's back (as by a concurrent process whose tombstone the
+    # touch below would otherwise evict).
+    Session.objects.filter(pk=session.pk).update(revoked_at=clock.now, revoke_reason="admin")
+    clock.advance(minutes=2)
+    response = get_protected(api, token)  # due a touch: CAS fails
+    assert response.status_code == 200  # served from the cache copy read before the touch
+    cached = caches["default"].get("tessera:session:" + session.token_digest)
+    assert cached == "revoked"
+    assert get_protected(api, token).status_code == 401
 
 
 def test_touch_sends_session_refreshed(api, user, login, clock):
@@ -122,12 +138,44 @@ def test_inactive_user_found_by_queryset_update_is_refused(api, user, login):
     assert response.json()["code"] == "user_inactive"
 
 
+def test_deleting_a_user_refuses_its_cached_tokens_at_once(api, user, login):
+    token = login()["token"]
+    assert get_protected(api, token).status_code == 200  # cached
+    user.delete()
+    assert get_protected(api, token).status_code == 401
+
+
 def test_user_changes_reach_cached_sessions(api, user, login):
     token = login()["token"]
     get_protected(api, token)
     user.username = "alice2"
     user.save()
     assert get_protected(api, token).json() == {"message": "Hello, alice2."}
+
+
+def test_the_password_hash_is_not_cached(api, user, login):
+    token = login()["token"]
+    caches["default"].clear()
+    get_protected(api, token)
+    cached = caches["default"].get("tessera:session:" + opaque.digest(token))
+    assert "password" not in cached.user.__dict__
+
+
+def test_a_user_save_racing_a_revocation_keeps_the_tombstone(user, monkeypatch):
+    from tessera import session_cache
+    from tessera.services import sessions as session_service
+
+    issued = create_session(user)
+    real_evict = session_cache.evict
+
+    def revoke_then_evict(digests):
+        # The revocation commits (with its tombstone) just before the eviction runs.
+        session_service.revoke_sessions([issued.session], RevokeReason.ADMIN)
+        real_evict(digests)
+
+    monkeypatch.setattr(session_cache, "evict", revoke_then_evict)
+    session_service.forget_cached_user(user)
+    assert caches["default"].get("tessera:session:" + issued.session.token_digest) == "revoked"
 
 
 def test_cache_read_failure_falls_back_to_the_database(api, user, login, monkeypatch):

@@ -13,9 +13,11 @@ from tessera.tokens import jwt as codec
 
 from .conftest import (
     JWT_URL,
+    PASSWORD,
     auth_header,
     create_user,
     get_protected,
+    in_production_transactions,
     log_in,
     receiving,
 )
@@ -70,6 +72,18 @@ def test_refresh_tokens_are_stored_only_as_digests(jwt_login):
     assert Session.objects.filter(token_digest__contains=jti).count() == 0
 
 
+@pytest.mark.parametrize("path", ["/api/auth/jwt/", "/api/auth/jwt/sliding/"])
+@pytest.mark.parametrize("username,password", [("nobody", PASSWORD), ("alice", "wrong")])
+def test_jwt_logins_refuse_bad_credentials_and_create_nothing(api, user, path, username,
+                                                                password, hasher_calls):
+    response = api.post(path, {"username": username, "password": password}, format="json")
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_credentials"
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert hasher_calls.call_count == 1
+    assert not Session.objects.exists() and not RefreshToken.objects.exists()
+
+
 def test_access_hot_path_query_counts(api, jwt_login, django_assert_num_queries):
     from django.core.cache import caches
 
@@ -87,6 +101,15 @@ def test_stateless_mode_skips_the_session(api, jwt_login):
     Session.objects.update(revoked_at="2000-01-01T00:00:00Z")
     response = get_protected(api, body["access"], "Bearer")
     assert response.status_code == 200
+
+
+@override_settings(TESSERA={"JWT_REVOCATION_CHECK": False})
+def test_logout_ends_the_session_in_stateless_jwt_mode(api, jwt_login):
+    pair = jwt_login()
+    assert api.post("/api/auth/logout/", **auth_header(pair["access"], "Bearer")).status_code == 204
+    assert Session.objects.get().revoke_reason == RevokeReason.LOGOUT
+    refreshed = refresh(api, pair["refresh"])
+    assert refreshed.status_code == 401
 
 
 def test_logout_with_jwt_revokes_session_and_access(api, jwt_login):
@@ -136,6 +159,18 @@ def test_reuse_inside_grace_returns_the_same_successor(api, jwt_login, clock):
     assert refresh(api, first["refresh"]).status_code == 200
 
 
+@in_production_transactions
+def test_reuse_revocation_survives_atomic_requests(api, jwt_login, clock, atomic_requests):
+    pair = jwt_login()
+    successor = refresh(api, pair["refresh"])
+    clock.advance(seconds=30)
+    reused = refresh(api, pair["refresh"])
+    assert reused.json()["code"] == "token_reused"
+    assert Session.objects.get().revoke_reason == RevokeReason.TOKEN_REUSED
+    thief = refresh(api, successor.json()["refresh"])
+    assert thief.status_code == 401
+
+
 def test_refresh_extends_idle_but_never_past_max_ttl(api, jwt_login, clock):
     token = jwt_login()["refresh"]
     for _ in range(40):
@@ -164,6 +199,12 @@ def test_refresh_requires_a_token(api):
     response = api.post("/api/auth/jwt/refresh/", {}, format="json")
     assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"
+
+
+def test_jwt_endpoints_challenge_with_bearer(api):
+    response = api.post("/api/auth/jwt/refresh/", {}, format="json")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
 
 
 def test_verify_honours_revocation(api, jwt_login):
@@ -200,6 +241,26 @@ def test_sliding_tokens(api, user, clock):
 def test_sliding_token_is_not_a_refresh_token(api, user):
     token = log_in(api, path=SLIDING_URL)["token"]
     assert refresh(api, token).json()["code"] == "wrong_token_type"
+
+
+@pytest.mark.parametrize("body,code", [
+    ({"token": "garbage"}, "invalid_token"),
+    ({"token": "a.b.c"}, "invalid_token"),
+    ({}, "invalid"),
+    ({"token": "x" * 9000}, "invalid"),
+])
+def test_sliding_refresh_refuses_bad_input(api, body, code):
+    response = api.post("/api/auth/jwt/sliding/refresh/", body, format="json")
+    assert response.json()["code"] == code
+    assert response.status_code == (400 if code == "invalid" else 401)
+
+
+def test_sliding_refresh_refuses_an_access_token(api, jwt_login):
+    access = jwt_login()["access"]
+    response = api.post("/api/auth/jwt/sliding/refresh/", {"token": access}, format="json")
+    assert response.status_code == 401
+    assert response.json()["code"] == "wrong_token_type"
+    assert Session.objects.get().revoked_at is None
 
 
 def test_custom_claims_hook(api, jwt_login):

@@ -5,9 +5,17 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from tessera.models import Session
+from tessera.checks import check_atomic_requests, check_settings
+from tessera.models import Session, ThrottleCounter
 
-from .conftest import CREDENTIALS, LOGIN_URL, PASSWORD, failing, post_login
+from .conftest import (
+    CREDENTIALS,
+    LOGIN_URL,
+    PASSWORD,
+    failing,
+    in_production_transactions,
+    post_login,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -39,6 +47,16 @@ def test_every_failure_looks_the_same_and_hashes_once(
 def test_success_hashes_once(api, user, hasher_calls):
     assert post_login(api, username="alice", password=PASSWORD).status_code == 200
     assert hasher_calls.call_count == 1
+
+
+@override_settings(AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.AllowAllUsersModelBackend"])
+def test_inactive_users_are_refused_whatever_the_backend(api, inactive_user, hasher_calls):
+    hasher_calls.reset_mock()
+    response = post_login(api, "carol")
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_credentials"
+    assert hasher_calls.call_count == 1
+    assert not Session.objects.exists()
 
 
 def test_login_requires_an_identifier(api):
@@ -112,6 +130,40 @@ def test_ip_throttle_spans_usernames(api, user):
     assert post_login(api, username="alice", password=PASSWORD).status_code == 429
 
 
+@override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": "3/min", "username": None}})
+def test_clients_without_a_readable_address_share_one_ip_bucket(api, user):
+    statuses = [
+        api.post(LOGIN_URL, {"username": f"u{i}", "password": "x"}, format="json",
+                 REMOTE_ADDR="unix:/run/app.sock").status_code
+        for i in range(4)
+    ]
+    assert statuses == [401, 401, 401, 429]
+
+
+@override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": None, "username": "3/min"}})
+def test_username_and_email_share_one_login_bucket(api, user):
+    for identifier in ("alice", "alice@example.com", "ALICE"):
+        post_login(api, identifier, "x")
+    response = api.post(
+        LOGIN_URL, {"email": "alice@example.com", "password": PASSWORD}, format="json"
+    )
+    assert response.status_code == 429
+
+
+@override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": "100/min"}})
+def test_a_login_throttle_scope_left_out_keeps_its_default(api, user):
+    statuses = [post_login(api, password="x").status_code for _ in range(6)]
+    assert statuses == [401] * 5 + [429]
+
+
+def test_switching_one_login_scope_off_is_not_a_warning(settings):
+    settings.DEBUG = True
+    with override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": None}}):
+        assert check_settings() == []
+    with override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": None, "username": None}}):
+        assert [m.id for m in check_settings()] == ["tessera.W001"]
+
+
 def test_throttle_window_reopens(api, user, monkeypatch):
     now = [1_000_000.0]
     monkeypatch.setattr("tessera.services.throttling.time.time", lambda: now[0])
@@ -120,6 +172,23 @@ def test_throttle_window_reopens(api, user, monkeypatch):
         assert post_login(api, username="alice", password=PASSWORD).status_code == 429
         now[0] += 60
         assert post_login(api, username="alice", password=PASSWORD).status_code == 200
+
+
+@in_production_transactions
+@override_settings(TESSERA={"THROTTLE_BACKEND": "database",
+                            "LOGIN_THROTTLE_RATES": {"ip": None, "username": "3/min"}})
+def test_database_throttle_counts_survive_atomic_requests(api, user, atomic_requests):
+    for _ in range(3):
+        post_login(api, password="x")
+    assert ThrottleCounter.objects.get().count == 3
+    response = post_login(api)
+    assert response.status_code == 429
+
+
+def test_atomic_requests_with_database_throttle_warns(atomic_requests):
+    with override_settings(TESSERA={"THROTTLE_BACKEND": "database"}):
+        assert [m.id for m in check_atomic_requests()] == ["tessera.W003"]
+    assert check_atomic_requests() == []
 
 
 def test_throttle_cache_failure_fails_closed(api, user, monkeypatch):

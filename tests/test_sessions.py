@@ -14,7 +14,7 @@ from django.db import connection
 from django.test import override_settings
 
 from tessera import signals
-from tessera.models import RevokeReason, Session
+from tessera.models import RefreshToken, RevokeReason, Session
 from tessera.services.sessions import create_session
 
 from .conftest import PASSWORD, auth_header, get_protected, post_login
@@ -219,3 +219,16 @@ def test_clearsessions_deletes_expired_refresh_tokens_and_spent_email_keys(user,
     assert old.pk not in set(RefreshToken.objects.values_list("pk", flat=True))
     assert list(EmailVerificationKey.objects.values_list("pk", flat=True)) == [keys["k"].pk]
     assert "1 expired refresh token(s), 2 used or expired e-mail key(s)" in out.getvalue()
+
+
+def test_cleanup_keeps_the_live_successor_of_an_expired_refresh_token(api, jwt_login, clock):
+    pair = jwt_login()
+    clock.advance(hours=12)
+    current = api.post("/api/auth/jwt/refresh/", {"refresh": pair["refresh"]}, format="json")
+    clock.advance(hours=13)  # the first refresh token has expired; its successor has not
+    call_command("tessera_clearsessions", stdout=None)
+    assert RefreshToken.objects.count() == 1
+    again = api.post(
+        "/api/auth/jwt/refresh/", {"refresh": current.json()["refresh"]}, format="json"
+    )
+    assert again.status_code == 200
