@@ -41,14 +41,40 @@ real_now = timezone.now
 
 POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
 REDIS = bool(os.environ.get("REDIS_URL"))
+# Set by .ci/run for its PostgreSQL + Redis pass: there a test skipped for want of a
+# service would let the pass claim what it did not run, so the test fails instead.
+REQUIRE_SERVICES = os.environ.get("TESSERA_REQUIRE_SERVICES") == "1"
+SERVICES = {
+    "postgres": (
+        POSTGRES, "needs PostgreSQL (set DATABASE_URL=postgres://…): SQLite has no row locks"
+    ),
+    "redis": (REDIS, "needs Redis (set REDIS_URL=redis://…) for a cache shared by processes"),
+}
+requires_postgres = pytest.mark.postgres
+requires_redis = pytest.mark.redis
 
-requires_postgres = pytest.mark.skipif(
-    not POSTGRES,
-    reason="needs PostgreSQL (set DATABASE_URL=postgres://…): SQLite has no row locks",
-)
-requires_redis = pytest.mark.skipif(
-    not REDIS, reason="needs Redis (set REDIS_URL=redis://…) for a cache shared by processes"
-)
+
+def missing_services(item: pytest.Item) -> list[str]:
+    """Why ``item`` cannot run here: one reason per service it is marked for and lacks."""
+    return [
+        reason
+        for marker, (available, reason) in SERVICES.items()
+        if not available and item.get_closest_marker(marker)
+    ]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A skip mark rather than pytest.skip() in a hook, so the summary names the test's line.
+    if REQUIRE_SERVICES:
+        return
+    for item in items:
+        if reasons := missing_services(item):
+            item.add_marker(pytest.mark.skip(reason=reasons[0]))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if REQUIRE_SERVICES and (reasons := missing_services(item)):
+        pytest.fail(f"TESSERA_REQUIRE_SERVICES=1, but this test {reasons[0]}", pytrace=False)
 
 
 @pytest.fixture(autouse=True)
