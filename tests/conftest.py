@@ -46,7 +46,8 @@ REDIS = bool(os.environ.get("REDIS_URL"))
 REQUIRE_SERVICES = os.environ.get("TESSERA_REQUIRE_SERVICES") == "1"
 SERVICES = {
     "postgres": (
-        POSTGRES, "needs PostgreSQL (set DATABASE_URL=postgres://…): SQLite has no row locks"
+        POSTGRES,
+        "needs PostgreSQL (set DATABASE_URL=postgres://…): SQLite has no row locks",
     ),
     "redis": (REDIS, "needs Redis (set REDIS_URL=redis://…) for a cache shared by processes"),
 }
@@ -223,16 +224,26 @@ def get_protected(client: APIClient, token: str | None, keyword: str = "Token"):
 
 
 def post_login(
-    client: APIClient, username: str = "alice", password: str = PASSWORD, *,
-    path: str = LOGIN_URL, **extra,
+    client: APIClient,
+    username: str = "alice",
+    password: str = PASSWORD,
+    *,
+    path: str = LOGIN_URL,
+    **extra,
 ):
     """POST a username and password to a login endpoint; the response, whatever it is."""
     body = {"username": username, "password": password, **extra}
     return client.post(path, body, format="json")
 
 
-def log_in(client: APIClient, username: str = "alice", password: str = PASSWORD, *,
-           path: str = LOGIN_URL, **extra) -> dict:
+def log_in(
+    client: APIClient,
+    username: str = "alice",
+    password: str = PASSWORD,
+    *,
+    path: str = LOGIN_URL,
+    **extra,
+) -> dict:
     """Log in through ``path``; the body of the answer, which must be a success."""
     response = post_login(client, username, password, path=path, **extra)
     assert response.status_code == 200, response.content

@@ -36,8 +36,9 @@ def ask_reset(api, email="alice@example.com"):
 
 
 def confirm(api, uid, token, new_password=NEW_PASSWORD):
-    return api.post(CONFIRM, {"uid": uid, "token": token, "new_password": new_password},
-                    format="json")
+    return api.post(
+        CONFIRM, {"uid": uid, "token": token, "new_password": new_password}, format="json"
+    )
 
 
 def reset_link(api, email="alice@example.com"):
@@ -68,8 +69,9 @@ def test_seed_reset_flow_ends_every_session(api, user, login):
 def test_the_link_comes_from_the_frontend_template_never_the_host_header(api, user):
     with override_settings(
         ALLOWED_HOSTS=["evil.example"],
-        TESSERA={"FRONTEND_URLS": {
-            "password_reset": "https://app.example.com/reset/{uid}/{token}"}},
+        TESSERA={
+            "FRONTEND_URLS": {"password_reset": "https://app.example.com/reset/{uid}/{token}"}
+        },
     ):
         api.post(RESET, {"email": "alice@example.com"}, format="json", HTTP_HOST="evil.example")
     link = link_in(only_mail_to("alice@example.com"))
@@ -250,8 +252,12 @@ def test_confirm_is_throttled_per_ip(api, user):
 
 
 def change(api, token, current=PASSWORD, new=NEW_PASSWORD):
-    return api.post(CHANGE, {"current_password": current, "new_password": new}, format="json",
-                    **auth_header(token))
+    return api.post(
+        CHANGE,
+        {"current_password": current, "new_password": new},
+        format="json",
+        **auth_header(token),
+    )
 
 
 def test_change_keeps_this_session_revokes_the_others_and_notifies(api, user, login):
@@ -272,8 +278,10 @@ def test_change_keeps_this_session_revokes_the_others_and_notifies(api, user, lo
 def test_password_change_voids_a_pending_email_change(api, user, login):
     intruder = login()["token"]
     response = api.patch(
-        "/api/auth/me/", {"email": "evil@attacker.test", "current_password": PASSWORD},
-        format="json", **auth_header(intruder),
+        "/api/auth/me/",
+        {"email": "evil@attacker.test", "current_password": PASSWORD},
+        format="json",
+        **auth_header(intruder),
     )
     assert response.status_code == 200
     key = re.search(r"verify-email/([A-Za-z0-9_-]{43})", mail.outbox[-1].body).group(1)
@@ -281,7 +289,8 @@ def test_password_change_voids_a_pending_email_change(api, user, login):
     changed = api.post(
         "/api/auth/password/change/",
         {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
-        format="json", **auth_header(owner),
+        format="json",
+        **auth_header(owner),
     )
     assert changed.status_code == 204
     refused = api.post("/api/auth/email/verify/", {"key": key}, format="json")
@@ -312,8 +321,9 @@ def test_change_bad_input_changes_nothing(api, user, login, current, new, field,
 
 
 def test_change_needs_authentication(api, user):
-    response = api.post(CHANGE, {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
-                        format="json")
+    response = api.post(
+        CHANGE, {"current_password": PASSWORD, "new_password": NEW_PASSWORD}, format="json"
+    )
     assert response.status_code == 401
     assert "WWW-Authenticate" in response
 

@@ -16,10 +16,18 @@ from .conftest import register, requires_postgres
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
 REPEAT = 3
-WIDE_OPEN = {"ACCOUNT_THROTTLE_RATES": {k: None for k in (
-    "register_ip", "verify_ip", "password_reset_confirm_ip", "password_reset_ip",
-    "password_reset_email",
-)}}
+WIDE_OPEN = {
+    "ACCOUNT_THROTTLE_RATES": {
+        k: None
+        for k in (
+            "register_ip",
+            "verify_ip",
+            "password_reset_confirm_ip",
+            "password_reset_ip",
+            "password_reset_email",
+        )
+    }
+}
 
 
 def post(path: str, body: dict) -> int:
@@ -46,8 +54,10 @@ def test_twenty_concurrent_reset_confirms_succeed_exactly_once(user, attempt, ma
     uid, token = reset_parts(mailoutbox[-1])
 
     def confirm(index: int) -> int:
-        return post("/api/auth/password/reset/confirm/", {
-            "uid": uid, "token": token, "new_password": f"{NEW_PASSWORD}-{index}"})
+        return post(
+            "/api/auth/password/reset/confirm/",
+            {"uid": uid, "token": token, "new_password": f"{NEW_PASSWORD}-{index}"},
+        )
 
     statuses = run_together(20, confirm)
     assert sorted(statuses) == [204] + [400] * 19

@@ -38,8 +38,14 @@ def test_seed_registration_creates_the_user_and_sends_a_verification_mail(api):
 
 def test_mass_assignment_is_ignored(api):
     response = register(
-        api, is_staff=True, is_superuser=True, is_active=False, groups=[1],
-        user_permissions=[1], date_joined="2000-01-01T00:00:00Z", id=999,
+        api,
+        is_staff=True,
+        is_superuser=True,
+        is_active=False,
+        groups=[1],
+        user_permissions=[1],
+        date_joined="2000-01-01T00:00:00Z",
+        id=999,
     )
     assert response.status_code == 201
     user = get_user_model().objects.get(username="abc")
@@ -146,9 +152,7 @@ def test_missing_fields_are_required(api, missing):
 
 
 def test_overlong_password_is_refused_before_validators_and_hasher(api, hasher_calls):
-    with mock.patch(
-        "django.contrib.auth.password_validation.validate_password"
-    ) as validators:
+    with mock.patch("django.contrib.auth.password_validation.validate_password") as validators:
         response = register(api, password="p" * 60000)
     assert response.status_code == 400
     assert validators.call_count == 0 and hasher_calls.call_count == 0
@@ -168,8 +172,10 @@ def test_json_that_is_not_an_object_is_400(api):
 
 @pytest.mark.parametrize("backend", ["cache", "database"])
 def test_register_is_throttled_per_ip_before_the_costly_work(api, hasher_calls, backend, settings):
-    settings.TESSERA = {"ACCOUNT_THROTTLE_RATES": {"register_ip": "2/hour"},
-                        "THROTTLE_BACKEND": backend}
+    settings.TESSERA = {
+        "ACCOUNT_THROTTLE_RATES": {"register_ip": "2/hour"},
+        "THROTTLE_BACKEND": backend,
+    }
     assert register(api, username="one", email="one@example.com").status_code == 201
     assert register(api, username="two", email="two@example.com").status_code == 201
     hasher_calls.reset_mock()

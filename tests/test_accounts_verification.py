@@ -191,9 +191,7 @@ def test_resend_always_answers_202_and_mails_only_unverified_accounts(api, user)
         api.post(RESEND, {"email": email}, format="json")
         for email in ("abc@example.com", "nobody@example.com", "alice@example.com")
     ]
-    assert {(a.status_code, a.content) for a in answers} == {
-        (202, answers[0].content)
-    }
+    assert {(a.status_code, a.content) for a in answers} == {(202, answers[0].content)}
     assert len(mails_to("abc@example.com")) == 1
     # alice was created outside registration: unverified, so she may verify now.
     assert len(mails_to("alice@example.com")) == 1

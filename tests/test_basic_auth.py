@@ -65,20 +65,28 @@ def test_plain_http_when_allowed(api, user, overrides):
 
 
 @override_settings(TESSERA=ON)
-def test_every_failure_looks_the_same_and_hashes_once(api, user, inactive_user, unusable_user,
-                                                      hasher_calls):
+def test_every_failure_looks_the_same_and_hashes_once(
+    api, user, inactive_user, unusable_user, hasher_calls
+):
     answers = []
-    for identifier, password in [("nobody", PASSWORD), ("alice", "wrong"), ("carol", PASSWORD),
-                                 ("dave", PASSWORD)]:
+    for identifier, password in [
+        ("nobody", PASSWORD),
+        ("alice", "wrong"),
+        ("carol", PASSWORD),
+        ("dave", PASSWORD),
+    ]:
         hasher_calls.reset_mock()
         response = get_me(api, basic(identifier, password))
         assert hasher_calls.call_count == 1, identifier
         answers.append((response.status_code, response.json()))
     assert all(answer == answers[0] for answer in answers)
-    assert answers[0] == (401, {
-        "code": "invalid_credentials",
-        "detail": "Unable to log in with the provided credentials.",
-    })
+    assert answers[0] == (
+        401,
+        {
+            "code": "invalid_credentials",
+            "detail": "Unable to log in with the provided credentials.",
+        },
+    )
 
 
 @override_settings(TESSERA={**ON, "LOGIN_THROTTLE_RATES": {"ip": None, "username": "2/min"}})

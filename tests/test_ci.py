@@ -22,7 +22,10 @@ def run_pytest_without_services(**env: str) -> subprocess.CompletedProcess:
     """Run one Redis-marked test in a fresh pytest, with neither service configured."""
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", SERVICE_TEST],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, "DATABASE_URL": "", "REDIS_URL": "", **env},
     )
 
@@ -62,7 +65,10 @@ def unreachable_services(tmp_path) -> dict:
 
 def run_ci(unreachable_services: dict, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        ["bash", str(ROOT / ".ci" / "run")], capture_output=True, text=True, timeout=60,
+        ["bash", str(ROOT / ".ci" / "run")],
+        capture_output=True,
+        text=True,
+        timeout=60,
         env={**os.environ, "PATH": unreachable_services["PATH"], **env},
     )
 
@@ -74,7 +80,8 @@ def test_ci_fails_when_the_services_cannot_be_reached(unreachable_services):
     assert "SKIPPED" not in result.stdout
     # The SQLite pass and the wheel check still ran first, and no PostgreSQL pass began.
     assert unreachable_services["log"].read_text().splitlines() == [
-        "test DATABASE_URL=", "package-check DATABASE_URL=",
+        "test DATABASE_URL=",
+        "package-check DATABASE_URL=",
     ]
 
 

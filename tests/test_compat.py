@@ -107,7 +107,9 @@ def test_obtain_auth_token_answers_like_drf(api, user, fmt):
     assert response.json()["token"].startswith("tsr1_")
     session = Session.objects.get()
     assert (session.user, session.kind, session.device_name) == (
-        user, SessionKind.TOKEN, "api-token-auth"
+        user,
+        SessionKind.TOKEN,
+        "api-token-auth",
     )
 
 
@@ -122,9 +124,7 @@ def test_obtain_auth_token_accepts_urlencoded_forms(api, user):
 
 
 def test_obtain_auth_token_opens_a_new_session_per_call(api, user):
-    tokens = [
-        post_login(api, path=TOKEN_AUTH_URL).json()["token"] for _ in range(3)
-    ]
+    tokens = [post_login(api, path=TOKEN_AUTH_URL).json()["token"] for _ in range(3)]
     assert len(set(tokens)) == 3
     assert Session.objects.live().filter(user=user).count() == 3
 
@@ -193,9 +193,7 @@ def test_imported_drf_key_keeps_authenticating(api, user, imported_accepted, clo
     assert session.idle_expires_at == clock.now + timedelta(hours=10)
 
 
-def test_imported_drf_key_is_a_tessera_session_on_tesseras_endpoints(
-    api, user, imported_accepted
-):
+def test_imported_drf_key_is_a_tessera_session_on_tesseras_endpoints(api, user, imported_accepted):
     token = Token.objects.create(user=user)
     run("tessera_import_drf_tokens")
     listed = api.get("/api/auth/sessions/", **auth_header(token.key)).json()
@@ -210,9 +208,7 @@ def test_without_the_class_tesseras_endpoints_refuse_imported_tokens(api, user):
     assert Session.objects.get().revoked_at is None
 
 
-def test_logout_revokes_an_imported_token_even_with_the_old_class_behind(
-    api, user, accept_classes
-):
+def test_logout_revokes_an_imported_token_even_with_the_old_class_behind(api, user, accept_classes):
     accept_classes(*TESSERA_CLASSES, DRF_CLASS)
     token = Token.objects.create(user=user)
     run("tessera_import_drf_tokens")
@@ -473,8 +469,10 @@ def test_bad_batch_size_is_refused(user, command):
 
 @pytest.mark.parametrize(
     ("command", "app"),
-    [("tessera_import_drf_tokens", "rest_framework.authtoken"),
-     ("tessera_import_knox_tokens", "knox")],
+    [
+        ("tessera_import_drf_tokens", "rest_framework.authtoken"),
+        ("tessera_import_knox_tokens", "knox"),
+    ],
 )
 def test_commands_explain_a_missing_app(command, app):
     apps_without = [a for a in settings.INSTALLED_APPS if a != app]

@@ -24,15 +24,15 @@ def spa_settings(settings):
 
 def test_spa_on_another_port_logs_in_with_cookies(spa_settings, browser, user):
     preflight = browser.options(
-        "/api/auth/jwt/", HTTP_ORIGIN=SPA, HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        "/api/auth/jwt/",
+        HTTP_ORIGIN=SPA,
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
         HTTP_ACCESS_CONTROL_REQUEST_HEADERS="content-type,x-csrftoken",
     )
     assert preflight["Access-Control-Allow-Origin"] == SPA
     assert preflight["Access-Control-Allow-Credentials"] == "true"
     csrf = with_csrf(browser)
-    login = browser.post(
-        "/api/auth/jwt/", CREDENTIALS, format="json", HTTP_ORIGIN=SPA, **csrf
-    )
+    login = browser.post("/api/auth/jwt/", CREDENTIALS, format="json", HTTP_ORIGIN=SPA, **csrf)
     assert login.status_code == 200
     assert login["Access-Control-Allow-Origin"] == SPA
     assert login.cookies["tessera_access"]["httponly"]
@@ -44,8 +44,11 @@ def test_spa_on_another_port_logs_in_with_cookies(spa_settings, browser, user):
 
 def test_untrusted_origin_cannot_post_with_the_cookies(spa_settings, browser, user):
     response = browser.post(
-        "/api/auth/jwt/", CREDENTIALS, format="json",
-        HTTP_ORIGIN="http://evil.localhost:9999", **with_csrf(browser),
+        "/api/auth/jwt/",
+        CREDENTIALS,
+        format="json",
+        HTTP_ORIGIN="http://evil.localhost:9999",
+        **with_csrf(browser),
     )
     assert response.status_code == 403
     assert "Access-Control-Allow-Origin" not in response

@@ -74,8 +74,9 @@ def test_refresh_tokens_are_stored_only_as_digests(jwt_login):
 
 @pytest.mark.parametrize("path", ["/api/auth/jwt/", "/api/auth/jwt/sliding/"])
 @pytest.mark.parametrize("username,password", [("nobody", PASSWORD), ("alice", "wrong")])
-def test_jwt_logins_refuse_bad_credentials_and_create_nothing(api, user, path, username,
-                                                                password, hasher_calls):
+def test_jwt_logins_refuse_bad_credentials_and_create_nothing(
+    api, user, path, username, password, hasher_calls
+):
     response = api.post(path, {"username": username, "password": password}, format="json")
     assert response.status_code == 401
     assert response.json()["code"] == "invalid_credentials"
@@ -243,12 +244,15 @@ def test_sliding_token_is_not_a_refresh_token(api, user):
     assert refresh(api, token).json()["code"] == "wrong_token_type"
 
 
-@pytest.mark.parametrize("body,code", [
-    ({"token": "garbage"}, "invalid_token"),
-    ({"token": "a.b.c"}, "invalid_token"),
-    ({}, "invalid"),
-    ({"token": "x" * 9000}, "invalid"),
-])
+@pytest.mark.parametrize(
+    "body,code",
+    [
+        ({"token": "garbage"}, "invalid_token"),
+        ({"token": "a.b.c"}, "invalid_token"),
+        ({}, "invalid"),
+        ({"token": "x" * 9000}, "invalid"),
+    ],
+)
 def test_sliding_refresh_refuses_bad_input(api, body, code):
     response = api.post("/api/auth/jwt/sliding/refresh/", body, format="json")
     assert response.json()["code"] == code
@@ -285,8 +289,12 @@ def test_every_algorithm_round_trips(api, jwt_login, algorithm):
 
 
 def test_jwks_publishes_public_keys_only(api):
-    keys = [entry("rsa-1", "RS256"), entry("ec-1", "ES256"), entry("ed-1", "EdDSA"),
-            entry("hmac-1", "HS256")]
+    keys = [
+        entry("rsa-1", "RS256"),
+        entry("ec-1", "ES256"),
+        entry("ed-1", "EdDSA"),
+        entry("hmac-1", "HS256"),
+    ]
     with override_settings(TESSERA={"JWT_KEYS": keys}):
         body = api.get("/api/auth/jwt/jwks/").json()
     assert [k["kid"] for k in body["keys"]] == ["rsa-1", "ec-1", "ed-1"]

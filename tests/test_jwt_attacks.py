@@ -37,9 +37,7 @@ def claims_of(token: str) -> dict:
 
 
 def forge(header: dict, claims: dict, signature: str = "") -> str:
-    return ".".join(
-        [b64(json.dumps(header).encode()), b64(json.dumps(claims).encode()), signature]
-    )
+    return ".".join([b64(json.dumps(header).encode()), b64(json.dumps(claims).encode()), signature])
 
 
 @pytest.fixture
@@ -100,12 +98,20 @@ def test_key_url_and_embedded_key_headers_are_ignored(api, user, monkeypatch, he
     with override_settings(TESSERA=RSA_KEYS):
         now = int(time.time())
         claims = {
-            "sub": str(user.pk), "sid": "00000000-0000-0000-0000-000000000000",
-            "iss": codec.issuer(), "aud": codec.audience(), "iat": now, "nbf": now,
-            "exp": now + 60, "jti": "j", "token_type": "access",
+            "sub": str(user.pk),
+            "sid": "00000000-0000-0000-0000-000000000000",
+            "iss": codec.issuer(),
+            "aud": codec.audience(),
+            "iat": now,
+            "nbf": now,
+            "exp": now + 60,
+            "jti": "j",
+            "token_type": "access",
         }
         token = pyjwt.encode(
-            claims, attacker_private, algorithm="RS256",
+            claims,
+            attacker_private,
+            algorithm="RS256",
             headers={"kid": "rsa-1", header_name: value},
         )
         assert_refused(api, token)
@@ -141,8 +147,7 @@ def resigned(token: str, **changes) -> str:
     claims = {**claims_of(token), **changes}
     claims = {k: v for k, v in claims.items() if v is not None}
     key = codec.key_ring().active
-    return pyjwt.encode(claims, key.signing_key, algorithm=key.algorithm,
-                        headers={"kid": key.kid})
+    return pyjwt.encode(claims, key.signing_key, algorithm=key.algorithm, headers={"kid": key.kid})
 
 
 def test_wrong_audience(api, tokens):

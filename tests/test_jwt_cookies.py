@@ -41,7 +41,11 @@ def test_login_sets_httponly_cookies(browser, user):
 def test_secure_flag_is_on_by_default(browser, user):
     with override_settings(TESSERA={"JWT_COOKIES": True}):
         response = browser.post(
-            "/api/auth/jwt/", CREDENTIALS, format="json", secure=True, **with_csrf(browser),
+            "/api/auth/jwt/",
+            CREDENTIALS,
+            format="json",
+            secure=True,
+            **with_csrf(browser),
             HTTP_REFERER="https://testserver/",
         )
     assert response.cookies["tessera_access"]["secure"]

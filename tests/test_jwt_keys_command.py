@@ -59,9 +59,7 @@ def test_short_rsa_key_is_e012():
 
 
 def test_unusable_ring_is_e010():
-    assert ids(JWT_KEYS=[{"kid": "a", "algorithm": "none", "secret": "s" * 64}]) == [
-        "tessera.E010"
-    ]
+    assert ids(JWT_KEYS=[{"kid": "a", "algorithm": "none", "secret": "s" * 64}]) == ["tessera.E010"]
     assert ids(JWT_KEYS=[{"algorithm": "HS256", "secret": "s" * 64}]) == ["tessera.E010"]
 
 

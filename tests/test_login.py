@@ -49,7 +49,9 @@ def test_success_hashes_once(api, user, hasher_calls):
     assert hasher_calls.call_count == 1
 
 
-@override_settings(AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.AllowAllUsersModelBackend"])
+@override_settings(
+    AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.AllowAllUsersModelBackend"]
+)
 def test_inactive_users_are_refused_whatever_the_backend(api, inactive_user, hasher_calls):
     hasher_calls.reset_mock()
     response = post_login(api, "carol")
@@ -82,19 +84,27 @@ def test_device_name_too_long_is_400(api, user):
 
 def test_login_records_device_agent_and_ip(api, user):
     api.post(
-        LOGIN_URL, {**CREDENTIALS, "device_name": "Work laptop"},
-        format="json", HTTP_USER_AGENT="Firefox/140", REMOTE_ADDR="203.0.113.9",
+        LOGIN_URL,
+        {**CREDENTIALS, "device_name": "Work laptop"},
+        format="json",
+        HTTP_USER_AGENT="Firefox/140",
+        REMOTE_ADDR="203.0.113.9",
     )
     session = Session.objects.get()
     assert (session.device_name, session.user_agent, session.ip) == (
-        "Work laptop", "Firefox/140", "203.0.113.9"
+        "Work laptop",
+        "Firefox/140",
+        "203.0.113.9",
     )
 
 
 def test_x_forwarded_for_is_ignored_without_trusted_proxies(api, user):
     post_login_with = api.post(
-        LOGIN_URL, CREDENTIALS, format="json",
-        REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.1",
+        LOGIN_URL,
+        CREDENTIALS,
+        format="json",
+        REMOTE_ADDR="10.0.0.1",
+        HTTP_X_FORWARDED_FOR="198.51.100.1",
     )
     assert post_login_with.status_code == 200
     assert Session.objects.get().ip == "10.0.0.1"
@@ -103,8 +113,11 @@ def test_x_forwarded_for_is_ignored_without_trusted_proxies(api, user):
 @override_settings(TESSERA={"NUM_PROXIES": 1})
 def test_x_forwarded_for_is_used_with_one_trusted_proxy(api, user):
     api.post(
-        LOGIN_URL, CREDENTIALS, format="json",
-        REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="1.1.1.1, 198.51.100.1",
+        LOGIN_URL,
+        CREDENTIALS,
+        format="json",
+        REMOTE_ADDR="10.0.0.1",
+        HTTP_X_FORWARDED_FOR="1.1.1.1, 198.51.100.1",
     )
     assert Session.objects.get().ip == "198.51.100.1"
 
@@ -133,8 +146,12 @@ def test_ip_throttle_spans_usernames(api, user):
 @override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": "3/min", "username": None}})
 def test_clients_without_a_readable_address_share_one_ip_bucket(api, user):
     statuses = [
-        api.post(LOGIN_URL, {"username": f"u{i}", "password": "x"}, format="json",
-                 REMOTE_ADDR="unix:/run/app.sock").status_code
+        api.post(
+            LOGIN_URL,
+            {"username": f"u{i}", "password": "x"},
+            format="json",
+            REMOTE_ADDR="unix:/run/app.sock",
+        ).status_code
         for i in range(4)
     ]
     assert statuses == [401, 401, 401, 429]
@@ -175,8 +192,12 @@ def test_throttle_window_reopens(api, user, monkeypatch):
 
 
 @in_production_transactions
-@override_settings(TESSERA={"THROTTLE_BACKEND": "database",
-                            "LOGIN_THROTTLE_RATES": {"ip": None, "username": "3/min"}})
+@override_settings(
+    TESSERA={
+        "THROTTLE_BACKEND": "database",
+        "LOGIN_THROTTLE_RATES": {"ip": None, "username": "3/min"},
+    }
+)
 def test_database_throttle_counts_survive_atomic_requests(api, user, atomic_requests):
     for _ in range(3):
         post_login(api, password="x")

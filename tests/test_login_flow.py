@@ -48,9 +48,7 @@ def test_logout_all_kills_every_device(api, user, login):
     assert api.post("/api/auth/logout/all/", **auth_header(tokens[0])).status_code == 204
     for token in tokens:
         assert get_protected(api, token).status_code == 401
-    assert set(Session.objects.values_list("revoke_reason", flat=True)) == {
-        RevokeReason.LOGOUT_ALL
-    }
+    assert set(Session.objects.values_list("revoke_reason", flat=True)) == {RevokeReason.LOGOUT_ALL}
 
 
 def test_anonymous_protected_is_401_with_challenge(api):

@@ -109,8 +109,12 @@ def test_role_lookups_cost_one_query_per_request_however_many_checks(
     seeded, django_assert_num_queries
 ):
     manager = seeded["manager"]
-    checks = [HasRole("Manager"), HasAnyRole("HR", "Manager"), HasRole("Manager") | IsAdmin,
-              HasAllRoles("Manager")]
+    checks = [
+        HasRole("Manager"),
+        HasAnyRole("HR", "Manager"),
+        HasRole("Manager") | IsAdmin,
+        HasAllRoles("Manager"),
+    ]
     with django_assert_num_queries(1):
         assert call(checks, manager) == 200
 
@@ -154,8 +158,13 @@ def test_any_and_all_roles(seeded):
 def test_anonymous_is_refused_by_every_class():
     anonymous = AnonymousUser()
     request = SimpleNamespace(user=anonymous, auth=None, method="GET")
-    for permission in [HasRole("Manager")(), IsAdmin(), HasScope("read")(),
-                       TokenHasReadWriteScope(), IsOwner()]:
+    for permission in [
+        HasRole("Manager")(),
+        IsAdmin(),
+        HasScope("read")(),
+        TokenHasReadWriteScope(),
+        IsOwner(),
+    ]:
         assert permission.has_permission(request, None) is False
     assert roles_of(request) == frozenset() and scopes_of(request) == frozenset()
 
@@ -290,7 +299,9 @@ def test_my_posts_answers_404_for_another_users_post(api, seeded, manager_post):
 
 def test_my_posts_creates_posts_owned_by_the_user(api, seeded):
     response = api.post(
-        "/api/my-posts/", {"title": "new", "owner": "hr"}, format="json",
+        "/api/my-posts/",
+        {"title": "new", "owner": "hr"},
+        format="json",
         **auth_header(token_for(seeded["manager"])),
     )
     assert response.status_code == 201
@@ -309,4 +320,3 @@ def test_owner_field_is_configurable_and_read_without_a_query(
     request.user = seeded["hr"]
     assert IsOwner().has_object_permission(request, view, comment) is False
     assert IsOwner().has_object_permission(request, view, SimpleNamespace(post=None)) is False
-

@@ -30,7 +30,15 @@ from .conftest import auth_header
 from .testapp.models import Post
 
 PRINCIPALS = (
-    "anonymous", "user", "admin", "manager", "hr", "staff", "superuser", "pat", "pat_noscope",
+    "anonymous",
+    "user",
+    "admin",
+    "manager",
+    "hr",
+    "staff",
+    "superuser",
+    "pat",
+    "pat_noscope",
 )
 # (user from the test app's seed, credential kind, scopes): the personal access tokens are the
 # manager's, one with every scope and one with none.

@@ -32,8 +32,17 @@ def test_list_shows_own_live_sessions_and_marks_current(api, user, other_user, l
     assert {r["device_name"] for r in rows} == {"phone", "laptop"}
     assert [r["current"] for r in rows if r["device_name"] == "phone"] == [True]
     assert set(rows[0]) == {
-        "id", "kind", "device_name", "user_agent", "ip", "created", "last_used", "expiry",
-        "revoked", "revoke_reason", "current",
+        "id",
+        "kind",
+        "device_name",
+        "user_agent",
+        "ip",
+        "created",
+        "last_used",
+        "expiry",
+        "revoked",
+        "revoke_reason",
+        "current",
     }
 
 
@@ -70,8 +79,11 @@ def test_another_users_session_is_404_and_untouched(api, user, other_user, login
 
 
 def test_session_endpoints_need_authentication(api):
-    for method, path in [("get", "/api/auth/sessions/"), ("post", "/api/auth/logout/"),
-                         ("post", "/api/auth/logout/all/")]:
+    for method, path in [
+        ("get", "/api/auth/sessions/"),
+        ("post", "/api/auth/logout/"),
+        ("post", "/api/auth/logout/all/"),
+    ]:
         response = getattr(api, method)(path)
         assert response.status_code == 401
         assert response["WWW-Authenticate"]
@@ -115,8 +127,10 @@ def received():
     }
     receivers = {}
     for name, signal in handlers.items():
+
         def receiver(sender, _name=name, **kwargs):
             events.append((_name, kwargs.get("reason")))
+
         receivers[name] = receiver
         signal.connect(receiver, weak=False)
     yield events
@@ -128,7 +142,10 @@ def test_login_and_logout_send_signals(api, user, login, received):
     token = login()["token"]
     api.post("/api/auth/logout/", **auth_header(token))
     assert received == [
-        ("created", None), ("logged_in", None), ("revoked", "logout"), ("logged_out", None)
+        ("created", None),
+        ("logged_in", None),
+        ("revoked", "logout"),
+        ("logged_out", None),
     ]
 
 
@@ -207,8 +224,12 @@ def test_clearsessions_deletes_expired_refresh_tokens_and_spent_email_keys(user,
     )
     keys = {
         name: EmailVerificationKey.objects.create(
-            user=user, email="alice@example.com", purpose="verify", key_digest=name * 64,
-            expires_at=clock.now + timedelta(hours=hours), used_at=used,
+            user=user,
+            email="alice@example.com",
+            purpose="verify",
+            key_digest=name * 64,
+            expires_at=clock.now + timedelta(hours=hours),
+            used_at=used,
         )
         for name, hours, used in [("u", 5, clock.now), ("e", 1, None), ("k", 5, None)]
     }

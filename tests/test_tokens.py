@@ -139,8 +139,7 @@ def only_reading(user):
         ({"expires_in": None}, "expires_in", "null"),
     ],
 )
-def test_bad_input_is_refused_and_nothing_is_created(api, login_token, settings, body, field,
-                                                     code):
+def test_bad_input_is_refused_and_nothing_is_created(api, login_token, settings, body, field, code):
     settings.TESSERA = {**settings.TESSERA, "USER_SCOPES": f"{__name__}.only_reading"}
     response = create(api, login_token, **body)
     assert response.status_code == 400
@@ -230,8 +229,9 @@ def test_concurrent_creations_never_pass_the_limit(user, settings, attempt):
     def create_one(index: int):
         request = APIRequestFactory().post(URL)
         request.user, request.auth = user, login
-        return create_personal_token(request, name=f"t{index}", scopes=["read"],
-                                     lifetime=timedelta(days=1))
+        return create_personal_token(
+            request, name=f"t{index}", scopes=["read"], lifetime=timedelta(days=1)
+        )
 
     results = run_together(12, create_one)
     assert pats().live().filter(user=user).count() == 3

@@ -33,7 +33,10 @@ def seed_roles_and_users(password: str) -> None:
         groups[name] = group
     for username, roles, is_staff, is_superuser in USERS:
         user = get_user_model().objects.create_user(
-            username=username, email=f"{username}@example.com", password=password,
-            is_staff=is_staff, is_superuser=is_superuser,
+            username=username,
+            email=f"{username}@example.com",
+            password=password,
+            is_staff=is_staff,
+            is_superuser=is_superuser,
         )
         user.groups.set([groups[role] for role in roles])
