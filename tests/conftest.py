@@ -87,8 +87,12 @@ def _clear_cache():
         cache.clear()
 
 
+# --- Transactions ---------------------------------------------------------------------
+
+
 @pytest.fixture
 def atomic_requests(monkeypatch):
+    """Each request in its own transaction, as in a project with ATOMIC_REQUESTS on."""
     monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
 
 
@@ -229,10 +233,11 @@ def post_login(
     password: str = PASSWORD,
     *,
     path: str = LOGIN_URL,
-    **extra,
+    **fields,
 ):
-    """POST a username and password to a login endpoint; the response, whatever it is."""
-    body = {"username": username, "password": password, **extra}
+    """POST a username, a password and any other ``fields`` (device_name…) to a login
+    endpoint; the response, whatever it is."""
+    body = {"username": username, "password": password, **fields}
     return client.post(path, body, format="json")
 
 
@@ -242,10 +247,10 @@ def log_in(
     password: str = PASSWORD,
     *,
     path: str = LOGIN_URL,
-    **extra,
+    **fields,
 ) -> dict:
     """Log in through ``path``; the body of the answer, which must be a success."""
-    response = post_login(client, username, password, path=path, **extra)
+    response = post_login(client, username, password, path=path, **fields)
     assert response.status_code == 200, response.content
     return response.json()
 
