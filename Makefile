@@ -17,6 +17,7 @@ install: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests example bench
+	$(BIN)/ruff format --check src tests example bench
 
 # AUTH_USER_MODEL cannot change inside one process: the account flows on a user model
 # that logs in by e-mail run in a second pass (collecting no tests there exits 5: a failure).

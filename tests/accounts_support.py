@@ -47,8 +47,14 @@ def snapshot() -> dict:
     return {
         "users": sorted(
             user_model._default_manager.values_list(
-                "pk", user_model.USERNAME_FIELD, user_model.get_email_field_name(), "password",
-                "is_active", "is_staff", "is_superuser", "last_login",
+                "pk",
+                user_model.USERNAME_FIELD,
+                user_model.get_email_field_name(),
+                "password",
+                "is_active",
+                "is_staff",
+                "is_superuser",
+                "last_login",
             )
         ),
         "addresses": sorted(EmailAddress.objects.values_list("user_id", "email", "verified_at")),

@@ -1,30 +1,83 @@
+"""What every test file shares: users, clients, log-ins, headers, a clock, service marks."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
+from functools import partial
 from unittest import mock
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import MD5PasswordHasher
 from django.core.cache import caches
+from django.db import connection
+from django.dispatch import Signal
+from django.middleware.csrf import _get_new_csrf_string
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from tessera import session_cache
 
-POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
-REDIS = bool(os.environ.get("REDIS_URL"))
-
-requires_postgres = pytest.mark.skipif(
-    not POSTGRES,
-    reason="needs PostgreSQL (set DATABASE_URL=postgres://…): SQLite has no row locks",
-)
-requires_redis = pytest.mark.skipif(
-    not REDIS, reason="needs Redis (set REDIS_URL=redis://…) for a cache shared by processes"
-)
+from .testapp.seed import seed_roles_and_users
 
 PASSWORD = "correct-horse-battery-staple"
+CREDENTIALS = {"username": "alice", "password": PASSWORD}
+LOGIN_URL = "/api/auth/login/"
+JWT_URL = "/api/auth/jwt/"
+REGISTER_URL = "/api/auth/register/"
+PROTECTED_URL = "/api/protected/"
+# The scopes the test app's tokens may be given (see docs/permissions.md).
+SCOPES = {
+    "read": "Read access.",
+    "write": "Write access.",
+    "posts:read": "Read your own posts.",
+    "posts:write": "Create, change and delete posts.",
+}
 real_now = timezone.now
+
+
+# --- Backing services -----------------------------------------------------------------
+
+POSTGRES = os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://"))
+REDIS = bool(os.environ.get("REDIS_URL"))
+# Set by .ci/run for its PostgreSQL + Redis pass: there a test skipped for want of a
+# service would let the pass claim what it did not run, so the test fails instead.
+REQUIRE_SERVICES = os.environ.get("TESSERA_REQUIRE_SERVICES") == "1"
+SERVICES = {
+    "postgres": (
+        POSTGRES,
+        "needs PostgreSQL (set DATABASE_URL=postgres://…): SQLite has no row locks",
+    ),
+    "redis": (REDIS, "needs Redis (set REDIS_URL=redis://…) for a cache shared by processes"),
+}
+requires_postgres = pytest.mark.postgres
+requires_redis = pytest.mark.redis
+
+
+def missing_services(item: pytest.Item) -> list[str]:
+    """Why ``item`` cannot run here: one reason per service it is marked for and lacks."""
+    return [
+        reason
+        for marker, (available, reason) in SERVICES.items()
+        if not available and item.get_closest_marker(marker)
+    ]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # A skip mark rather than pytest.skip() in a hook, so the summary names the test's line.
+    if REQUIRE_SERVICES:
+        return
+    for item in items:
+        if reasons := missing_services(item):
+            item.add_marker(pytest.mark.skip(reason=reasons[0]))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if REQUIRE_SERVICES and (reasons := missing_services(item)):
+        pytest.fail(f"TESSERA_REQUIRE_SERVICES=1, but this test {reasons[0]}", pytrace=False)
 
 
 @pytest.fixture(autouse=True)
@@ -36,6 +89,22 @@ def _clear_cache(monkeypatch):
     yield
     for cache in caches.all():
         cache.clear()
+
+
+# --- Transactions ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def atomic_requests(monkeypatch):
+    """Each request in its own transaction, as in a project with ATOMIC_REQUESTS on."""
+    monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)
+
+
+# Without the test-wide transaction, as in production: what a request commits stays.
+in_production_transactions = pytest.mark.django_db(transaction=True)
+
+
+# --- Time, hashers, failures, signals -------------------------------------------------
 
 
 class Clock:
@@ -67,39 +136,144 @@ def hasher_calls():
         yield spy
 
 
+def failing(error: Exception) -> Callable:
+    """A stand-in for a cache or database call whose backend is down."""
+
+    def fail(*args, **kwargs):
+        raise error
+
+    return fail
+
+
+@contextmanager
+def receiving(signal: Signal, field: str | None = None) -> Iterator[list]:
+    """What ``signal`` sends inside the block: each send's ``field``, or all its arguments."""
+    received: list = []
+
+    def receiver(**kwargs):
+        received.append(kwargs if field is None else kwargs[field])
+
+    signal.connect(receiver, weak=False)
+    try:
+        yield received
+    finally:
+        signal.disconnect(receiver)
+
+
+# --- Users ----------------------------------------------------------------------------
+
+
+def create_user(username: str, password: str | None = PASSWORD, **fields):
+    """A user of the default user model (``password=None``: an unusable password)."""
+    return get_user_model().objects.create_user(username=username, password=password, **fields)
+
+
+@pytest.fixture
+def user(db):
+    return create_user("alice", email="alice@example.com")
+
+
+@pytest.fixture
+def other_user(db):
+    return create_user("bob", email="bob@example.com")
+
+
+@pytest.fixture
+def inactive_user(db):
+    return create_user("carol", email="carol@example.com", is_active=False)
+
+
+@pytest.fixture
+def unusable_user(db):
+    return create_user("dave", password=None, email="dave@example.com")
+
+
+@pytest.fixture
+def app_scopes(settings):
+    """The test app's scopes on top of the test settings."""
+    settings.TESSERA = {**settings.TESSERA, "SCOPES": SCOPES}
+
+
+@pytest.fixture
+def seeded(db, app_scopes) -> dict:
+    """The test app's roles and one user in each, by username."""
+    seed_roles_and_users(PASSWORD)
+    return {user.username: user for user in get_user_model().objects.all()}
+
+
+# --- Clients and credentials ----------------------------------------------------------
+
+
 @pytest.fixture
 def api() -> APIClient:
     return APIClient()
 
 
 @pytest.fixture
-def user(django_user_model):
-    return django_user_model.objects.create_user(
-        username="alice", email="alice@example.com", password=PASSWORD
-    )
+def browser() -> APIClient:
+    """A client that enforces CSRF like a real browser-facing deployment."""
+    return APIClient(enforce_csrf_checks=True)
+
+
+def with_csrf(client: APIClient) -> dict:
+    """Plant a CSRF cookie in ``client``; returns the header that matches it."""
+    token = _get_new_csrf_string()
+    client.cookies["csrftoken"] = token
+    return {"HTTP_X_CSRFTOKEN": token}
+
+
+def auth_header(token: str | None, keyword: str = "Token") -> dict:
+    """The Authorization header carrying ``token``; none at all for an anonymous caller."""
+    return {"HTTP_AUTHORIZATION": f"{keyword} {token}"} if token else {}
+
+
+def get_protected(client: APIClient, token: str | None, keyword: str = "Token"):
+    return client.get(PROTECTED_URL, **auth_header(token, keyword))
+
+
+def post_login(
+    client: APIClient,
+    username: str = "alice",
+    password: str = PASSWORD,
+    *,
+    path: str = LOGIN_URL,
+    **fields,
+):
+    """POST a username, a password and any other ``fields`` (device_name…) to a login
+    endpoint; the response, whatever it is."""
+    body = {"username": username, "password": password, **fields}
+    return client.post(path, body, format="json")
+
+
+def log_in(
+    client: APIClient,
+    username: str = "alice",
+    password: str = PASSWORD,
+    *,
+    path: str = LOGIN_URL,
+    **fields,
+) -> dict:
+    """Log in through ``path``; the body of the answer, which must be a success."""
+    response = post_login(client, username, password, path=path, **fields)
+    assert response.status_code == 200, response.content
+    return response.json()
 
 
 @pytest.fixture
-def other_user(django_user_model):
-    return django_user_model.objects.create_user(
-        username="bob", email="bob@example.com", password=PASSWORD
-    )
+def login(api) -> Callable[..., dict]:
+    """Log in through login/; returns the response JSON."""
+    return partial(log_in, api)
 
 
 @pytest.fixture
-def login(api):
-    """Log in through the endpoint; returns the response JSON."""
-
-    def do_login(username: str = "alice", password: str = PASSWORD, **extra):
-        response = api.post(
-            "/api/auth/login/", {"username": username, "password": password, **extra},
-            format="json",
-        )
-        assert response.status_code == 200, response.content
-        return response.json()
-
-    return do_login
+def jwt_login(api, user) -> Callable[..., dict]:
+    """Alice's JWT login through jwt/; returns the response JSON (access, refresh, user)."""
+    return partial(log_in, api, path=JWT_URL)
 
 
-def auth_header(token: str, keyword: str = "Token") -> dict:
-    return {"HTTP_AUTHORIZATION": f"{keyword} {token}"}
+NEW_ACCOUNT = {"username": "abc", "password": PASSWORD, "email": "abc@example.com"}
+
+
+def register(client: APIClient, **fields):
+    """Sign up through register/ with a new account's fields, any of them replaced."""
+    return client.post(REGISTER_URL, {**NEW_ACCOUNT, **fields}, format="json")

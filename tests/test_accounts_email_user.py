@@ -18,7 +18,6 @@ from tessera.models import Session
 from .accounts_support import NEW_PASSWORD, only_mail_to, reset_parts, snapshot, verify_key
 from .conftest import PASSWORD, auth_header
 
-# The fixture, under the name the tests ask for.
 pytestmark = [
     # Keyed on the settings module, not on AUTH_USER_MODEL: under the right settings a
     # wrong user model must fail (test_the_custom_model_is_active), not skip silently.
@@ -78,8 +77,13 @@ def test_taken_address_answers_like_a_new_one(api, hasher_calls):
     assert snapshot()["users"][0] == before["users"][0]
 
 
-@override_settings(TESSERA={"PREVENT_ENUMERATION": False, "REGISTER_AUTO_LOGIN": True,
-                            "EMAIL_VERIFICATION": "none"})
+@override_settings(
+    TESSERA={
+        "PREVENT_ENUMERATION": False,
+        "REGISTER_AUTO_LOGIN": True,
+        "EMAIL_VERIFICATION": "none",
+    }
+)
 def test_auto_login_and_unique_error_on_the_login_field(api):
     response = register(api)
     assert response.status_code == 201
@@ -92,27 +96,42 @@ def test_auto_login_and_unique_error_on_the_login_field(api):
 
 def test_password_reset_and_change(api):
     user = get_user_model().objects.create_user("abc@example.com", PASSWORD, display_name="A")
-    assert api.post("/api/auth/password/reset/", {"email": "abc@example.com"},
-                    format="json").status_code == 202
+    assert (
+        api.post(
+            "/api/auth/password/reset/", {"email": "abc@example.com"}, format="json"
+        ).status_code
+        == 202
+    )
     uid, token = reset_parts(only_mail_to("abc@example.com"))
-    assert api.post("/api/auth/password/reset/confirm/",
-                    {"uid": uid, "token": token, "new_password": NEW_PASSWORD},
-                    format="json").status_code == 204
+    assert (
+        api.post(
+            "/api/auth/password/reset/confirm/",
+            {"uid": uid, "token": token, "new_password": NEW_PASSWORD},
+            format="json",
+        ).status_code
+        == 204
+    )
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD)
     token = log_in(api, password=NEW_PASSWORD).json()["token"]
-    response = api.post("/api/auth/password/change/",
-                        {"current_password": NEW_PASSWORD, "new_password": PASSWORD},
-                        format="json", **auth_header(token))
+    response = api.post(
+        "/api/auth/password/change/",
+        {"current_password": NEW_PASSWORD, "new_password": PASSWORD},
+        format="json",
+        **auth_header(token),
+    )
     assert response.status_code == 204
 
 
 def test_changing_the_login_address(api):
     get_user_model().objects.create_user("abc@example.com", PASSWORD, display_name="A")
     token = log_in(api).json()["token"]
-    response = api.patch("/api/auth/me/", {"email": "new@example.com",
-                                           "current_password": PASSWORD},
-                         format="json", **auth_header(token))
+    response = api.patch(
+        "/api/auth/me/",
+        {"email": "new@example.com", "current_password": PASSWORD},
+        format="json",
+        **auth_header(token),
+    )
     assert response.status_code == 200
     key = verify_key(only_mail_to("new@example.com"))
     assert api.post("/api/auth/email/verify/", {"key": key}, format="json").status_code == 204

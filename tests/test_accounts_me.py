@@ -15,7 +15,7 @@ from tessera.serializers_accounts import MeSerializer
 from tessera.services.verification import same_address
 
 from .accounts_support import only_mail_to, snapshot, verify_key
-from .conftest import PASSWORD, auth_header
+from .conftest import PASSWORD, auth_header, create_user, receiving
 
 pytestmark = pytest.mark.django_db
 ME = "/api/auth/me/"
@@ -34,7 +34,13 @@ def test_get_returns_the_default_fields(api, user, token):
     user.groups.add(Group.objects.create(name="Manager"), Group.objects.create(name="HR"))
     body = api.get(ME, **auth_header(token)).json()
     assert set(body) == {
-        "id", "username", "email", "first_name", "last_name", "date_joined", "email_verified",
+        "id",
+        "username",
+        "email",
+        "first_name",
+        "last_name",
+        "date_joined",
+        "email_verified",
         "roles",
     }
     assert (body["id"], body["username"], body["email"]) == (user.pk, "alice", user.email)
@@ -66,13 +72,24 @@ def test_patch_names(api, user, token):
 
 def test_patch_cannot_touch_protected_fields(api, user, token):
     response = patch(
-        api, token, username="mallory", is_staff=True, is_superuser=True, id=999,
-        date_joined="2000-01-01T00:00:00Z", email_verified=True, roles=["Admin"], groups=[1],
+        api,
+        token,
+        username="mallory",
+        is_staff=True,
+        is_superuser=True,
+        id=999,
+        date_joined="2000-01-01T00:00:00Z",
+        email_verified=True,
+        roles=["Admin"],
+        groups=[1],
     )
     assert response.status_code == 200
     user.refresh_from_db()
     assert (user.username, user.is_staff, user.is_superuser, user.pk) == (
-        "alice", False, False, response.json()["id"]
+        "alice",
+        False,
+        False,
+        response.json()["id"],
     )
     assert user.date_joined.year != 2000
     assert not EmailAddress.objects.exists() and not user.groups.exists()
@@ -84,12 +101,21 @@ def test_patch_cannot_touch_protected_fields(api, user, token):
         ({"first_name": "x" * 151}, "first_name", "max_length"),
         ({"email": "not-an-address"}, "email", "invalid"),
         ({"email": "new@example.com"}, "current_password", "required"),
-        ({"email": "new@example.com", "current_password": "wrong"}, "current_password",
-         "wrong_password"),
-        ({"email": "new@example.com", "current_password": "x" * 4097}, "current_password",
-         "max_length"),
-        ({"email": "new@example.com", "first_name": "Changed", "current_password": "nope"},
-         "current_password", "wrong_password"),
+        (
+            {"email": "new@example.com", "current_password": "wrong"},
+            "current_password",
+            "wrong_password",
+        ),
+        (
+            {"email": "new@example.com", "current_password": "x" * 4097},
+            "current_password",
+            "max_length",
+        ),
+        (
+            {"email": "new@example.com", "first_name": "Changed", "current_password": "nope"},
+            "current_password",
+            "wrong_password",
+        ),
     ],
 )
 def test_patch_bad_input_changes_nothing(api, user, token, body, field, code):
@@ -108,14 +134,13 @@ def test_changing_the_address_waits_for_verification_then_notifies_the_old_one(a
     assert response.json()["email"] == "alice@example.com"  # unchanged until verified
     message = only_mail_to("New@example.com")
     assert message.subject == "Confirm your new e-mail address"
-    changes = []
-    signals.email_changed.connect(lambda **kw: changes.append(kw), weak=False,
-                                  dispatch_uid="test-email-changed")
-    try:
-        assert api.post("/api/auth/email/verify/", {"key": verify_key(message)},
-                        format="json").status_code == 204
-    finally:
-        signals.email_changed.disconnect(dispatch_uid="test-email-changed")
+    with receiving(signals.email_changed) as changes:
+        assert (
+            api.post(
+                "/api/auth/email/verify/", {"key": verify_key(message)}, format="json"
+            ).status_code
+            == 204
+        )
     user.refresh_from_db()
     assert user.email == "New@example.com"
     assert api.get(ME, **auth_header(token)).json()["email_verified"] is True
@@ -144,10 +169,10 @@ def test_an_address_in_use_is_a_field_error_without_enumeration_protection(
     assert response.json()["fields"]["email"][0]["code"] == "unique"
 
 
-def test_an_address_taken_before_the_key_is_used_is_refused(api, user, token, django_user_model):
+def test_an_address_taken_before_the_key_is_used_is_refused(api, user, token):
     patch(api, token, email="new@example.com", current_password=PASSWORD)
     key = verify_key(only_mail_to("new@example.com"))
-    django_user_model.objects.create_user("eve", "new@example.com", PASSWORD)
+    create_user("eve", email="new@example.com")
     before = snapshot()
     response = api.post("/api/auth/email/verify/", {"key": key}, format="json")
     assert (response.status_code, response.json()["code"]) == (400, "email_taken")
@@ -196,9 +221,7 @@ def test_delete_can_remove_the_row(api, user, login):
         assert api.get(ME, **auth_header(token)).status_code == 401
 
 
-@pytest.mark.parametrize(
-    "body,code", [({"password": "wrong"}, "wrong_password"), ({}, "required")]
-)
+@pytest.mark.parametrize("body,code", [({"password": "wrong"}, "wrong_password"), ({}, "required")])
 def test_delete_bad_password_changes_nothing(api, user, token, body, code):
     before = snapshot()
     response = api.delete(ME, body, format="json", **auth_header(token))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from unittest import mock
 
@@ -22,9 +23,8 @@ from .accounts_support import (
     reset_parts,
     snapshot,
 )
-from .conftest import PASSWORD, auth_header
+from .conftest import PASSWORD, auth_header, create_user, receiving
 
-# The fixture, under the name the tests ask for.
 pytestmark = pytest.mark.django_db
 RESET = "/api/auth/password/reset/"
 CONFIRM = "/api/auth/password/reset/confirm/"
@@ -36,8 +36,9 @@ def ask_reset(api, email="alice@example.com"):
 
 
 def confirm(api, uid, token, new_password=NEW_PASSWORD):
-    return api.post(CONFIRM, {"uid": uid, "token": token, "new_password": new_password},
-                    format="json")
+    return api.post(
+        CONFIRM, {"uid": uid, "token": token, "new_password": new_password}, format="json"
+    )
 
 
 def reset_link(api, email="alice@example.com"):
@@ -51,13 +52,8 @@ def reset_link(api, email="alice@example.com"):
 def test_seed_reset_flow_ends_every_session(api, user, login):
     tokens = [login(device_name=f"d{i}")["token"] for i in range(2)]
     uid, token = reset_link(api)
-    received = []
-    signals.password_reset.connect(lambda **kw: received.append(kw["user"]), weak=False,
-                                   dispatch_uid="test-reset")
-    try:
+    with receiving(signals.password_reset, "user") as received:
         assert confirm(api, uid, token).status_code == 204
-    finally:
-        signals.password_reset.disconnect(dispatch_uid="test-reset")
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD)
     assert received == [user]
@@ -73,8 +69,9 @@ def test_seed_reset_flow_ends_every_session(api, user, login):
 def test_the_link_comes_from_the_frontend_template_never_the_host_header(api, user):
     with override_settings(
         ALLOWED_HOSTS=["evil.example"],
-        TESSERA={"FRONTEND_URLS": {
-            "password_reset": "https://app.example.com/reset/{uid}/{token}"}},
+        TESSERA={
+            "FRONTEND_URLS": {"password_reset": "https://app.example.com/reset/{uid}/{token}"}
+        },
     ):
         api.post(RESET, {"email": "alice@example.com"}, format="json", HTTP_HOST="evil.example")
     link = link_in(only_mail_to("alice@example.com"))
@@ -111,8 +108,8 @@ def test_unicode_look_alikes_do_not_match(api, user, submitted):
     [("strasse@example.com", "straße@example.com"), ("kim@example.com", "\u212aim@example.com")],
     ids=["sharp-s", "kelvin-sign"],
 )
-def test_case_folding_look_alikes_do_not_match(api, django_user_model, stored, submitted):
-    django_user_model.objects.create_user("other", stored, PASSWORD)
+def test_case_folding_look_alikes_do_not_match(api, stored, submitted):
+    create_user("other", email=stored)
     assert ask_reset(api, submitted).status_code in (202, 400)
     assert mail.outbox == []
 
@@ -122,9 +119,7 @@ def test_ascii_case_does_not_matter_and_the_stored_address_is_used(api, user):
     assert only_mail_to("alice@example.com").to == ["alice@example.com"]
 
 
-def test_inactive_and_passwordless_accounts_get_no_link(api, django_user_model):
-    django_user_model.objects.create_user("carol", "carol@example.com", PASSWORD, is_active=False)
-    django_user_model.objects.create_user("dave", "dave@example.com")  # unusable password
+def test_inactive_and_passwordless_accounts_get_no_link(api, inactive_user, unusable_user):
     for email in ("carol@example.com", "dave@example.com"):
         assert ask_reset(api, email).status_code == 202
     assert mail.outbox == []
@@ -257,19 +252,18 @@ def test_confirm_is_throttled_per_ip(api, user):
 
 
 def change(api, token, current=PASSWORD, new=NEW_PASSWORD):
-    return api.post(CHANGE, {"current_password": current, "new_password": new}, format="json",
-                    **auth_header(token))
+    return api.post(
+        CHANGE,
+        {"current_password": current, "new_password": new},
+        format="json",
+        **auth_header(token),
+    )
 
 
 def test_change_keeps_this_session_revokes_the_others_and_notifies(api, user, login):
     current, other = login()["token"], login()["token"]
-    received = []
-    signals.password_changed.connect(lambda **kw: received.append(kw["user"]), weak=False,
-                                     dispatch_uid="test-changed")
-    try:
+    with receiving(signals.password_changed, "user") as received:
         assert change(api, current).status_code == 204
-    finally:
-        signals.password_changed.disconnect(dispatch_uid="test-changed")
     user.refresh_from_db()
     assert user.check_password(NEW_PASSWORD)
     assert received == [user]
@@ -279,6 +273,30 @@ def test_change_keeps_this_session_revokes_the_others_and_notifies(api, user, lo
         RevokeReason.PASSWORD_CHANGED
     )
     assert only_mail_to("alice@example.com").subject == "Your password was changed"
+
+
+def test_password_change_voids_a_pending_email_change(api, user, login):
+    intruder = login()["token"]
+    response = api.patch(
+        "/api/auth/me/",
+        {"email": "evil@attacker.test", "current_password": PASSWORD},
+        format="json",
+        **auth_header(intruder),
+    )
+    assert response.status_code == 200
+    key = re.search(r"verify-email/([A-Za-z0-9_-]{43})", mail.outbox[-1].body).group(1)
+    owner = login()["token"]
+    changed = api.post(
+        "/api/auth/password/change/",
+        {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        format="json",
+        **auth_header(owner),
+    )
+    assert changed.status_code == 204
+    refused = api.post("/api/auth/email/verify/", {"key": key}, format="json")
+    assert refused.json()["code"] == "invalid_key"
+    user.refresh_from_db()
+    assert user.email == "alice@example.com"
 
 
 @pytest.mark.parametrize(
@@ -303,8 +321,9 @@ def test_change_bad_input_changes_nothing(api, user, login, current, new, field,
 
 
 def test_change_needs_authentication(api, user):
-    response = api.post(CHANGE, {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
-                        format="json")
+    response = api.post(
+        CHANGE, {"current_password": PASSWORD, "new_password": NEW_PASSWORD}, format="json"
+    )
     assert response.status_code == 401
     assert "WWW-Authenticate" in response
 

@@ -12,14 +12,22 @@ from tessera.services.sessions import open_session
 
 from .accounts_support import NEW_PASSWORD, reset_parts, verify_key
 from .concurrency import run_together
-from .conftest import PASSWORD, requires_postgres
+from .conftest import register, requires_postgres
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
 REPEAT = 3
-WIDE_OPEN = {"ACCOUNT_THROTTLE_RATES": {k: None for k in (
-    "register_ip", "verify_ip", "password_reset_confirm_ip", "password_reset_ip",
-    "password_reset_email",
-)}}
+WIDE_OPEN = {
+    "ACCOUNT_THROTTLE_RATES": {
+        k: None
+        for k in (
+            "register_ip",
+            "verify_ip",
+            "password_reset_confirm_ip",
+            "password_reset_ip",
+            "password_reset_email",
+        )
+    }
+}
 
 
 def post(path: str, body: dict) -> int:
@@ -29,8 +37,7 @@ def post(path: str, body: dict) -> int:
 @pytest.mark.parametrize("attempt", range(REPEAT))
 @override_settings(TESSERA=WIDE_OPEN)
 def test_twenty_concurrent_submits_of_one_key_verify_exactly_once(attempt, mailoutbox):
-    assert post("/api/auth/register/", {
-        "username": "abc", "password": PASSWORD, "email": "abc@example.com"}) == 201
+    assert register(APIClient()).status_code == 201
     key = verify_key(mailoutbox[-1])
     statuses = run_together(20, lambda i: post("/api/auth/email/verify/", {"key": key}))
     assert sorted(statuses) == [204] + [400] * 19
@@ -47,8 +54,10 @@ def test_twenty_concurrent_reset_confirms_succeed_exactly_once(user, attempt, ma
     uid, token = reset_parts(mailoutbox[-1])
 
     def confirm(index: int) -> int:
-        return post("/api/auth/password/reset/confirm/", {
-            "uid": uid, "token": token, "new_password": f"{NEW_PASSWORD}-{index}"})
+        return post(
+            "/api/auth/password/reset/confirm/",
+            {"uid": uid, "token": token, "new_password": f"{NEW_PASSWORD}-{index}"},
+        )
 
     statuses = run_together(20, confirm)
     assert sorted(statuses) == [204] + [400] * 19
@@ -62,8 +71,7 @@ def test_twenty_concurrent_reset_confirms_succeed_exactly_once(user, attempt, ma
 @override_settings(TESSERA=WIDE_OPEN)
 def test_concurrent_sign_ups_with_one_address_create_one_account(attempt):
     def sign_up(index: int) -> int:
-        return post("/api/auth/register/", {
-            "username": f"user{index}", "password": PASSWORD, "email": "same@example.com"})
+        return register(APIClient(), username=f"user{index}", email="same@example.com").status_code
 
     statuses = run_together(20, sign_up)
     assert statuses == [201] * 20  # the same answer for all: nothing to enumerate

@@ -14,27 +14,15 @@ from tessera import signals
 from tessera.models import EmailAddress, EmailVerificationKey, Session
 
 from .accounts_support import mails_to, only_mail_to, snapshot
-from .conftest import PASSWORD, auth_header
+from .conftest import PASSWORD, REGISTER_URL, auth_header, receiving, register
 
-# The fixture, under the name the tests ask for.
 pytestmark = pytest.mark.django_db
-REGISTER = "/api/auth/register/"
 OPEN = {"PREVENT_ENUMERATION": False}
 
 
-def register(api, **body):
-    payload = {"username": "abc", "password": PASSWORD, "email": "abc@example.com", **body}
-    return api.post(REGISTER, payload, format="json")
-
-
 def test_seed_registration_creates_the_user_and_sends_a_verification_mail(api):
-    received = []
-    signals.user_registered.connect(lambda **kw: received.append(kw["user"]), weak=False,
-                                    dispatch_uid="test-registered")
-    try:
+    with receiving(signals.user_registered, "user") as received:
         response = register(api)
-    finally:
-        signals.user_registered.disconnect(dispatch_uid="test-registered")
     assert response.status_code == 201
     assert response.json() == {"detail": "Check your inbox to finish signing up."}
     user = get_user_model().objects.get(username="abc")
@@ -50,8 +38,14 @@ def test_seed_registration_creates_the_user_and_sends_a_verification_mail(api):
 
 def test_mass_assignment_is_ignored(api):
     response = register(
-        api, is_staff=True, is_superuser=True, is_active=False, groups=[1],
-        user_permissions=[1], date_joined="2000-01-01T00:00:00Z", id=999,
+        api,
+        is_staff=True,
+        is_superuser=True,
+        is_active=False,
+        groups=[1],
+        user_permissions=[1],
+        date_joined="2000-01-01T00:00:00Z",
+        id=999,
     )
     assert response.status_code == 201
     user = get_user_model().objects.get(username="abc")
@@ -151,16 +145,14 @@ def test_bad_input_is_refused_with_a_stable_code(api, body, field, code):
 def test_missing_fields_are_required(api, missing):
     payload = {"username": "abc", "password": PASSWORD, "email": "abc@example.com"}
     del payload[missing]
-    response = api.post(REGISTER, payload, format="json")
+    response = api.post(REGISTER_URL, payload, format="json")
     assert response.status_code == 400
     assert response.json()["fields"][missing][0]["code"] == "required"
     assert not get_user_model().objects.exists()
 
 
 def test_overlong_password_is_refused_before_validators_and_hasher(api, hasher_calls):
-    with mock.patch(
-        "django.contrib.auth.password_validation.validate_password"
-    ) as validators:
+    with mock.patch("django.contrib.auth.password_validation.validate_password") as validators:
         response = register(api, password="p" * 60000)
     assert response.status_code == 400
     assert validators.call_count == 0 and hasher_calls.call_count == 0
@@ -173,15 +165,17 @@ def test_oversized_body_is_413(api):
 
 
 def test_json_that_is_not_an_object_is_400(api):
-    response = api.post(REGISTER, "[1, 2]", content_type="application/json")
+    response = api.post(REGISTER_URL, "[1, 2]", content_type="application/json")
     assert response.status_code == 400
     assert not get_user_model().objects.exists()
 
 
 @pytest.mark.parametrize("backend", ["cache", "database"])
 def test_register_is_throttled_per_ip_before_the_costly_work(api, hasher_calls, backend, settings):
-    settings.TESSERA = {"ACCOUNT_THROTTLE_RATES": {"register_ip": "2/hour"},
-                        "THROTTLE_BACKEND": backend}
+    settings.TESSERA = {
+        "ACCOUNT_THROTTLE_RATES": {"register_ip": "2/hour"},
+        "THROTTLE_BACKEND": backend,
+    }
     assert register(api, username="one", email="one@example.com").status_code == 201
     assert register(api, username="two", email="two@example.com").status_code == 201
     hasher_calls.reset_mock()

@@ -20,9 +20,8 @@ from .accounts_support import (
     snapshot,
     verify_key,
 )
-from .conftest import PASSWORD
+from .conftest import PASSWORD, post_login, receiving, register
 
-# The fixture, under the name the tests ask for.
 pytestmark = pytest.mark.django_db
 MANDATORY = {"EMAIL_VERIFICATION": "mandatory"}
 VERIFY = "/api/auth/email/verify/"
@@ -30,18 +29,8 @@ RESEND = "/api/auth/email/verify/resend/"
 
 
 def sign_up(api, username="abc", email="abc@example.com"):
-    response = api.post(
-        "/api/auth/register/",
-        {"username": username, "password": PASSWORD, "email": email},
-        format="json",
-    )
-    assert response.status_code == 201
+    assert register(api, username=username, email=email).status_code == 201
     return get_user_model().objects.get(username=username)
-
-
-def log_in(api, username="abc", password=PASSWORD):
-    return api.post("/api/auth/login/", {"username": username, "password": password},
-                    format="json")
 
 
 def test_key_is_256_bits_and_stored_as_a_digest_only(api):
@@ -56,13 +45,8 @@ def test_key_is_256_bits_and_stored_as_a_digest_only(api):
 def test_verifying_marks_the_address_and_fires_the_signal(api):
     user = sign_up(api)
     key = verify_key(only_mail_to("abc@example.com"))
-    received = []
-    signals.email_verified.connect(lambda **kw: received.append(kw["email"]), weak=False,
-                                   dispatch_uid="test-verified")
-    try:
+    with receiving(signals.email_verified, "email") as received:
         response = api.post(VERIFY, {"key": key}, format="json")
-    finally:
-        signals.email_verified.disconnect(dispatch_uid="test-verified")
     assert response.status_code == 204
     assert EmailAddress.objects.get(user=user).verified_at is not None
     assert received == ["abc@example.com"]
@@ -148,7 +132,7 @@ def test_verify_is_throttled_per_ip(api):
 @override_settings(TESSERA=MANDATORY)
 def test_mandatory_refuses_login_until_verified_with_a_distinct_code(api):
     sign_up(api)
-    refused = log_in(api)
+    refused = post_login(api, "abc")
     assert refused.status_code == 403
     assert refused.json() == {
         "code": "email_not_verified",
@@ -157,48 +141,44 @@ def test_mandatory_refuses_login_until_verified_with_a_distinct_code(api):
     assert not Session.objects.exists()
     key = verify_key(only_mail_to("abc@example.com"))
     assert api.post(VERIFY, {"key": key}, format="json").status_code == 204
-    assert log_in(api).status_code == 200
+    assert post_login(api, "abc").status_code == 200
 
 
 @override_settings(TESSERA=MANDATORY)
 def test_mandatory_unverified_with_a_wrong_password_looks_like_any_failure(
-    api, user, django_user_model, hasher_calls
+    api, user, inactive_user, unusable_user, hasher_calls
 ):
     unverified = sign_up(api)
-    inactive = django_user_model.objects.create_user("carol", password=PASSWORD, is_active=False)
-    unusable = django_user_model.objects.create_user("dave")
-    unusable.set_unusable_password()
-    unusable.save()
     EmailAddress.objects.create(user=user, email=user.email, verified_at=timezone.now())
     cases = [
         ("nobody", PASSWORD),  # unknown user
         ("alice", "wrong-password"),  # wrong password
-        (inactive.username, PASSWORD),  # inactive user
-        (unusable.username, PASSWORD),  # unusable password
+        (inactive_user.username, PASSWORD),  # inactive user
+        (unusable_user.username, PASSWORD),  # unusable password
         (unverified.username, "wrong-password"),  # unverified, wrong password
     ]
     answers = []
     for username, password in cases:
         hasher_calls.reset_mock()
-        response = log_in(api, username, password)
+        response = post_login(api, username, password)
         assert hasher_calls.call_count == 1, username
         answers.append((response.status_code, response.json(), sorted(response.headers.items())))
     assert all(answer == answers[0] for answer in answers)
     assert answers[0][0] == 401 and answers[0][1]["code"] == "invalid_credentials"
     hasher_calls.reset_mock()
-    right = log_in(api, unverified.username, PASSWORD)
+    right = post_login(api, unverified.username)
     assert (right.status_code, right.json()["code"]) == (403, "email_not_verified")
     assert hasher_calls.call_count == 1
 
 
 @override_settings(TESSERA=MANDATORY)
 def test_mandatory_refuses_users_created_outside_registration(api, user):
-    assert log_in(api, "alice").json()["code"] == "email_not_verified"
+    assert post_login(api).json()["code"] == "email_not_verified"
 
 
 def test_optional_lets_unverified_users_log_in(api):
     sign_up(api)
-    assert log_in(api).status_code == 200
+    assert post_login(api, "abc").status_code == 200
 
 
 # Resend
@@ -211,9 +191,7 @@ def test_resend_always_answers_202_and_mails_only_unverified_accounts(api, user)
         api.post(RESEND, {"email": email}, format="json")
         for email in ("abc@example.com", "nobody@example.com", "alice@example.com")
     ]
-    assert {(a.status_code, a.content) for a in answers} == {
-        (202, answers[0].content)
-    }
+    assert {(a.status_code, a.content) for a in answers} == {(202, answers[0].content)}
     assert len(mails_to("abc@example.com")) == 1
     # alice was created outside registration: unverified, so she may verify now.
     assert len(mails_to("alice@example.com")) == 1

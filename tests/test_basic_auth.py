@@ -9,9 +9,8 @@ from django.test import override_settings
 
 from tessera.models import Session
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, create_user, post_login
 
-# The fixture, under the name the tests ask for.
 pytestmark = pytest.mark.django_db
 ME = "/api/auth/me/"
 ON = {"BASIC_AUTH": True}
@@ -42,8 +41,8 @@ def test_right_credentials_over_https(api, user, hasher_calls):
 
 
 @override_settings(TESSERA=ON)
-def test_login_by_email_and_non_ascii_passwords(api, django_user_model):
-    django_user_model.objects.create_user("zoe", "zoe@example.com", "pässwörd-ünïcode")
+def test_login_by_email_and_non_ascii_passwords(api):
+    create_user("zoe", "pässwörd-ünïcode", email="zoe@example.com")
     assert get_me(api, basic("zoe@example.com", "pässwörd-ünïcode")).status_code == 200
 
 
@@ -66,22 +65,28 @@ def test_plain_http_when_allowed(api, user, overrides):
 
 
 @override_settings(TESSERA=ON)
-def test_every_failure_looks_the_same_and_hashes_once(api, user, django_user_model,
-                                                      hasher_calls):
-    django_user_model.objects.create_user("carol", password=PASSWORD, is_active=False)
-    django_user_model.objects.create_user("dave")  # unusable password
+def test_every_failure_looks_the_same_and_hashes_once(
+    api, user, inactive_user, unusable_user, hasher_calls
+):
     answers = []
-    for identifier, password in [("nobody", PASSWORD), ("alice", "wrong"), ("carol", PASSWORD),
-                                 ("dave", PASSWORD)]:
+    for identifier, password in [
+        ("nobody", PASSWORD),
+        ("alice", "wrong"),
+        ("carol", PASSWORD),
+        ("dave", PASSWORD),
+    ]:
         hasher_calls.reset_mock()
         response = get_me(api, basic(identifier, password))
         assert hasher_calls.call_count == 1, identifier
         answers.append((response.status_code, response.json()))
     assert all(answer == answers[0] for answer in answers)
-    assert answers[0] == (401, {
-        "code": "invalid_credentials",
-        "detail": "Unable to log in with the provided credentials.",
-    })
+    assert answers[0] == (
+        401,
+        {
+            "code": "invalid_credentials",
+            "detail": "Unable to log in with the provided credentials.",
+        },
+    )
 
 
 @override_settings(TESSERA={**ON, "LOGIN_THROTTLE_RATES": {"ip": None, "username": "2/min"}})
@@ -94,8 +99,7 @@ def test_throttled_with_the_login_counters(api, user, hasher_calls):
     assert int(response["Retry-After"]) > 0
     assert hasher_calls.call_count == 0
     # Login through the endpoint shares the counter.
-    login = api.post("/api/auth/login/", {"username": "alice", "password": PASSWORD},
-                     format="json")
+    login = post_login(api)
     assert login.status_code == 429
 
 
@@ -124,8 +128,8 @@ def test_overlong_password_is_refused_without_hashing(api, user, hasher_calls):
 
 
 @override_settings(TESSERA=ON)
-def test_latin1_credentials_are_decoded(api, django_user_model):
-    django_user_model.objects.create_user("jose", password="contraseña-segura")
+def test_latin1_credentials_are_decoded(api):
+    create_user("jose", "contraseña-segura")
     assert get_me(api, basic("jose", "contraseña-segura", "latin-1")).status_code == 200
 
 

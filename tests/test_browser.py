@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from django.conf import settings
-from django.middleware.csrf import _get_new_csrf_string
 from django.test import override_settings
 from rest_framework.test import APIClient
 
@@ -12,19 +11,12 @@ from tessera.models import RevokeReason, Session, SessionKind
 from tessera.services.browser import SESSION_KEY
 
 from .accounts_support import NEW_PASSWORD, snapshot
-from .conftest import PASSWORD, auth_header
+from .conftest import CREDENTIALS, PASSWORD, auth_header, get_protected, with_csrf
 
-# The fixture, under the name the tests ask for.
 pytestmark = pytest.mark.django_db
 LOGIN = "/api/auth/session/login/"
 LOGOUT = "/api/auth/session/logout/"
 ME = "/api/auth/me/"
-
-
-@pytest.fixture
-def browser() -> APIClient:
-    """A client that enforces CSRF like a real browser-facing deployment."""
-    return APIClient(enforce_csrf_checks=True)
 
 
 def csrf_token(client) -> str:
@@ -34,8 +26,12 @@ def csrf_token(client) -> str:
 
 def browser_login(client, username="alice", password=PASSWORD, **extra):
     token = csrf_token(client)
-    return client.post(LOGIN, {"username": username, "password": password, **extra},
-                       format="json", HTTP_X_CSRFTOKEN=token)
+    return client.post(
+        LOGIN,
+        {"username": username, "password": password, **extra},
+        format="json",
+        HTTP_X_CSRFTOKEN=token,
+    )
 
 
 def unsafe(client, method, path, body=None):
@@ -76,8 +72,9 @@ def test_login_cycles_the_session_key_and_rotates_the_csrf_token(browser, user):
     token = csrf_token(browser)
     browser.session.save()
     old_key = browser.cookies[settings.SESSION_COOKIE_NAME].value
-    response = browser.post(LOGIN, {"username": "alice", "password": PASSWORD}, format="json",
-                            HTTP_X_CSRFTOKEN=token)
+    response = browser.post(
+        LOGIN, {"username": "alice", "password": PASSWORD}, format="json", HTTP_X_CSRFTOKEN=token
+    )
     assert response.status_code == 200
     assert browser.cookies[settings.SESSION_COOKIE_NAME].value != old_key
     new_token = browser.cookies[settings.CSRF_COOKIE_NAME].value
@@ -116,9 +113,7 @@ def test_unsafe_requests_with_the_session_need_csrf(browser, user):
     assert unsafe(browser, "patch", ME, body).status_code == 200
 
 
-def test_browser_session_is_listed_and_revoking_it_logs_the_browser_out(
-    api, browser, user, login
-):
+def test_browser_session_is_listed_and_revoking_it_logs_the_browser_out(api, browser, user, login):
     browser_login(browser, device_name="Chrome")
     token = login(device_name="Phone")["token"]
     listed = api.get("/api/auth/sessions/", **auth_header(token)).json()
@@ -171,8 +166,12 @@ def test_a_stale_cookie_does_not_block_a_new_login(browser, user, api, login):
 def test_password_change_from_the_browser_keeps_the_browser(browser, user, api, login):
     browser_login(browser)
     token = login()["token"]
-    response = unsafe(browser, "post", "/api/auth/password/change/",
-                      {"current_password": PASSWORD, "new_password": NEW_PASSWORD})
+    response = unsafe(
+        browser,
+        "post",
+        "/api/auth/password/change/",
+        {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+    )
     assert response.status_code == 204
     assert browser.get(ME).status_code == 200
     assert api.get(ME, **auth_header(token)).status_code == 401
@@ -210,14 +209,10 @@ def test_mandatory_verification_applies_to_browser_login(browser, user):
     assert not Session.objects.exists()
 
 
-def test_browser_session_manages_sessions_like_any_device(user, login):
+def test_browser_session_manages_sessions_like_any_device(browser, user, login):
     other_token = login()["token"]
-    browser = APIClient(enforce_csrf_checks=True)
-    csrf = _get_new_csrf_string()
-    browser.cookies["csrftoken"] = csrf
     response = browser.post(
-        "/api/auth/session/login/", {"username": "alice", "password": PASSWORD},
-        format="json", HTTP_X_CSRFTOKEN=csrf,
+        "/api/auth/session/login/", CREDENTIALS, format="json", **with_csrf(browser)
     )
     assert response.status_code == 200
     csrf = browser.cookies["csrftoken"].value  # rotated on login
@@ -225,13 +220,9 @@ def test_browser_session_manages_sessions_like_any_device(user, login):
     assert {row["kind"] for row in listed} == {"token", "browser"}
     token_row = next(row for row in listed if row["kind"] == "token")
     assert browser.delete(f"/api/auth/sessions/{token_row['id']}/").status_code == 403
-    revoked = browser.delete(
-        f"/api/auth/sessions/{token_row['id']}/", HTTP_X_CSRFTOKEN=csrf
-    )
+    revoked = browser.delete(f"/api/auth/sessions/{token_row['id']}/", HTTP_X_CSRFTOKEN=csrf)
     assert revoked.status_code == 204
-    assert APIClient().get(
-        "/api/protected/", HTTP_AUTHORIZATION=f"Token {other_token}"
-    ).status_code == 401
+    assert get_protected(APIClient(), other_token).status_code == 401
     assert browser.post("/api/auth/logout/", HTTP_X_CSRFTOKEN=csrf).status_code == 204
     assert Session.objects.get(kind=SessionKind.BROWSER).revoke_reason == "logout"
     assert browser.get("/api/auth/sessions/").status_code == 401

@@ -38,7 +38,7 @@ def test_behaves_as_djangos_backend():
 
 
 @pytest.mark.skipif(bool(os.environ.get("REDIS_URL")), reason="checks the no-Redis default")
-def test_demo_uses_local_memory_without_redis_url():
+def test_local_memory_is_the_default_without_redis_url():
     from django.conf import settings
 
     assert settings.CACHES["default"]["BACKEND"].endswith("LocMemCache")

@@ -11,7 +11,6 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from demo.views import ProtectedView
 from django.conf import settings
 from django.core.checks import run_checks
 from django.core.management import CommandError, call_command
@@ -25,7 +24,16 @@ from tessera.legacy.digests import drf_digest
 from tessera.models import RevokeReason, Session, SessionKind
 
 from .concurrency import run_together
-from .conftest import PASSWORD, auth_header, requires_postgres
+from .conftest import (
+    CREDENTIALS,
+    PASSWORD,
+    auth_header,
+    create_user,
+    get_protected,
+    post_login,
+    requires_postgres,
+)
+from .testapp.views import ProtectedView
 
 pytestmark = pytest.mark.django_db
 
@@ -34,6 +42,7 @@ TESSERA_CLASSES = [
     "tessera.authentication.ImportedTokenAuthentication",
 ]
 DRF_CLASS = "rest_framework.authentication.TokenAuthentication"
+TOKEN_AUTH_URL = "/api-token-auth/"
 KNOX_CLASS = "knox.auth.TokenAuthentication"
 
 
@@ -46,7 +55,7 @@ def accept_classes(monkeypatch):
     """Make the API accept ``classes``, in order, as a project's settings would.
 
     DRF copies DEFAULT_AUTHENTICATION_CLASSES onto APIView when it is imported, so the
-    demo's view is pointed at the overridden list too.
+    test app's view is pointed at the overridden list too.
     """
     overrides = []
 
@@ -74,10 +83,6 @@ def run(command: str, *args: str) -> str:
     return out.getvalue()
 
 
-def get_protected(api, token: str):
-    return api.get("/api/protected/", **auth_header(token))
-
-
 def session_columns() -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(f'SELECT * FROM "{Session._meta.db_table}"')  # noqa: S608
@@ -96,21 +101,21 @@ def assert_nowhere_in_sessions(secret: str) -> None:
 
 @pytest.mark.parametrize("fmt", ["json", "multipart"])
 def test_obtain_auth_token_answers_like_drf(api, user, fmt):
-    response = api.post(
-        "/api-token-auth/", {"username": "alice", "password": PASSWORD}, format=fmt
-    )
+    response = api.post(TOKEN_AUTH_URL, CREDENTIALS, format=fmt)
     assert response.status_code == 200
     assert set(response.json()) == {"token"}
     assert response.json()["token"].startswith("tsr1_")
     session = Session.objects.get()
     assert (session.user, session.kind, session.device_name) == (
-        user, SessionKind.TOKEN, "api-token-auth"
+        user,
+        SessionKind.TOKEN,
+        "api-token-auth",
     )
 
 
 def test_obtain_auth_token_accepts_urlencoded_forms(api, user):
     response = api.post(
-        "/api-token-auth/",
+        TOKEN_AUTH_URL,
         "username=alice&password=correct-horse-battery-staple",
         content_type="application/x-www-form-urlencoded",
     )
@@ -119,20 +124,13 @@ def test_obtain_auth_token_accepts_urlencoded_forms(api, user):
 
 
 def test_obtain_auth_token_opens_a_new_session_per_call(api, user):
-    tokens = [
-        api.post(
-            "/api-token-auth/", {"username": "alice", "password": PASSWORD}, format="json"
-        ).json()["token"]
-        for _ in range(3)
-    ]
+    tokens = [post_login(api, path=TOKEN_AUTH_URL).json()["token"] for _ in range(3)]
     assert len(set(tokens)) == 3
     assert Session.objects.live().filter(user=user).count() == 3
 
 
 def test_obtain_auth_token_token_works_and_logs_out(api, user):
-    token = api.post(
-        "/api-token-auth/", {"username": "alice", "password": PASSWORD}, format="json"
-    ).json()["token"]
+    token = post_login(api, path=TOKEN_AUTH_URL).json()["token"]
     assert get_protected(api, token).json() == {"message": "Hello, alice."}
     assert api.post("/api/auth/logout/", **auth_header(token)).status_code == 204
     assert get_protected(api, token).status_code == 401
@@ -146,7 +144,7 @@ def test_obtain_auth_token_token_works_and_logs_out(api, user):
     ],
 )
 def test_obtain_auth_token_bad_credentials_are_401_in_tesseras_shape(api, user, credentials):
-    response = api.post("/api-token-auth/", credentials, format="json")
+    response = api.post(TOKEN_AUTH_URL, credentials, format="json")
     assert response.status_code == 401
     assert response.json() == {
         "code": "invalid_credentials",
@@ -157,7 +155,7 @@ def test_obtain_auth_token_bad_credentials_are_401_in_tesseras_shape(api, user, 
 
 
 def test_obtain_auth_token_missing_password_is_400_per_field(api, user):
-    response = api.post("/api-token-auth/", {"username": "alice"}, format="json")
+    response = api.post(TOKEN_AUTH_URL, {"username": "alice"}, format="json")
     assert response.status_code == 400
     body = response.json()
     assert body["code"] == "invalid"
@@ -195,9 +193,7 @@ def test_imported_drf_key_keeps_authenticating(api, user, imported_accepted, clo
     assert session.idle_expires_at == clock.now + timedelta(hours=10)
 
 
-def test_imported_drf_key_is_a_tessera_session_on_tesseras_endpoints(
-    api, user, imported_accepted
-):
+def test_imported_drf_key_is_a_tessera_session_on_tesseras_endpoints(api, user, imported_accepted):
     token = Token.objects.create(user=user)
     run("tessera_import_drf_tokens")
     listed = api.get("/api/auth/sessions/", **auth_header(token.key)).json()
@@ -212,9 +208,7 @@ def test_without_the_class_tesseras_endpoints_refuse_imported_tokens(api, user):
     assert Session.objects.get().revoked_at is None
 
 
-def test_logout_revokes_an_imported_token_even_with_the_old_class_behind(
-    api, user, accept_classes
-):
+def test_logout_revokes_an_imported_token_even_with_the_old_class_behind(api, user, accept_classes):
     accept_classes(*TESSERA_CLASSES, DRF_CLASS)
     token = Token.objects.create(user=user)
     run("tessera_import_drf_tokens")
@@ -287,11 +281,8 @@ def test_delete_originals_leaves_the_token_working(api, user, other_user, import
         assert get_protected(api, key).status_code == 200
 
 
-def test_batches_cover_every_token(django_user_model):
-    users = [
-        django_user_model.objects.create_user(username=f"user{i}", password=PASSWORD)
-        for i in range(7)
-    ]
+def test_batches_cover_every_token():
+    users = [create_user(f"user{i}") for i in range(7)]
     keys = {Token.objects.create(user=u).key for u in users}
     assert run("tessera_import_drf_tokens", "--batch-size", "3").startswith("Imported 7 ")
     digests = set(Session.objects.values_list("token_digest", flat=True))
@@ -478,8 +469,10 @@ def test_bad_batch_size_is_refused(user, command):
 
 @pytest.mark.parametrize(
     ("command", "app"),
-    [("tessera_import_drf_tokens", "rest_framework.authtoken"),
-     ("tessera_import_knox_tokens", "knox")],
+    [
+        ("tessera_import_drf_tokens", "rest_framework.authtoken"),
+        ("tessera_import_knox_tokens", "knox"),
+    ],
 )
 def test_commands_explain_a_missing_app(command, app):
     apps_without = [a for a in settings.INSTALLED_APPS if a != app]
@@ -602,11 +595,8 @@ def test_safe_orders_pass_the_check(classes):
 @requires_postgres
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("attempt", range(3))
-def test_concurrent_imports_create_each_session_once(django_user_model, attempt):
-    users = [
-        django_user_model.objects.create_user(username=f"u{attempt}-{i}", password=PASSWORD)
-        for i in range(20)
-    ]
+def test_concurrent_imports_create_each_session_once(attempt):
+    users = [create_user(f"u{attempt}-{i}") for i in range(20)]
     for u in users:
         Token.objects.create(user=u)
     results = run_together(4, lambda i: run("tessera_import_drf_tokens", "--batch-size", "5"))

@@ -9,6 +9,8 @@ from rest_framework import exceptions
 from tessera.errors import error_body
 from tessera.models import Session
 
+from .conftest import auth_header, failing, post_login
+
 pytestmark = pytest.mark.django_db
 
 
@@ -77,13 +79,10 @@ def test_non_latin1_authorization_header_is_not_a_500(api):
 
 
 def test_database_error_is_503_with_retry_after(api, monkeypatch):
-    def broken(*args, **kwargs):
-        raise DatabaseError("connection refused")
-
-    monkeypatch.setattr("tessera.services.login.authenticate", broken)
-    response = api.post(
-        "/api/auth/login/", {"username": "alice", "password": "pw"}, format="json"
+    monkeypatch.setattr(
+        "tessera.services.login.authenticate", failing(DatabaseError("connection refused"))
     )
+    response = post_login(api, password="pw")
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
     assert response.json()["code"] == "service_unavailable"
@@ -91,8 +90,6 @@ def test_database_error_is_503_with_retry_after(api, monkeypatch):
 
 def test_unknown_session_id_is_404_json(api, user, login):
     token = login()["token"]
-    response = api.delete(
-        "/api/auth/sessions/not-a-uuid/", HTTP_AUTHORIZATION=f"Token {token}"
-    )
+    response = api.delete("/api/auth/sessions/not-a-uuid/", **auth_header(token))
     assert response.status_code == 404
     assert response.json()["code"] == "not_found"

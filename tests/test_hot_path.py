@@ -11,15 +11,12 @@ from django.test import override_settings
 
 from tessera import signals
 from tessera.models import RevokeReason, Session
+from tessera.services.sessions import open_session
 from tessera.tokens import opaque
 
-from .conftest import auth_header
+from .conftest import auth_header, failing, get_protected, receiving
 
 pytestmark = pytest.mark.django_db
-
-
-def get_protected(api, token):
-    return api.get("/api/protected/", **auth_header(token))
 
 
 def test_cold_request_costs_one_query_and_warm_none(api, user, login, django_assert_num_queries):
@@ -54,28 +51,35 @@ def test_steady_state_writes_nothing_until_refresh_interval(
     assert session.idle_expires_at == clock.now + timedelta(hours=10)
 
 
+def test_touch_racing_a_revocation_leaves_the_tombstone(api, user, login, clock):
+    token = login()["token"]
+    get_protected(api, token)  # cached, last used now
+    session = Session.objects.get()
+    # Revoked behind the cache's back (as by a concurrent process whose tombstone the
+    # touch below would otherwise evict).
+    Session.objects.filter(pk=session.pk).update(revoked_at=clock.now, revoke_reason="admin")
+    clock.advance(minutes=2)
+    response = get_protected(api, token)  # due a touch: CAS fails
+    assert response.status_code == 200  # served from the cache copy read before the touch
+    cached = caches["default"].get("tessera:session:" + session.token_digest)
+    assert cached == "revoked"
+    assert get_protected(api, token).status_code == 401
+
+
 def test_touch_sends_session_refreshed(api, user, login, clock):
     token = login()["token"]
-    received = []
-    signals.session_refreshed.connect(lambda **kw: received.append(kw["session"]), weak=False)
-    try:
+    with receiving(signals.session_refreshed, "session") as received:
         clock.advance(minutes=2)
         get_protected(api, token)
-    finally:
-        signals.session_refreshed.receivers.clear()
     assert [s.pk for s in received] == [Session.objects.get().pk]
 
 
 def test_idle_expiry_logs_out_and_fires_expired_once(api, user, login, clock):
     token = login()["token"]
-    expired = []
-    signals.session_expired.connect(lambda **kw: expired.append(kw["session"]), weak=False)
-    try:
+    with receiving(signals.session_expired, "session") as expired:
         clock.advance(hours=10, seconds=1)
         first = get_protected(api, token)
         second = get_protected(api, token)
-    finally:
-        signals.session_expired.receivers.clear()
     assert first.status_code == 401 and first.json()["code"] == "token_expired"
     assert second.status_code == 401
     assert len(expired) == 1
@@ -134,6 +138,13 @@ def test_inactive_user_found_by_queryset_update_is_refused(api, user, login):
     assert response.json()["code"] == "user_inactive"
 
 
+def test_deleting_a_user_refuses_its_cached_tokens_at_once(api, user, login):
+    token = login()["token"]
+    assert get_protected(api, token).status_code == 200  # cached
+    user.delete()
+    assert get_protected(api, token).status_code == 401
+
+
 def test_user_changes_reach_cached_sessions(api, user, login):
     token = login()["token"]
     get_protected(api, token)
@@ -142,28 +153,43 @@ def test_user_changes_reach_cached_sessions(api, user, login):
     assert get_protected(api, token).json() == {"message": "Hello, alice2."}
 
 
+def test_the_password_hash_is_not_cached(api, user, login):
+    token = login()["token"]
+    caches["default"].clear()
+    get_protected(api, token)
+    cached = caches["default"].get("tessera:session:" + opaque.digest(token))
+    assert "password" not in cached.user.__dict__
+
+
+def test_a_user_save_racing_a_revocation_keeps_the_tombstone(user, monkeypatch):
+    from tessera import session_cache
+    from tessera.services import sessions as session_service
+
+    issued = open_session(user)
+    real_evict = session_cache.evict
+
+    def revoke_then_evict(digests):
+        # The revocation commits (with its tombstone) just before the eviction runs.
+        session_service.revoke_sessions([issued.session], RevokeReason.ADMIN)
+        real_evict(digests)
+
+    monkeypatch.setattr(session_cache, "evict", revoke_then_evict)
+    session_service.forget_cached_user(user)
+    assert caches["default"].get("tessera:session:" + issued.session.token_digest) == "revoked"
+
+
 def test_cache_read_failure_falls_back_to_the_database(api, user, login, monkeypatch):
     token = login()["token"]
-
-    def broken(*args, **kwargs):
-        raise ConnectionError("cache down")
-
-    monkeypatch.setattr(caches["default"], "get", broken)
-    monkeypatch.setattr(caches["default"], "add", broken)
+    cache_down = failing(ConnectionError("cache down"))
+    monkeypatch.setattr(caches["default"], "get", cache_down)
+    monkeypatch.setattr(caches["default"], "add", cache_down)
     assert get_protected(api, token).status_code == 200
 
 
 def test_cache_and_database_down_is_503_never_200(api, user, login, monkeypatch):
     token = login()["token"]
-
-    def cache_broken(*args, **kwargs):
-        raise ConnectionError("cache down")
-
-    def db_broken(*args, **kwargs):
-        raise DatabaseError("database down")
-
-    monkeypatch.setattr(caches["default"], "get", cache_broken)
-    monkeypatch.setattr(Session.objects, "select_related", db_broken)
+    monkeypatch.setattr(caches["default"], "get", failing(ConnectionError("cache down")))
+    monkeypatch.setattr(Session.objects, "select_related", failing(DatabaseError("database down")))
     response = get_protected(api, token)
     assert response.status_code == 503
     assert response["Retry-After"] == "5"
@@ -172,11 +198,7 @@ def test_cache_and_database_down_is_503_never_200(api, user, login, monkeypatch)
 def test_failed_tombstone_write_is_503_and_logout_can_be_retried(api, user, login, monkeypatch):
     token = login()["token"]
     real_set_many = caches["default"].set_many
-
-    def broken(*args, **kwargs):
-        raise ConnectionError("cache down")
-
-    monkeypatch.setattr(caches["default"], "set_many", broken)
+    monkeypatch.setattr(caches["default"], "set_many", failing(ConnectionError("cache down")))
     assert api.post("/api/auth/logout/", **auth_header(token)).status_code == 503
     assert Session.objects.get().revoked_at is not None
     monkeypatch.setattr(caches["default"], "set_many", real_set_many)

@@ -11,22 +11,20 @@ from tessera import signals
 from tessera.models import RefreshToken, RevokeReason, Session, SessionKind
 from tessera.tokens import jwt as codec
 
-from .conftest import PASSWORD, auth_header
+from .conftest import (
+    JWT_URL,
+    PASSWORD,
+    auth_header,
+    create_user,
+    get_protected,
+    in_production_transactions,
+    log_in,
+    receiving,
+)
 from .jwt_keys import entry, rsa_pair
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def jwt_login(api, user):
-    def do_login(**extra):
-        response = api.post(
-            "/api/auth/jwt/", {"username": "alice", "password": PASSWORD, **extra}, format="json"
-        )
-        assert response.status_code == 200, response.content
-        return response.json()
-
-    return do_login
+SLIDING_URL = "/api/auth/jwt/sliding/"
 
 
 def refresh(api, token):
@@ -36,13 +34,13 @@ def refresh(api, token):
 def test_seed_flow(api, jwt_login):
     body = jwt_login(device_name="cli")
     assert set(body) == {"access", "refresh", "user"}
-    assert api.get("/api/protected/", **auth_header(body["access"], "Bearer")).status_code == 200
+    assert get_protected(api, body["access"], "Bearer").status_code == 200
     rotated = refresh(api, body["refresh"])
     assert rotated.status_code == 200
     assert set(rotated.json()) == {"access", "refresh"}
     assert rotated.json()["refresh"] != body["refresh"]
     new_access = rotated.json()["access"]
-    assert api.get("/api/protected/", **auth_header(new_access, "Bearer")).status_code == 200
+    assert get_protected(api, new_access, "Bearer").status_code == 200
     session = Session.objects.get()
     assert (session.kind, session.device_name) == (SessionKind.JWT, "cli")
 
@@ -74,23 +72,45 @@ def test_refresh_tokens_are_stored_only_as_digests(jwt_login):
     assert Session.objects.filter(token_digest__contains=jti).count() == 0
 
 
+@pytest.mark.parametrize("path", ["/api/auth/jwt/", "/api/auth/jwt/sliding/"])
+@pytest.mark.parametrize("username,password", [("nobody", PASSWORD), ("alice", "wrong")])
+def test_jwt_logins_refuse_bad_credentials_and_create_nothing(
+    api, user, path, username, password, hasher_calls
+):
+    response = api.post(path, {"username": username, "password": password}, format="json")
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_credentials"
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+    assert hasher_calls.call_count == 1
+    assert not Session.objects.exists() and not RefreshToken.objects.exists()
+
+
 def test_access_hot_path_query_counts(api, jwt_login, django_assert_num_queries):
     from django.core.cache import caches
 
     access = jwt_login()["access"]
     caches["default"].clear()
     with django_assert_num_queries(1):
-        assert api.get("/api/protected/", **auth_header(access, "Bearer")).status_code == 200
+        assert get_protected(api, access, "Bearer").status_code == 200
     with django_assert_num_queries(0):
-        assert api.get("/api/protected/", **auth_header(access, "Bearer")).status_code == 200
+        assert get_protected(api, access, "Bearer").status_code == 200
 
 
 @override_settings(TESSERA={"JWT_REVOCATION_CHECK": False})
 def test_stateless_mode_skips_the_session(api, jwt_login):
     body = jwt_login()
     Session.objects.update(revoked_at="2000-01-01T00:00:00Z")
-    response = api.get("/api/protected/", **auth_header(body["access"], "Bearer"))
+    response = get_protected(api, body["access"], "Bearer")
     assert response.status_code == 200
+
+
+@override_settings(TESSERA={"JWT_REVOCATION_CHECK": False})
+def test_logout_ends_the_session_in_stateless_jwt_mode(api, jwt_login):
+    pair = jwt_login()
+    assert api.post("/api/auth/logout/", **auth_header(pair["access"], "Bearer")).status_code == 204
+    assert Session.objects.get().revoke_reason == RevokeReason.LOGOUT
+    refreshed = refresh(api, pair["refresh"])
+    assert refreshed.status_code == 401
 
 
 def test_logout_with_jwt_revokes_session_and_access(api, jwt_login):
@@ -105,19 +125,15 @@ def test_logout_with_jwt_revokes_session_and_access(api, jwt_login):
 def test_reuse_after_grace_revokes_the_family(api, jwt_login, clock):
     body = jwt_login()
     first = refresh(api, body["refresh"]).json()
-    reused = []
-    signals.refresh_token_reused.connect(lambda **kw: reused.append(kw["session"]), weak=False)
-    try:
+    with receiving(signals.refresh_token_reused, "session") as reused:
         clock.advance(seconds=11)
         response = refresh(api, body["refresh"])
-    finally:
-        signals.refresh_token_reused.receivers.clear()
     assert response.status_code == 401
     assert response.json()["code"] == "token_reused"
     assert len(reused) == 1
     # The thief's and the owner's descendants are both dead now.
     assert refresh(api, first["refresh"]).status_code == 401
-    assert api.get("/api/protected/", **auth_header(first["access"], "Bearer")).status_code == 401
+    assert get_protected(api, first["access"], "Bearer").status_code == 401
     session = Session.objects.get()
     assert session.revoke_reason == RevokeReason.TOKEN_REUSED
 
@@ -142,6 +158,18 @@ def test_reuse_inside_grace_returns_the_same_successor(api, jwt_login, clock):
     assert again.json()["refresh"] == first["refresh"]
     assert RefreshToken.objects.count() == 2
     assert refresh(api, first["refresh"]).status_code == 200
+
+
+@in_production_transactions
+def test_reuse_revocation_survives_atomic_requests(api, jwt_login, clock, atomic_requests):
+    pair = jwt_login()
+    successor = refresh(api, pair["refresh"])
+    clock.advance(seconds=30)
+    reused = refresh(api, pair["refresh"])
+    assert reused.json()["code"] == "token_reused"
+    assert Session.objects.get().revoke_reason == RevokeReason.TOKEN_REUSED
+    thief = refresh(api, successor.json()["refresh"])
+    assert thief.status_code == 401
 
 
 def test_refresh_extends_idle_but_never_past_max_ttl(api, jwt_login, clock):
@@ -174,6 +202,12 @@ def test_refresh_requires_a_token(api):
     assert response.json()["code"] == "not_authenticated"
 
 
+def test_jwt_endpoints_challenge_with_bearer(api):
+    response = api.post("/api/auth/jwt/refresh/", {}, format="json")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
 def test_verify_honours_revocation(api, jwt_login):
     body = jwt_login()
     for token in (body["access"], body["refresh"]):
@@ -192,27 +226,45 @@ def test_verify_refuses_a_rotated_refresh_token(api, jwt_login):
 
 
 def test_sliding_tokens(api, user, clock):
-    response = api.post(
-        "/api/auth/jwt/sliding/", {"username": "alice", "password": PASSWORD}, format="json"
-    )
-    token = response.json()["token"]
-    assert api.get("/api/protected/", **auth_header(token, "Bearer")).status_code == 200
+    token = log_in(api, path=SLIDING_URL)["token"]
+    assert get_protected(api, token, "Bearer").status_code == 200
     clock.advance(minutes=6)
-    assert api.get("/api/protected/", **auth_header(token, "Bearer")).status_code == 401
+    assert get_protected(api, token, "Bearer").status_code == 401
     renewed = api.post("/api/auth/jwt/sliding/refresh/", {"token": token}, format="json")
     assert renewed.status_code == 200
     token = renewed.json()["token"]
-    assert api.get("/api/protected/", **auth_header(token, "Bearer")).status_code == 200
+    assert get_protected(api, token, "Bearer").status_code == 200
     clock.advance(days=1, seconds=1)
     late = api.post("/api/auth/jwt/sliding/refresh/", {"token": token}, format="json")
     assert late.status_code == 401
 
 
 def test_sliding_token_is_not_a_refresh_token(api, user):
-    token = api.post(
-        "/api/auth/jwt/sliding/", {"username": "alice", "password": PASSWORD}, format="json"
-    ).json()["token"]
+    token = log_in(api, path=SLIDING_URL)["token"]
     assert refresh(api, token).json()["code"] == "wrong_token_type"
+
+
+@pytest.mark.parametrize(
+    "body,code",
+    [
+        ({"token": "garbage"}, "invalid_token"),
+        ({"token": "a.b.c"}, "invalid_token"),
+        ({}, "invalid"),
+        ({"token": "x" * 9000}, "invalid"),
+    ],
+)
+def test_sliding_refresh_refuses_bad_input(api, body, code):
+    response = api.post("/api/auth/jwt/sliding/refresh/", body, format="json")
+    assert response.json()["code"] == code
+    assert response.status_code == (400 if code == "invalid" else 401)
+
+
+def test_sliding_refresh_refuses_an_access_token(api, jwt_login):
+    access = jwt_login()["access"]
+    response = api.post("/api/auth/jwt/sliding/refresh/", {"token": access}, format="json")
+    assert response.status_code == 401
+    assert response.json()["code"] == "wrong_token_type"
+    assert Session.objects.get().revoked_at is None
 
 
 def test_custom_claims_hook(api, jwt_login):
@@ -230,18 +282,19 @@ def claims_hook(user, session):
 
 
 @pytest.mark.parametrize("algorithm", ["HS256", "HS384", "HS512", "RS256", "ES256", "EdDSA"])
-def test_every_algorithm_round_trips(api, user, algorithm):
+def test_every_algorithm_round_trips(api, jwt_login, algorithm):
     with override_settings(TESSERA={"JWT_KEYS": [entry("k1", algorithm)]}):
-        response = api.post(
-            "/api/auth/jwt/", {"username": "alice", "password": PASSWORD}, format="json"
-        )
-        access = response.json()["access"]
-        assert api.get("/api/protected/", **auth_header(access, "Bearer")).status_code == 200
+        access = jwt_login()["access"]
+        assert get_protected(api, access, "Bearer").status_code == 200
 
 
 def test_jwks_publishes_public_keys_only(api):
-    keys = [entry("rsa-1", "RS256"), entry("ec-1", "ES256"), entry("ed-1", "EdDSA"),
-            entry("hmac-1", "HS256")]
+    keys = [
+        entry("rsa-1", "RS256"),
+        entry("ec-1", "ES256"),
+        entry("ed-1", "EdDSA"),
+        entry("hmac-1", "HS256"),
+    ]
     with override_settings(TESSERA={"JWT_KEYS": keys}):
         body = api.get("/api/auth/jwt/jwks/").json()
     assert [k["kid"] for k in body["keys"]] == ["rsa-1", "ec-1", "ed-1"]
@@ -250,19 +303,14 @@ def test_jwks_publishes_public_keys_only(api):
         assert key["use"] == "sig"
 
 
-def test_key_rotation_step_by_step(api, user, clock):
+def test_key_rotation_step_by_step(api, jwt_login, clock):
     old, new = entry("2026-01", "RS256"), entry("2026-07", "ES256")
 
-    def obtain():
-        return api.post(
-            "/api/auth/jwt/", {"username": "alice", "password": PASSWORD}, format="json"
-        ).json()
-
     def works(token):
-        return api.get("/api/protected/", **auth_header(token, "Bearer")).status_code == 200
+        return get_protected(api, token, "Bearer").status_code == 200
 
     with override_settings(TESSERA={"JWT_KEYS": [old]}):
-        old_tokens = obtain()
+        old_tokens = jwt_login()
     # Step 1: publish the new key, keep signing with the old one.
     with override_settings(TESSERA={"JWT_KEYS": [old, new], "JWT_ACTIVE_KID": "2026-01"}):
         kids = [k["kid"] for k in api.get("/api/auth/jwt/jwks/").json()["keys"]]
@@ -270,7 +318,7 @@ def test_key_rotation_step_by_step(api, user, clock):
         assert works(old_tokens["access"])
     # Step 2: sign with the new key; tokens signed with the old one still verify.
     with override_settings(TESSERA={"JWT_KEYS": [old, new], "JWT_ACTIVE_KID": "2026-07"}):
-        new_tokens = obtain()
+        new_tokens = jwt_login()
         assert works(old_tokens["access"]) and works(new_tokens["access"])
         rotated = refresh(api, old_tokens["refresh"]).json()
     # Step 3: after the longest token lifetime, retire the old key.
@@ -278,7 +326,7 @@ def test_key_rotation_step_by_step(api, user, clock):
     with override_settings(TESSERA={"JWT_KEYS": [new]}):
         assert not works(old_tokens["access"])
         assert refresh(api, rotated["refresh"]).status_code in (200, 401)
-        assert works(obtain()["access"])
+        assert works(jwt_login()["access"])
 
 
 def test_verify_only_key_cannot_be_active():
@@ -297,17 +345,16 @@ def roles_hook(user, session):
 
 
 @pytest.fixture
-def manager(django_user_model):
+def manager(db):
     from django.contrib.auth.models import Group
 
-    user = django_user_model.objects.create_user("mia", password=PASSWORD)
+    user = create_user("mia")
     user.groups.add(Group.objects.create(name="Manager"))
     return user
 
 
 def manager_access(api) -> str:
-    body = {"username": "mia", "password": PASSWORD}
-    return api.post("/api/auth/jwt/", body, format="json").json()["access"]
+    return log_in(api, "mia", path=JWT_URL)["access"]
 
 
 def test_roles_come_from_groups_not_from_claims_by_default(api, manager):
@@ -324,7 +371,7 @@ def test_roles_claim_is_trusted_only_when_opted_in(api, manager, django_assert_n
     with override_settings(TESSERA=trusted):
         access = manager_access(api)
         manager.groups.clear()
-        api.get("/api/protected/", **auth_header(access, "Bearer"))  # warm the cache
+        get_protected(api, access, "Bearer")  # warm the cache
         with django_assert_num_queries(0):
             response = api.get("/api/manager-content/", **auth_header(access, "Bearer"))
     assert response.status_code == 200  # stale until refresh, as documented

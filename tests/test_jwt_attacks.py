@@ -16,7 +16,7 @@ from django.test import override_settings
 
 from tessera.tokens import jwt as codec
 
-from .conftest import PASSWORD, auth_header
+from .conftest import auth_header, get_protected
 from .jwt_keys import entry, rsa_pair
 
 pytestmark = pytest.mark.django_db
@@ -37,19 +37,16 @@ def claims_of(token: str) -> dict:
 
 
 def forge(header: dict, claims: dict, signature: str = "") -> str:
-    return ".".join(
-        [b64(json.dumps(header).encode()), b64(json.dumps(claims).encode()), signature]
-    )
+    return ".".join([b64(json.dumps(header).encode()), b64(json.dumps(claims).encode()), signature])
 
 
 @pytest.fixture
-def tokens(api, user):
-    credentials = {"username": "alice", "password": PASSWORD}
-    return api.post("/api/auth/jwt/", credentials, format="json").json()
+def tokens(jwt_login):
+    return jwt_login()
 
 
 def assert_refused(api, token: str):
-    response = api.get("/api/protected/", **auth_header(token, "Bearer"))
+    response = get_protected(api, token, "Bearer")
     assert response.status_code == 401, response.content
     body = response.json()
     assert set(body) == {"code", "detail"}
@@ -65,12 +62,9 @@ def test_alg_none(api, tokens):
     assert_refused(api, forge({**header, "alg": "None"}, claims))
 
 
-def test_hs256_signed_with_the_rsa_public_key(api, user):
+def test_hs256_signed_with_the_rsa_public_key(api, jwt_login):
     with override_settings(TESSERA=RSA_KEYS):
-        response = api.post(
-            "/api/auth/jwt/", {"username": "alice", "password": PASSWORD}, format="json"
-        )
-        claims = claims_of(response.json()["access"])
+        claims = claims_of(jwt_login()["access"])
         public_pem = rsa_pair()[1].encode()
         header = {"alg": "HS256", "typ": "JWT", "kid": "rsa-1"}
         signing_input = ".".join(segments(forge(header, claims))[:2]).encode()
@@ -104,12 +98,20 @@ def test_key_url_and_embedded_key_headers_are_ignored(api, user, monkeypatch, he
     with override_settings(TESSERA=RSA_KEYS):
         now = int(time.time())
         claims = {
-            "sub": str(user.pk), "sid": "00000000-0000-0000-0000-000000000000",
-            "iss": codec.issuer(), "aud": codec.audience(), "iat": now, "nbf": now,
-            "exp": now + 60, "jti": "j", "token_type": "access",
+            "sub": str(user.pk),
+            "sid": "00000000-0000-0000-0000-000000000000",
+            "iss": codec.issuer(),
+            "aud": codec.audience(),
+            "iat": now,
+            "nbf": now,
+            "exp": now + 60,
+            "jti": "j",
+            "token_type": "access",
         }
         token = pyjwt.encode(
-            claims, attacker_private, algorithm="RS256",
+            claims,
+            attacker_private,
+            algorithm="RS256",
             headers={"kid": "rsa-1", header_name: value},
         )
         assert_refused(api, token)
@@ -145,8 +147,7 @@ def resigned(token: str, **changes) -> str:
     claims = {**claims_of(token), **changes}
     claims = {k: v for k, v in claims.items() if v is not None}
     key = codec.key_ring().active
-    return pyjwt.encode(claims, key.signing_key, algorithm=key.algorithm,
-                        headers={"kid": key.kid})
+    return pyjwt.encode(claims, key.signing_key, algorithm=key.algorithm, headers={"kid": key.kid})
 
 
 def test_wrong_audience(api, tokens):

@@ -3,36 +3,22 @@
 from __future__ import annotations
 
 import pytest
-from django.middleware.csrf import _get_new_csrf_string
 from django.test import override_settings
-from rest_framework.test import APIClient
 
 from tessera.models import Session
 
-from .conftest import PASSWORD
+from .conftest import CREDENTIALS, auth_header, with_csrf
 
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.usefixtures("cookie_mode"),
 ]
-CREDENTIALS = {"username": "alice", "password": PASSWORD}
 
 
 @pytest.fixture
 def cookie_mode():
     with override_settings(TESSERA={"JWT_COOKIES": True, "JWT_COOKIE_SECURE": False}):
         yield
-
-
-@pytest.fixture
-def browser() -> APIClient:
-    return APIClient(enforce_csrf_checks=True)
-
-
-def with_csrf(browser: APIClient) -> dict:
-    token = _get_new_csrf_string()
-    browser.cookies["csrftoken"] = token
-    return {"HTTP_X_CSRFTOKEN": token}
 
 
 def test_login_without_csrf_is_403(browser, user):
@@ -55,7 +41,11 @@ def test_login_sets_httponly_cookies(browser, user):
 def test_secure_flag_is_on_by_default(browser, user):
     with override_settings(TESSERA={"JWT_COOKIES": True}):
         response = browser.post(
-            "/api/auth/jwt/", CREDENTIALS, format="json", secure=True, **with_csrf(browser),
+            "/api/auth/jwt/",
+            CREDENTIALS,
+            format="json",
+            secure=True,
+            **with_csrf(browser),
             HTTP_REFERER="https://testserver/",
         )
     assert response.cookies["tessera_access"]["secure"]
@@ -88,9 +78,8 @@ def test_refresh_from_cookie_needs_csrf_and_rotates_cookies(browser, user):
     assert response.cookies["tessera_refresh"].value != login.cookies["tessera_refresh"].value
 
 
-def test_header_token_is_not_subject_to_csrf(user):
-    client = APIClient(enforce_csrf_checks=True)
+def test_header_token_is_not_subject_to_csrf(browser, user):
     with override_settings(TESSERA={}):
-        access = client.post("/api/auth/jwt/", CREDENTIALS, format="json").json()["access"]
-    response = client.post("/api/auth/logout/", HTTP_AUTHORIZATION=f"Bearer {access}")
+        access = browser.post("/api/auth/jwt/", CREDENTIALS, format="json").json()["access"]
+    response = browser.post("/api/auth/logout/", **auth_header(access, "Bearer"))
     assert response.status_code == 204

@@ -10,7 +10,7 @@ from django.test import override_settings
 
 from tessera.checks import check_jwt
 
-from .conftest import PASSWORD, auth_header
+from .conftest import get_protected
 
 
 def generate(**options) -> dict:
@@ -21,15 +21,13 @@ def generate(**options) -> dict:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("algorithm", ["EdDSA", "ES256", "RS256", "HS256", "HS512"])
-def test_generated_keys_pass_the_checks_and_work(api, user, algorithm):
+def test_generated_keys_pass_the_checks_and_work(api, jwt_login, algorithm):
     key = generate(algorithm=algorithm, kid="k1")
     assert key["kid"] == "k1" and key["algorithm"] == algorithm
     with override_settings(TESSERA={"JWT_KEYS": [key]}):
         assert check_jwt() == []
-        access = api.post(
-            "/api/auth/jwt/", {"username": "alice", "password": PASSWORD}, format="json"
-        ).json()["access"]
-        assert api.get("/api/protected/", **auth_header(access, "Bearer")).status_code == 200
+        access = jwt_login()["access"]
+        assert get_protected(api, access, "Bearer").status_code == 200
 
 
 def test_bad_kid_is_refused():
@@ -61,9 +59,7 @@ def test_short_rsa_key_is_e012():
 
 
 def test_unusable_ring_is_e010():
-    assert ids(JWT_KEYS=[{"kid": "a", "algorithm": "none", "secret": "s" * 64}]) == [
-        "tessera.E010"
-    ]
+    assert ids(JWT_KEYS=[{"kid": "a", "algorithm": "none", "secret": "s" * 64}]) == ["tessera.E010"]
     assert ids(JWT_KEYS=[{"algorithm": "HS256", "secret": "s" * 64}]) == ["tessera.E010"]
 
 

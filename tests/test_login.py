@@ -5,30 +5,19 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from tessera.models import Session
+from tessera.checks import check_atomic_requests, check_settings
+from tessera.models import Session, ThrottleCounter
 
-from .conftest import PASSWORD
+from .conftest import (
+    CREDENTIALS,
+    LOGIN_URL,
+    PASSWORD,
+    failing,
+    in_production_transactions,
+    post_login,
+)
 
 pytestmark = pytest.mark.django_db
-
-
-def post_login(api, **body):
-    return api.post("/api/auth/login/", body, format="json")
-
-
-@pytest.fixture
-def inactive_user(django_user_model):
-    return django_user_model.objects.create_user(
-        username="carol", password=PASSWORD, is_active=False
-    )
-
-
-@pytest.fixture
-def unusable_user(django_user_model):
-    user = django_user_model.objects.create_user(username="dave")
-    user.set_unusable_password()
-    user.save()
-    return user
 
 
 @pytest.mark.parametrize(
@@ -60,8 +49,20 @@ def test_success_hashes_once(api, user, hasher_calls):
     assert hasher_calls.call_count == 1
 
 
+@override_settings(
+    AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.AllowAllUsersModelBackend"]
+)
+def test_inactive_users_are_refused_whatever_the_backend(api, inactive_user, hasher_calls):
+    hasher_calls.reset_mock()
+    response = post_login(api, "carol")
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_credentials"
+    assert hasher_calls.call_count == 1
+    assert not Session.objects.exists()
+
+
 def test_login_requires_an_identifier(api):
-    response = post_login(api, password=PASSWORD)
+    response = api.post(LOGIN_URL, {"password": PASSWORD}, format="json")
     assert response.status_code == 400
     assert response.json()["fields"]["username"][0]["code"] == "required"
     assert not Session.objects.exists()
@@ -83,20 +84,27 @@ def test_device_name_too_long_is_400(api, user):
 
 def test_login_records_device_agent_and_ip(api, user):
     api.post(
-        "/api/auth/login/",
-        {"username": "alice", "password": PASSWORD, "device_name": "Work laptop"},
-        format="json", HTTP_USER_AGENT="Firefox/140", REMOTE_ADDR="203.0.113.9",
+        LOGIN_URL,
+        {**CREDENTIALS, "device_name": "Work laptop"},
+        format="json",
+        HTTP_USER_AGENT="Firefox/140",
+        REMOTE_ADDR="203.0.113.9",
     )
     session = Session.objects.get()
     assert (session.device_name, session.user_agent, session.ip) == (
-        "Work laptop", "Firefox/140", "203.0.113.9"
+        "Work laptop",
+        "Firefox/140",
+        "203.0.113.9",
     )
 
 
 def test_x_forwarded_for_is_ignored_without_trusted_proxies(api, user):
     post_login_with = api.post(
-        "/api/auth/login/", {"username": "alice", "password": PASSWORD}, format="json",
-        REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.1",
+        LOGIN_URL,
+        CREDENTIALS,
+        format="json",
+        REMOTE_ADDR="10.0.0.1",
+        HTTP_X_FORWARDED_FOR="198.51.100.1",
     )
     assert post_login_with.status_code == 200
     assert Session.objects.get().ip == "10.0.0.1"
@@ -105,8 +113,11 @@ def test_x_forwarded_for_is_ignored_without_trusted_proxies(api, user):
 @override_settings(TESSERA={"NUM_PROXIES": 1})
 def test_x_forwarded_for_is_used_with_one_trusted_proxy(api, user):
     api.post(
-        "/api/auth/login/", {"username": "alice", "password": PASSWORD}, format="json",
-        REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="1.1.1.1, 198.51.100.1",
+        LOGIN_URL,
+        CREDENTIALS,
+        format="json",
+        REMOTE_ADDR="10.0.0.1",
+        HTTP_X_FORWARDED_FOR="1.1.1.1, 198.51.100.1",
     )
     assert Session.objects.get().ip == "198.51.100.1"
 
@@ -132,6 +143,44 @@ def test_ip_throttle_spans_usernames(api, user):
     assert post_login(api, username="alice", password=PASSWORD).status_code == 429
 
 
+@override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": "3/min", "username": None}})
+def test_clients_without_a_readable_address_share_one_ip_bucket(api, user):
+    statuses = [
+        api.post(
+            LOGIN_URL,
+            {"username": f"u{i}", "password": "x"},
+            format="json",
+            REMOTE_ADDR="unix:/run/app.sock",
+        ).status_code
+        for i in range(4)
+    ]
+    assert statuses == [401, 401, 401, 429]
+
+
+@override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": None, "username": "3/min"}})
+def test_username_and_email_share_one_login_bucket(api, user):
+    for identifier in ("alice", "alice@example.com", "ALICE"):
+        post_login(api, identifier, "x")
+    response = api.post(
+        LOGIN_URL, {"email": "alice@example.com", "password": PASSWORD}, format="json"
+    )
+    assert response.status_code == 429
+
+
+@override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": "100/min"}})
+def test_a_login_throttle_scope_left_out_keeps_its_default(api, user):
+    statuses = [post_login(api, password="x").status_code for _ in range(6)]
+    assert statuses == [401] * 5 + [429]
+
+
+def test_switching_one_login_scope_off_is_not_a_warning(settings):
+    settings.DEBUG = True
+    with override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": None}}):
+        assert check_settings() == []
+    with override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": None, "username": None}}):
+        assert [m.id for m in check_settings()] == ["tessera.W001"]
+
+
 def test_throttle_window_reopens(api, user, monkeypatch):
     now = [1_000_000.0]
     monkeypatch.setattr("tessera.services.throttling.time.time", lambda: now[0])
@@ -142,13 +191,31 @@ def test_throttle_window_reopens(api, user, monkeypatch):
         assert post_login(api, username="alice", password=PASSWORD).status_code == 200
 
 
+@in_production_transactions
+@override_settings(
+    TESSERA={
+        "THROTTLE_BACKEND": "database",
+        "LOGIN_THROTTLE_RATES": {"ip": None, "username": "3/min"},
+    }
+)
+def test_database_throttle_counts_survive_atomic_requests(api, user, atomic_requests):
+    for _ in range(3):
+        post_login(api, password="x")
+    assert ThrottleCounter.objects.get().count == 3
+    response = post_login(api)
+    assert response.status_code == 429
+
+
+def test_atomic_requests_with_database_throttle_warns(atomic_requests):
+    with override_settings(TESSERA={"THROTTLE_BACKEND": "database"}):
+        assert [m.id for m in check_atomic_requests()] == ["tessera.W003"]
+    assert check_atomic_requests() == []
+
+
 def test_throttle_cache_failure_fails_closed(api, user, monkeypatch):
     from django.core.cache import caches
 
-    def broken(*args, **kwargs):
-        raise ConnectionError("cache down")
-
-    monkeypatch.setattr(caches["default"], "incr", broken)
+    monkeypatch.setattr(caches["default"], "incr", failing(ConnectionError("cache down")))
     response = post_login(api, username="alice", password=PASSWORD)
     assert response.status_code == 503
     assert not Session.objects.exists()

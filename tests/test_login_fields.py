@@ -13,8 +13,8 @@ from django.test import override_settings
 
 from tessera.models import Session
 
-from .authz_support import auth, token_for
-from .conftest import PASSWORD
+from .authz_support import token_for
+from .conftest import PASSWORD, auth_header
 
 pytestmark = pytest.mark.django_db
 EMAIL_ONLY = {"LOGIN_FIELDS": ("email",)}
@@ -114,7 +114,7 @@ def test_a_personal_token_password_check_names_the_user_as_the_setting_allows(
     clock.advance(minutes=11)  # past PAT_FRESH_LOGIN: the password is needed
     body = {"name": "ci", "scopes": [], "password": PASSWORD}
     with override_settings(TESSERA=settings_):
-        response = api.post("/api/auth/tokens/", body, format="json", **auth(token))
+        response = api.post("/api/auth/tokens/", body, format="json", **auth_header(token))
     assert response.status_code == 201, response.content
 
 

@@ -6,17 +6,13 @@ import pytest
 
 from tessera.models import RevokeReason, Session
 
-from .conftest import PASSWORD, auth_header
+from .conftest import LOGIN_URL, PASSWORD, auth_header, get_protected, post_login
 
 pytestmark = pytest.mark.django_db
 
 
 def test_login_returns_token_expiry_user_and_session(api, user):
-    response = api.post(
-        "/api/auth/login/",
-        {"username": "alice", "password": PASSWORD, "device_name": "Phone"},
-        format="json",
-    )
+    response = post_login(api, device_name="Phone")
     assert response.status_code == 200
     body = response.json()
     assert set(body) == {"token", "expiry", "user", "session"}
@@ -29,18 +25,17 @@ def test_login_returns_token_expiry_user_and_session(api, user):
 
 
 def test_login_by_email(api, user):
-    response = api.post(
-        "/api/auth/login/", {"email": "ALICE@example.com", "password": PASSWORD}, format="json"
-    )
+    body = {"email": "ALICE@example.com", "password": PASSWORD}
+    response = api.post(LOGIN_URL, body, format="json")
     assert response.status_code == 200
 
 
 @pytest.mark.parametrize("keyword", ["Token", "Bearer", "token", "BEARER"])
 def test_seed_flow(api, user, login, keyword):
     token = login()["token"]
-    assert api.get("/api/protected/", **auth_header(token, keyword)).status_code == 200
+    assert get_protected(api, token, keyword).status_code == 200
     assert api.post("/api/auth/logout/", **auth_header(token, keyword)).status_code == 204
-    response = api.get("/api/protected/", **auth_header(token, keyword))
+    response = get_protected(api, token, keyword)
     assert response.status_code == 401
     assert response.json()["code"] == "token_revoked"
     assert Session.objects.get().revoke_reason == RevokeReason.LOGOUT
@@ -49,13 +44,11 @@ def test_seed_flow(api, user, login, keyword):
 def test_logout_all_kills_every_device(api, user, login):
     tokens = [login(device_name=f"device {i}")["token"] for i in range(3)]
     for token in tokens:
-        assert api.get("/api/protected/", **auth_header(token)).status_code == 200
+        assert get_protected(api, token).status_code == 200
     assert api.post("/api/auth/logout/all/", **auth_header(tokens[0])).status_code == 204
     for token in tokens:
-        assert api.get("/api/protected/", **auth_header(token)).status_code == 401
-    assert set(Session.objects.values_list("revoke_reason", flat=True)) == {
-        RevokeReason.LOGOUT_ALL
-    }
+        assert get_protected(api, token).status_code == 401
+    assert set(Session.objects.values_list("revoke_reason", flat=True)) == {RevokeReason.LOGOUT_ALL}
 
 
 def test_anonymous_protected_is_401_with_challenge(api):

@@ -1,11 +1,10 @@
-"""Roles, scopes and ownership: the permission classes and the demo endpoints using them."""
+"""Roles, scopes and ownership: the permission classes and the test app's endpoints using them."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
 import pytest
-from demo.models import Post
 from django.contrib.auth.models import AnonymousUser, Group
 from django.core.exceptions import ImproperlyConfigured
 from django.db import OperationalError
@@ -30,10 +29,9 @@ from tessera.permissions import (
 )
 from tessera.services.scopes import granted_scopes, held_scopes
 
-from . import authz_support
-from .authz_support import ALL_SCOPES, auth, pat_for, token_for
-
-demo_scopes, seeded = authz_support.demo_scopes, authz_support.seeded
+from .authz_support import ALL_SCOPES, pat_for, token_for
+from .conftest import auth_header, create_user
+from .testapp.models import Post
 
 pytestmark = pytest.mark.django_db
 factory = APIRequestFactory()
@@ -72,7 +70,7 @@ def call(view_permissions, user, *, method: str = "get", session=None):
 )
 def test_role_endpoints_with_a_token_per_group(api, seeded, path, allowed):
     for username, user in seeded.items():
-        response = api.get(path, **auth(token_for(user)))
+        response = api.get(path, **auth_header(token_for(user)))
         assert response.status_code == (200 if username in allowed else 403), username
         if username not in allowed:
             assert response.json()["code"] in ("admin_required", "role_required")
@@ -89,21 +87,21 @@ def test_removing_a_user_from_a_group_denies_the_next_request_with_the_same_toke
     user = seeded[username]
     token = token_for(user)
     # Twice: the second request is served from the session cache, user instance included.
-    assert api.get(path, **auth(token)).status_code == 200
-    assert api.get(path, **auth(token)).status_code == 200
+    assert api.get(path, **auth_header(token)).status_code == 200
+    assert api.get(path, **auth_header(token)).status_code == 200
     user.groups.clear()
-    assert api.get(path, **auth(token)).status_code == 403
+    assert api.get(path, **auth_header(token)).status_code == 403
     user.groups.add(Group.objects.get(name=username.capitalize()))
-    assert api.get(path, **auth(token)).status_code == 200
+    assert api.get(path, **auth_header(token)).status_code == 200
 
 
 def test_model_permissions_from_groups_are_not_cached_between_requests(api, seeded):
     manager = seeded["manager"]
     token = pat_for(manager, ALL_SCOPES)
     body = {"title": "t", "body": "b"}
-    assert api.post("/api/posts/", body, format="json", **auth(token)).status_code == 201
+    assert api.post("/api/posts/", body, format="json", **auth_header(token)).status_code == 201
     manager.groups.clear()
-    assert api.post("/api/posts/", body, format="json", **auth(token)).status_code == 403
+    assert api.post("/api/posts/", body, format="json", **auth_header(token)).status_code == 403
     assert Post.objects.count() == 1
 
 
@@ -111,8 +109,12 @@ def test_role_lookups_cost_one_query_per_request_however_many_checks(
     seeded, django_assert_num_queries
 ):
     manager = seeded["manager"]
-    checks = [HasRole("Manager"), HasAnyRole("HR", "Manager"), HasRole("Manager") | IsAdmin,
-              HasAllRoles("Manager")]
+    checks = [
+        HasRole("Manager"),
+        HasAnyRole("HR", "Manager"),
+        HasRole("Manager") | IsAdmin,
+        HasAllRoles("Manager"),
+    ]
     with django_assert_num_queries(1):
         assert call(checks, manager) == 200
 
@@ -135,8 +137,8 @@ def test_staff_is_not_admin_and_superuser_has_no_other_roles(seeded):
     assert call([HasRole("Manager")], seeded["root"]) == 403
 
 
-def test_admin_role_name_is_configurable(seeded, django_user_model):
-    ops = django_user_model.objects.create_user(username="ops")
+def test_admin_role_name_is_configurable(seeded):
+    ops = create_user("ops", password=None)
     ops.groups.add(Group.objects.create(name="Ops"))
     with override_settings(TESSERA={"ADMIN_ROLE": "Ops"}):
         assert call([IsAdmin], ops) == 200
@@ -156,8 +158,13 @@ def test_any_and_all_roles(seeded):
 def test_anonymous_is_refused_by_every_class():
     anonymous = AnonymousUser()
     request = SimpleNamespace(user=anonymous, auth=None, method="GET")
-    for permission in [HasRole("Manager")(), IsAdmin(), HasScope("read")(),
-                       TokenHasReadWriteScope(), IsOwner()]:
+    for permission in [
+        HasRole("Manager")(),
+        IsAdmin(),
+        HasScope("read")(),
+        TokenHasReadWriteScope(),
+        IsOwner(),
+    ]:
         assert permission.has_permission(request, None) is False
     assert roles_of(request) == frozenset() and scopes_of(request) == frozenset()
 
@@ -213,17 +220,17 @@ def test_login_session_gets_all_held_scopes_and_pat_only_its_own(seeded):
 def test_a_pat_loses_a_scope_its_user_no_longer_holds(api, seeded, settings):
     token = pat_for(seeded["manager"], ["posts:write", "posts:read"])
     body = {"title": "t"}
-    assert api.post("/api/posts/", body, format="json", **auth(token)).status_code == 201
+    assert api.post("/api/posts/", body, format="json", **auth_header(token)).status_code == 201
     settings.TESSERA = {**settings.TESSERA, "USER_SCOPES": f"{__name__}.only_reading"}
-    response = api.post("/api/posts/", body, format="json", **auth(token))
+    response = api.post("/api/posts/", body, format="json", **auth_header(token))
     assert response.status_code == 403
     assert response.json()["code"] == "scope_required"
 
 
 def test_pat_without_posts_write_can_read_but_not_post(api, seeded):
     token = pat_for(seeded["manager"], ["read"])
-    assert api.get("/api/posts/", **auth(token)).status_code == 200
-    response = api.post("/api/posts/", {"title": "t"}, format="json", **auth(token))
+    assert api.get("/api/posts/", **auth_header(token)).status_code == 200
+    response = api.post("/api/posts/", {"title": "t"}, format="json", **auth_header(token))
     assert response.status_code == 403
     assert response.json() == {
         "code": "scope_required",
@@ -231,7 +238,8 @@ def test_pat_without_posts_write_can_read_but_not_post(api, seeded):
     }
     assert not Post.objects.exists()
     scoped = pat_for(seeded["manager"], ["posts:write"])
-    assert api.post("/api/posts/", {"title": "t"}, format="json", **auth(scoped)).status_code == 201
+    created = api.post("/api/posts/", {"title": "t"}, format="json", **auth_header(scoped))
+    assert created.status_code == 201
 
 
 def test_has_scope_needs_every_named_scope_and_refuses_undeclared_ones(seeded):
@@ -264,13 +272,14 @@ def test_only_the_owner_or_an_admin_changes_a_post(api, seeded, manager_post):
     url = f"/api/posts/{manager_post.pk}/"
     hr_manager = seeded["hr"]
     hr_manager.groups.add(Group.objects.get(name="Manager"))  # may change posts, not this one
-    other = api.patch(url, {"title": "x"}, format="json", **auth(token_for(hr_manager)))
+    other = api.patch(url, {"title": "x"}, format="json", **auth_header(token_for(hr_manager)))
     assert other.status_code == 403
     assert Post.objects.get().title == "Manager's"
-    owner = api.patch(url, {"title": "mine"}, format="json", **auth(token_for(seeded["manager"])))
+    owner_token = token_for(seeded["manager"])
+    owner = api.patch(url, {"title": "mine"}, format="json", **auth_header(owner_token))
     assert owner.status_code == 200
     admin_token = token_for(seeded["admin"])
-    admin = api.patch(url, {"title": "moderated"}, format="json", **auth(admin_token))
+    admin = api.patch(url, {"title": "moderated"}, format="json", **auth_header(admin_token))
     assert admin.status_code == 200
     assert Post.objects.get().title == "moderated"
     assert api.get(url).json()["title"] == "moderated"
@@ -278,20 +287,22 @@ def test_only_the_owner_or_an_admin_changes_a_post(api, seeded, manager_post):
 
 def test_my_posts_answers_404_for_another_users_post(api, seeded, manager_post):
     url = f"/api/my-posts/{manager_post.pk}/"
-    admin = auth(token_for(seeded["admin"]))
+    admin = auth_header(token_for(seeded["admin"]))
     assert api.get(url, **admin).status_code == 404
     assert api.delete(url, **admin).status_code == 404
     assert Post.objects.filter(pk=manager_post.pk).exists()
     assert api.get("/api/my-posts/", **admin).json() == []
-    owner = auth(token_for(seeded["manager"]))
+    owner = auth_header(token_for(seeded["manager"]))
     assert api.get(url, **owner).json()["title"] == "Manager's"
     assert [p["id"] for p in api.get("/api/my-posts/", **owner).json()] == [manager_post.pk]
 
 
 def test_my_posts_creates_posts_owned_by_the_user(api, seeded):
     response = api.post(
-        "/api/my-posts/", {"title": "new", "owner": "hr"}, format="json",
-        **auth(token_for(seeded["manager"])),
+        "/api/my-posts/",
+        {"title": "new", "owner": "hr"},
+        format="json",
+        **auth_header(token_for(seeded["manager"])),
     )
     assert response.status_code == 201
     assert Post.objects.get().owner == seeded["manager"]
@@ -309,4 +320,3 @@ def test_owner_field_is_configurable_and_read_without_a_query(
     request.user = seeded["hr"]
     assert IsOwner().has_object_permission(request, view, comment) is False
     assert IsOwner().has_object_permission(request, view, SimpleNamespace(post=None)) is False
-

@@ -1,4 +1,4 @@
-"""Who may call what: one table, every route of the demo project and of ``tessera.urls``.
+"""Who may call what: one table, every route of the test app and of ``tessera.urls``.
 
 Each row is a route and method; each column a kind of caller; each cell the status
 expected. Statuses past the permission check are the endpoint's own answer to the row's
@@ -19,22 +19,28 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from demo.models import Post
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from tessera.models import SessionKind
 from tessera.services.sessions import open_session
 from tessera.views.base import TesseraAPIView
 
-from . import authz_support
-from .authz_support import ALL_SCOPES, auth
-
-demo_scopes, seeded = authz_support.demo_scopes, authz_support.seeded
+from .authz_support import ALL_SCOPES
+from .conftest import auth_header
+from .testapp.models import Post
 
 PRINCIPALS = (
-    "anonymous", "user", "admin", "manager", "hr", "staff", "superuser", "pat", "pat_noscope",
+    "anonymous",
+    "user",
+    "admin",
+    "manager",
+    "hr",
+    "staff",
+    "superuser",
+    "pat",
+    "pat_noscope",
 )
-# (user from demo_seed, credential kind, scopes): the personal access tokens are the
+# (user from the test app's seed, credential kind, scopes): the personal access tokens are the
 # manager's, one with every scope and one with none.
 CREDENTIALS = {
     "user": ("user", SessionKind.TOKEN, None),
@@ -96,7 +102,7 @@ BOARD_WRITE = dict(user=403, hr=403, staff=403, pat_noscope=403)
 MINE_WRITE = dict(user=403, hr=403, staff=403, pat_noscope=403, admin=404, superuser=404)
 
 MATRIX: dict[tuple[str, str], Case] = {
-    # --- The demo project ---
+    # --- The test app ---
     ("api/protected/", "GET"): Case(signed_in(200)),
     ("api/admin-content/", "GET"): Case(signed_in(403, admin=200, superuser=200)),
     ("api/manager-content/", "GET"): Case(signed_in(403, manager=200, pat=200, pat_noscope=200)),
@@ -271,6 +277,6 @@ def test_matrix(api, seeded, manager_post, route, method, principal):
     url = "/" + PARAMETER.sub(lambda match: str(values[match.group(1)]), route)
     body = None if case.body is None else json.dumps(case.body)
     response = api.generic(
-        method, url, data=body, content_type="application/json", **auth(token)
+        method, url, data=body, content_type="application/json", **auth_header(token)
     )
     assert response.status_code == case.statuses[principal], response.content

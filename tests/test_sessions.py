@@ -14,10 +14,10 @@ from django.db import connection
 from django.test import override_settings
 
 from tessera import signals
-from tessera.models import RevokeReason, Session
+from tessera.models import RefreshToken, RevokeReason, Session
 from tessera.services.sessions import open_session
 
-from .conftest import PASSWORD, auth_header
+from .conftest import PASSWORD, auth_header, get_protected, post_login
 
 pytestmark = pytest.mark.django_db
 
@@ -32,8 +32,17 @@ def test_list_shows_own_live_sessions_and_marks_current(api, user, other_user, l
     assert {r["device_name"] for r in rows} == {"phone", "laptop"}
     assert [r["current"] for r in rows if r["device_name"] == "phone"] == [True]
     assert set(rows[0]) == {
-        "id", "kind", "device_name", "user_agent", "ip", "created", "last_used", "expiry",
-        "revoked", "revoke_reason", "current",
+        "id",
+        "kind",
+        "device_name",
+        "user_agent",
+        "ip",
+        "created",
+        "last_used",
+        "expiry",
+        "revoked",
+        "revoke_reason",
+        "current",
     }
 
 
@@ -54,8 +63,8 @@ def test_revoke_one_session(api, user, login):
     drop_id = next(row["id"] for row in listed if row["current"])
     response = api.delete(f"/api/auth/sessions/{drop_id}/", **auth_header(keep))
     assert response.status_code == 204
-    assert api.get("/api/protected/", **auth_header(drop)).status_code == 401
-    assert api.get("/api/protected/", **auth_header(keep)).status_code == 200
+    assert get_protected(api, drop).status_code == 401
+    assert get_protected(api, keep).status_code == 200
     assert Session.objects.get(pk=drop_id).revoke_reason == RevokeReason.USER
 
 
@@ -70,8 +79,11 @@ def test_another_users_session_is_404_and_untouched(api, user, other_user, login
 
 
 def test_session_endpoints_need_authentication(api):
-    for method, path in [("get", "/api/auth/sessions/"), ("post", "/api/auth/logout/"),
-                         ("post", "/api/auth/logout/all/")]:
+    for method, path in [
+        ("get", "/api/auth/sessions/"),
+        ("post", "/api/auth/logout/"),
+        ("post", "/api/auth/logout/all/"),
+    ]:
         response = getattr(api, method)(path)
         assert response.status_code == 401
         assert response["WWW-Authenticate"]
@@ -81,9 +93,7 @@ def test_session_endpoints_need_authentication(api):
 @override_settings(TESSERA={"TOKEN_LIMIT_PER_USER": 2})
 def test_limit_rejects_by_default(api, user, login):
     login(), login()
-    response = api.post(
-        "/api/auth/login/", {"username": "alice", "password": PASSWORD}, format="json"
-    )
+    response = post_login(api)
     assert response.status_code == 403
     assert response.json()["code"] == "session_limit_reached"
     assert Session.objects.count() == 2
@@ -97,12 +107,12 @@ def test_limit_can_revoke_the_least_recently_used(api, user, login, clock):
     clock.advance(minutes=5)
     middle = login(device_name="middle")["token"]
     clock.advance(minutes=5)
-    api.get("/api/protected/", **auth_header(oldest))  # now the most recently used
+    get_protected(api, oldest)  # now the most recently used
     clock.advance(minutes=5)
     newest = login(device_name="newest")["token"]
-    assert api.get("/api/protected/", **auth_header(middle)).status_code == 401
-    assert api.get("/api/protected/", **auth_header(oldest)).status_code == 200
-    assert api.get("/api/protected/", **auth_header(newest)).status_code == 200
+    assert get_protected(api, middle).status_code == 401
+    assert get_protected(api, oldest).status_code == 200
+    assert get_protected(api, newest).status_code == 200
     assert Session.objects.get(device_name="middle").revoke_reason == RevokeReason.LIMIT
 
 
@@ -117,8 +127,10 @@ def received():
     }
     receivers = {}
     for name, signal in handlers.items():
+
         def receiver(sender, _name=name, **kwargs):
             events.append((_name, kwargs.get("reason")))
+
         receivers[name] = receiver
         signal.connect(receiver, weak=False)
     yield events
@@ -130,14 +142,17 @@ def test_login_and_logout_send_signals(api, user, login, received):
     token = login()["token"]
     api.post("/api/auth/logout/", **auth_header(token))
     assert received == [
-        ("created", None), ("logged_in", None), ("revoked", "logout"), ("logged_out", None)
+        ("created", None),
+        ("logged_in", None),
+        ("revoked", "logout"),
+        ("logged_out", None),
     ]
 
 
 def test_no_clear_token_in_any_column_or_log(api, user, login, caplog):
     caplog.set_level(logging.DEBUG)
     token = login()["token"]
-    api.get("/api/protected/", **auth_header(token))
+    get_protected(api, token)
     api.post("/api/auth/logout/", **auth_header(token))
     with connection.cursor() as cursor:
         for table in connection.introspection.table_names():
@@ -209,8 +224,12 @@ def test_clearsessions_deletes_expired_refresh_tokens_and_spent_email_keys(user,
     )
     keys = {
         name: EmailVerificationKey.objects.create(
-            user=user, email="alice@example.com", purpose="verify", key_digest=name * 64,
-            expires_at=clock.now + timedelta(hours=hours), used_at=used,
+            user=user,
+            email="alice@example.com",
+            purpose="verify",
+            key_digest=name * 64,
+            expires_at=clock.now + timedelta(hours=hours),
+            used_at=used,
         )
         for name, hours, used in [("u", 5, clock.now), ("e", 1, None), ("k", 5, None)]
     }
@@ -221,3 +240,16 @@ def test_clearsessions_deletes_expired_refresh_tokens_and_spent_email_keys(user,
     assert old.pk not in set(RefreshToken.objects.values_list("pk", flat=True))
     assert list(EmailVerificationKey.objects.values_list("pk", flat=True)) == [keys["k"].pk]
     assert "1 expired refresh token(s), 2 used or expired e-mail key(s)" in out.getvalue()
+
+
+def test_cleanup_keeps_the_live_successor_of_an_expired_refresh_token(api, jwt_login, clock):
+    pair = jwt_login()
+    clock.advance(hours=12)
+    current = api.post("/api/auth/jwt/refresh/", {"refresh": pair["refresh"]}, format="json")
+    clock.advance(hours=13)  # the first refresh token has expired; its successor has not
+    call_command("tessera_clearsessions", stdout=None)
+    assert RefreshToken.objects.count() == 1
+    again = api.post(
+        "/api/auth/jwt/refresh/", {"refresh": current.json()["refresh"]}, format="json"
+    )
+    assert again.status_code == 200

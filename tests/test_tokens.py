@@ -12,14 +12,11 @@ from tessera.models import RevokeReason, Session, SessionKind
 from tessera.services.personal_tokens import create_personal_token
 from tessera.services.sessions import open_session
 
-from . import authz_support
-from .authz_support import ALL_SCOPES, auth, pat_for, token_for
+from .authz_support import ALL_SCOPES, pat_for, token_for
 from .concurrency import run_together
-from .conftest import PASSWORD, requires_postgres
+from .conftest import PASSWORD, auth_header, get_protected, post_login, requires_postgres
 
-demo_scopes = authz_support.demo_scopes
-
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo_scopes")]
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("app_scopes")]
 URL = "/api/auth/tokens/"
 
 
@@ -30,7 +27,7 @@ def login_token(user):
 
 def create(api, token, **body):
     body = {"name": "ci", "scopes": ["posts:read"], **body}
-    return api.post(URL, body, format="json", **auth(token))
+    return api.post(URL, body, format="json", **auth_header(token))
 
 
 def pats():
@@ -50,8 +47,8 @@ def test_create_shows_the_token_once_and_it_authenticates(api, user, login_token
     assert session.idle_expires_at is None
     assert session.expires_at == clock.now + timedelta(days=30)
     assert body["token"] not in str(Session.objects.values())
-    assert api.get("/api/protected/", **auth(body["token"])).status_code == 200
-    listed = api.get(URL, **auth(login_token)).json()
+    assert get_protected(api, body["token"]).status_code == 200
+    listed = api.get(URL, **auth_header(login_token)).json()
     assert [t["id"] for t in listed] == [body["id"]] and "token" not in listed[0]
 
 
@@ -90,9 +87,7 @@ def test_password_confirmation_shares_the_login_throttle(api, login_token, clock
     assert response.status_code == 429
     assert hasher_calls.call_count == 5  # the throttled attempt never reached the hasher
     assert not pats().exists()
-    login = api.post(
-        "/api/auth/login/", {"username": "alice", "password": PASSWORD}, format="json"
-    )
+    login = post_login(api)
     assert login.status_code == 429
 
 
@@ -102,13 +97,13 @@ def test_a_pat_cannot_create_list_or_revoke_tokens(api, user):
     target_id = Session.objects.get(kind=SessionKind.PAT, scopes=[]).pk
     for response in [
         create(api, pat, password=PASSWORD),
-        api.get(URL, **auth(pat)),
-        api.delete(f"{URL}{target_id}/", **auth(pat)),
+        api.get(URL, **auth_header(pat)),
+        api.delete(f"{URL}{target_id}/", **auth_header(pat)),
     ]:
         assert response.status_code == 403
         assert response.json()["code"] == "personal_access_token_not_allowed"
     assert pats().count() == 2
-    assert api.get("/api/protected/", **auth(target)).status_code == 200
+    assert get_protected(api, target).status_code == 200
 
 
 def test_the_service_refuses_a_pat_whatever_the_view(user):
@@ -141,8 +136,7 @@ def only_reading(user):
         ({"expires_in": None}, "expires_in", "null"),
     ],
 )
-def test_bad_input_is_refused_and_nothing_is_created(api, login_token, settings, body, field,
-                                                     code):
+def test_bad_input_is_refused_and_nothing_is_created(api, login_token, settings, body, field, code):
     settings.TESSERA = {**settings.TESSERA, "USER_SCOPES": f"{__name__}.only_reading"}
     response = create(api, login_token, **body)
     assert response.status_code == 400
@@ -169,23 +163,23 @@ def test_a_pat_does_not_slide_and_stops_at_its_expiry(api, user, login_token, cl
     token = create(api, login_token, expires_in=3600).json()["token"]
     expires_at = pats().get().expires_at
     clock.advance(minutes=30)
-    assert api.get("/api/protected/", **auth(token)).status_code == 200
+    assert get_protected(api, token).status_code == 200
     session = pats().get()
     assert session.last_used_at == clock.now
     assert (session.expires_at, session.idle_expires_at) == (expires_at, None)
     clock.advance(minutes=31)
-    response = api.get("/api/protected/", **auth(token))
+    response = get_protected(api, token)
     assert response.status_code == 401 and response.json()["code"] == "token_expired"
 
 
 def test_list_shows_only_my_live_pats_with_last_used(api, user, other_user, login_token, clock):
     mine = create(api, login_token, name="mine").json()
     revoked = create(api, login_token, name="revoked").json()
-    api.delete(f"{URL}{revoked['id']}/", **auth(login_token))
+    api.delete(f"{URL}{revoked['id']}/", **auth_header(login_token))
     pat_for(other_user, [])
     clock.advance(minutes=5)
-    api.get("/api/protected/", **auth(mine["token"]))
-    listed = api.get(URL, **auth(login_token)).json()
+    get_protected(api, mine["token"])
+    listed = api.get(URL, **auth_header(login_token)).json()
     assert [t["name"] for t in listed] == ["mine"]
     assert listed[0]["last_used"] == clock.now.isoformat().replace("+00:00", "Z")
 
@@ -196,13 +190,13 @@ def test_revoke_mine_and_404_for_everything_else(api, user, other_user, login_to
     theirs = Session.objects.get(user=other_user)
     login_session = Session.objects.get(user=user, kind=SessionKind.TOKEN)
     for target in [theirs.pk, login_session.pk, "not-a-uuid"]:
-        assert api.delete(f"{URL}{target}/", **auth(login_token)).status_code == 404
+        assert api.delete(f"{URL}{target}/", **auth_header(login_token)).status_code == 404
     assert Session.objects.live().count() == 3
-    assert api.delete(f"{URL}{mine['id']}/", **auth(login_token)).status_code == 204
+    assert api.delete(f"{URL}{mine['id']}/", **auth_header(login_token)).status_code == 204
     assert pats().get(user=user).revoke_reason == RevokeReason.USER
-    assert api.get("/api/protected/", **auth(mine["token"])).status_code == 401
+    assert get_protected(api, mine["token"]).status_code == 401
     # Idempotent, like DELETE sessions/<id>/: a retry finishes a revocation.
-    assert api.delete(f"{URL}{mine['id']}/", **auth(login_token)).status_code == 204
+    assert api.delete(f"{URL}{mine['id']}/", **auth_header(login_token)).status_code == 204
 
 
 def test_the_token_limit_counts_live_pats_only(api, login_token, settings):
@@ -212,7 +206,7 @@ def test_the_token_limit_counts_live_pats_only(api, login_token, settings):
     response = create(api, login_token)
     assert response.status_code == 403
     assert response.json()["code"] == "personal_token_limit_reached"
-    api.delete(f"{URL}{first['id']}/", **auth(login_token))
+    api.delete(f"{URL}{first['id']}/", **auth_header(login_token))
     assert create(api, login_token).status_code == 201
     assert pats().live().count() == 2
 
@@ -233,8 +227,9 @@ def test_concurrent_creations_never_pass_the_limit(user, settings, attempt):
     def create_one(index: int):
         request = APIRequestFactory().post(URL)
         request.user, request.auth = user, login
-        return create_personal_token(request, name=f"t{index}", scopes=["read"],
-                                     lifetime=timedelta(days=1))
+        return create_personal_token(
+            request, name=f"t{index}", scopes=["read"], lifetime=timedelta(days=1)
+        )
 
     results = run_together(12, create_one)
     assert pats().live().filter(user=user).count() == 3

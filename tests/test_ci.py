@@ -1,0 +1,88 @@
+""".ci/run and the service marks: in CI a missing PostgreSQL or Redis fails, never skips.
+
+The script runs with stand-ins for make and the service tools on PATH, so these tests
+exercise its decisions without running the suite again or touching real services.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVICE_TEST = "tests/test_cache_backend.py::test_behaves_as_djangos_backend"  # redis-marked
+
+
+def run_pytest_without_services(**env: str) -> subprocess.CompletedProcess:
+    """Run one Redis-marked test in a fresh pytest, with neither service configured."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", SERVICE_TEST],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "DATABASE_URL": "", "REDIS_URL": "", **env},
+    )
+
+
+def test_a_service_test_skips_on_a_developer_machine():
+    result = run_pytest_without_services(TESSERA_REQUIRE_SERVICES="")
+    assert result.returncode == 0, result.stdout
+    assert "1 skipped" in result.stdout
+
+
+def test_a_service_test_fails_when_services_are_required():
+    result = run_pytest_without_services(TESSERA_REQUIRE_SERVICES="1")
+    assert result.returncode == 1, result.stdout
+    assert "TESSERA_REQUIRE_SERVICES=1, but this test needs Redis" in result.stdout
+    assert "skipped" not in result.stdout
+
+
+@pytest.fixture
+def unreachable_services(tmp_path) -> dict:
+    """A PATH on which make succeeds (logging its calls) and no service answers or starts."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "make.log"
+    stand_ins = {
+        "make": f'echo "$*" >> "{log}"',
+        "pg_isready": "exit 2",
+        "pg_ctlcluster": "exit 1",
+        "redis-cli": "exit 1",
+        "redis-server": "exit 1",
+    }
+    for name, body in stand_ins.items():
+        path = bin_dir / name
+        path.write_text(f"#!/bin/sh\n{body}\n")
+        path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "log": log}
+
+
+def run_ci(unreachable_services: dict, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["bash", str(ROOT / ".ci" / "run")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PATH": unreachable_services["PATH"], **env},
+    )
+
+
+def test_ci_fails_when_the_services_cannot_be_reached(unreachable_services):
+    result = run_ci(unreachable_services, CI="true")
+    assert result.returncode == 1, result.stdout
+    assert "FAIL (CI=true): PostgreSQL does not answer on 127.0.0.1:5432" in result.stdout
+    assert "SKIPPED" not in result.stdout
+    # The SQLite pass and the wheel check still ran first, and no PostgreSQL pass began.
+    assert unreachable_services["log"].read_text().splitlines() == ["test", "package-check"]
+
+
+def test_a_developer_run_skips_the_second_pass_without_the_services(unreachable_services):
+    result = run_ci(unreachable_services, CI="")
+    assert result.returncode == 0, result.stdout
+    assert "=== SKIPPED the PostgreSQL + Redis run: PostgreSQL does not answer" in result.stdout

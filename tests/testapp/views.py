@@ -1,0 +1,106 @@
+"""The endpoints the suite calls to see Tessera guard an application's own views.
+
+- ``api/protected/``: any logged-in user.
+- ``api/admin-content/``, ``api/manager-content/``, ``api/hr-content/``: one role each.
+- ``api/posts/``: a public board. Anyone reads; writing needs the model permission
+  (from a group), a credential with the ``posts:write`` scope, and ownership of the
+  post, unless the writer is an Admin moderating.
+- ``api/my-posts/``: the user's own posts only. Another user's post id is 404; reading
+  needs ``posts:read`` and writing ``posts:write``.
+"""
+
+from rest_framework import serializers, viewsets
+from rest_framework.permissions import (
+    DjangoModelPermissions,
+    DjangoModelPermissionsOrAnonReadOnly,
+    IsAuthenticated,
+)
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tessera.permissions import (
+    HasRole,
+    IsAdmin,
+    IsOwnerOrReadOnly,
+    OwnedObjectsMixin,
+    TokenHasReadWriteScope,
+)
+from tessera.schema import document
+
+from .models import Post
+
+
+class MessageSerializer(serializers.Serializer):
+    message = serializers.CharField()
+
+
+class ProtectedView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @document(responses=MessageSerializer)
+    def get(self, request):
+        return Response({"message": f"Hello, {request.user.get_username()}."})
+
+
+class AdminContentView(APIView):
+    permission_classes = [IsAdmin]
+
+    @document(responses=MessageSerializer)
+    def get(self, request):
+        return Response({"message": "Admin content."})
+
+
+class ManagerContentView(APIView):
+    permission_classes = [HasRole("Manager")]
+
+    @document(responses=MessageSerializer)
+    def get(self, request):
+        return Response({"message": "Manager content."})
+
+
+class HRContentView(APIView):
+    permission_classes = [HasRole("HR")]
+
+    @document(responses=MessageSerializer)
+    def get(self, request):
+        return Response({"message": "HR content."})
+
+
+class PostSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.get_username", read_only=True)
+
+    class Meta:
+        model = Post
+        fields = ["id", "owner", "title", "body", "created_at"]
+        read_only_fields = ["id", "owner", "created_at"]
+
+
+class BoardScopes(TokenHasReadWriteScope):
+    read_scope = None
+    write_scope = "posts:write"
+
+
+class PostViewSet(viewsets.ModelViewSet):
+    queryset = Post.objects.select_related("owner")
+    serializer_class = PostSerializer
+    permission_classes = [
+        # IsAuthenticatedOrReadOnly, plus testapp.add_post / change_post / delete_post for
+        # writes, granted through the groups of tests/testapp/seed.py.
+        DjangoModelPermissionsOrAnonReadOnly,
+        BoardScopes,
+        IsOwnerOrReadOnly | IsAdmin,
+    ]
+
+    def perform_create(self, serializer):
+        serializer.save(owner=self.request.user)
+
+
+class PostScopes(TokenHasReadWriteScope):
+    read_scope = "posts:read"
+    write_scope = "posts:write"
+
+
+class MyPostViewSet(OwnedObjectsMixin, viewsets.ModelViewSet):
+    queryset = Post.objects.select_related("owner")
+    serializer_class = PostSerializer
+    permission_classes = [IsAuthenticated, DjangoModelPermissions, PostScopes]
