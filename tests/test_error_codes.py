@@ -13,7 +13,8 @@ from tessera import errors
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "tessera"
 EXCEPTION_BASES = {
-    name for name in dir(exceptions)
+    name
+    for name in dir(exceptions)
     if isinstance(getattr(exceptions, name), type)
     and issubclass(getattr(exceptions, name), exceptions.APIException)
 }
@@ -46,7 +47,8 @@ def test_every_error_class_is_defined_in_the_errors_module():
 
 def test_default_details_are_translatable():
     untranslated = [
-        cls.__name__ for cls in errors.tessera_error_classes()
+        cls.__name__
+        for cls in errors.tessera_error_classes()
         if isinstance(cls.default_detail, str)
     ]
     assert not untranslated

@@ -14,9 +14,19 @@ PACKAGE = ROOT / "src" / "tessera"
 
 # The modules a project imports by name (settings, urls, its own code).
 PUBLIC_MODULES = [
-    "tessera.authentication", "tessera.permissions", "tessera.errors", "tessera.signals",
-    "tessera.views", "tessera.urls", "tessera.models", "tessera.cache", "tessera.admin",
-    "tessera.conf", "tessera.checks", "tessera.legacy", "tessera.schema_extensions",
+    "tessera.authentication",
+    "tessera.permissions",
+    "tessera.errors",
+    "tessera.signals",
+    "tessera.views",
+    "tessera.urls",
+    "tessera.models",
+    "tessera.cache",
+    "tessera.admin",
+    "tessera.conf",
+    "tessera.checks",
+    "tessera.legacy",
+    "tessera.schema_extensions",
 ]
 
 
@@ -25,8 +35,13 @@ def import_first(module: str) -> tuple[str, int, str]:
     code = f"import django; django.setup(); import {module}"
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, env=environment,
-        cwd=ROOT, timeout=120, check=False,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=ROOT,
+        timeout=120,
+        check=False,
     )
     return module, result.returncode, result.stderr[-2000:]
 

@@ -20,7 +20,8 @@ pytestmark = pytest.mark.django_db
 EMAIL_ONLY = {"LOGIN_FIELDS": ("email",)}
 USERNAME_ONLY = {"LOGIN_FIELDS": ("username",)}
 REFUSED = {
-    "code": "invalid_credentials", "detail": "Unable to log in with the provided credentials."
+    "code": "invalid_credentials",
+    "detail": "Unable to log in with the provided credentials.",
 }
 
 
@@ -51,8 +52,11 @@ def test_an_identifier_the_setting_rules_out_fails_like_an_unknown_user(
 
 @pytest.mark.parametrize(
     "settings_,identifier",
-    [(EMAIL_ONLY, "alice@example.com"), (EMAIL_ONLY, "ALICE@Example.com"),
-     (USERNAME_ONLY, "alice")],
+    [
+        (EMAIL_ONLY, "alice@example.com"),
+        (EMAIL_ONLY, "ALICE@Example.com"),
+        (USERNAME_ONLY, "alice"),
+    ],
 )
 def test_the_allowed_field_logs_in_with_one_hash(api, user, hasher_calls, settings_, identifier):
     with override_settings(TESSERA=settings_):
@@ -91,10 +95,13 @@ def test_every_login_endpoint_follows_the_setting(api, user, hasher_calls, url):
         assert log_in(api, "alice", url=url).status_code == 200
 
 
-@pytest.mark.parametrize("settings_,refused,accepted", [
-    (EMAIL_ONLY, "alice", "alice@example.com"),
-    (USERNAME_ONLY, "alice@example.com", "alice"),
-])
+@pytest.mark.parametrize(
+    "settings_,refused,accepted",
+    [
+        (EMAIL_ONLY, "alice", "alice@example.com"),
+        (USERNAME_ONLY, "alice@example.com", "alice"),
+    ],
+)
 def test_http_basic_follows_the_setting(api, user, hasher_calls, settings_, refused, accepted):
     def basic(identifier):
         raw = f"{identifier}:{PASSWORD}".encode()

@@ -27,15 +27,18 @@ def allowed_scopes(user):
 
 def test_defaults_and_a_full_configuration_pass():
     assert ids() == []
-    assert ids(
-        SCOPES={"posts:write": "Write posts."},
-        USER_SCOPES=f"{__name__}.allowed_scopes",
-        PAT_FRESH_LOGIN=timedelta(minutes=5),
-        PAT_DEFAULT_TTL=timedelta(days=7),
-        PAT_MAX_TTL=timedelta(days=7),
-        PAT_LIMIT_PER_USER=1,
-        ADMIN_ROLE="Ops",
-    ) == []
+    assert (
+        ids(
+            SCOPES={"posts:write": "Write posts."},
+            USER_SCOPES=f"{__name__}.allowed_scopes",
+            PAT_FRESH_LOGIN=timedelta(minutes=5),
+            PAT_DEFAULT_TTL=timedelta(days=7),
+            PAT_MAX_TTL=timedelta(days=7),
+            PAT_LIMIT_PER_USER=1,
+            ADMIN_ROLE="Ops",
+        )
+        == []
+    )
 
 
 @pytest.mark.parametrize(

@@ -109,7 +109,9 @@ def test_every_kind_is_opened_by_one_function_with_its_signals(user):
 def test_revoking_a_personal_token_again_finishes_a_failed_revocation(api, user, login):
     login_token = login()["token"]
     created = api.post(
-        "/api/auth/tokens/", {"name": "ci", "scopes": []}, format="json",
+        "/api/auth/tokens/",
+        {"name": "ci", "scopes": []},
+        format="json",
         **auth_header(login_token),
     ).json()
     pat = created["token"]
@@ -127,9 +129,7 @@ def test_revoking_a_personal_token_again_finishes_a_failed_revocation(api, user,
 
 def test_revoking_another_users_personal_token_is_still_404(api, user, other_user, login):
     theirs = open_session(other_user, kind=SessionKind.PAT, expires_at=None, is_login=False)
-    response = api.delete(
-        f"/api/auth/tokens/{theirs.session.pk}/", **auth_header(login()["token"])
-    )
+    response = api.delete(f"/api/auth/tokens/{theirs.session.pk}/", **auth_header(login()["token"]))
     assert response.status_code == 404
     assert Session.objects.get(pk=theirs.session.pk).revoked_at is None
 
@@ -186,8 +186,10 @@ def test_sliding_refresh_refuses_a_token_whose_sub_is_another_user(api, user, ot
 def test_jwt_cookies_never_outlive_the_sessions_absolute_expiry(user):
     browser = APIClient()
     settings = {
-        "JWT_COOKIES": True, "JWT_COOKIE_SECURE": False,
-        "MAX_TTL": timedelta(hours=1), "JWT_REFRESH_LIFETIME": timedelta(days=1),
+        "JWT_COOKIES": True,
+        "JWT_COOKIE_SECURE": False,
+        "MAX_TTL": timedelta(hours=1),
+        "JWT_REFRESH_LIFETIME": timedelta(days=1),
         "JWT_ACCESS_LIFETIME": timedelta(hours=2),
     }
     with override_settings(TESSERA=settings):

@@ -98,8 +98,10 @@ def test_a_look_alike_of_a_taken_identity_answers_like_a_new_one(
     hasher_calls.reset_mock()
     fresh = register(api, username="fresh", email="fresh@example.com")
     assert hasher_calls.call_count == 1
-    assert (taken.status_code, taken.json()) == (fresh.status_code, fresh.json()) == (
-        201, {"detail": "Check your inbox to finish signing up."}
+    assert (
+        (taken.status_code, taken.json())
+        == (fresh.status_code, fresh.json())
+        == (201, {"detail": "Check your inbox to finish signing up."})
     )
     assert sorted(taken.headers) == sorted(fresh.headers)
 
@@ -256,8 +258,9 @@ def _racing_sign_up(competitor: dict):
 
 @pytest.mark.parametrize("protected", [True, False])
 def test_a_concurrent_duplicate_answers_like_any_duplicate(api, protected, hasher_calls):
-    with override_settings(TESSERA={"PREVENT_ENUMERATION": protected}), _racing_sign_up(
-        {"username": "admin", "email": "admin@example.com"}
+    with (
+        override_settings(TESSERA={"PREVENT_ENUMERATION": protected}),
+        _racing_sign_up({"username": "admin", "email": "admin@example.com"}),
     ):
         response = register(api, username=FULLWIDTH_ADMIN)
     if protected:
@@ -272,8 +275,11 @@ def test_a_concurrent_duplicate_answers_like_any_duplicate(api, protected, hashe
 
 
 def test_an_integrity_error_with_no_visible_holder_hides_behind_the_one_answer(api):
-    with mock.patch.object(registration, "_account_holding", return_value=None), mock.patch.object(
-        registration, "_create_account", side_effect=IntegrityError("unique violation")
+    with (
+        mock.patch.object(registration, "_account_holding", return_value=None),
+        mock.patch.object(
+            registration, "_create_account", side_effect=IntegrityError("unique violation")
+        ),
     ):
         response = register(api)
     assert response.status_code == 201
@@ -283,8 +289,11 @@ def test_an_integrity_error_with_no_visible_holder_hides_behind_the_one_answer(a
 
 @override_settings(TESSERA=OPEN)
 def test_an_integrity_error_that_escapes_is_a_409_conflict(api):
-    with mock.patch.object(registration, "_account_holding", return_value=None), mock.patch.object(
-        registration, "_create_account", side_effect=IntegrityError("unique violation")
+    with (
+        mock.patch.object(registration, "_account_holding", return_value=None),
+        mock.patch.object(
+            registration, "_create_account", side_effect=IntegrityError("unique violation")
+        ),
     ):
         response = register(api)
     assert response.status_code == 409

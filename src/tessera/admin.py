@@ -49,20 +49,36 @@ def _user_identity_lookups() -> list[str]:
 @admin.register(Session)
 class SessionAdmin(admin.ModelAdmin):
     list_display = [
-        "user", "kind", "device_name", "ip", "created_at", "last_used_at", "expiry_display",
-        "revoked_at", "revoke_reason",
+        "user",
+        "kind",
+        "device_name",
+        "ip",
+        "created_at",
+        "last_used_at",
+        "expiry_display",
+        "revoked_at",
+        "revoke_reason",
     ]
-    list_filter = [
-        StateFilter, "kind", "revoke_reason", ("user", admin.RelatedOnlyFieldListFilter)
-    ]
+    list_filter = [StateFilter, "kind", "revoke_reason", ("user", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["device_name", "ip"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]
     date_hierarchy = "created_at"
     exclude = ["token_digest"]
     readonly_fields = [
-        "id", "user", "kind", "device_name", "user_agent", "ip", "scopes", "created_at",
-        "last_used_at", "idle_expires_at", "expires_at", "revoked_at", "revoke_reason",
+        "id",
+        "user",
+        "kind",
+        "device_name",
+        "user_agent",
+        "ip",
+        "scopes",
+        "created_at",
+        "last_used_at",
+        "idle_expires_at",
+        "expires_at",
+        "revoked_at",
+        "revoke_reason",
     ]
     actions = ["revoke"]
 

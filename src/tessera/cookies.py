@@ -25,12 +25,17 @@ def set_token_cookies(response: Response, pair) -> None:
         "domain": tessera_settings.JWT_COOKIE_DOMAIN,
     }
     response.set_cookie(
-        tessera_settings.JWT_ACCESS_COOKIE, pair.access,
-        max_age=_cookie_age(pair.session, tessera_settings.JWT_ACCESS_LIFETIME), **common,
+        tessera_settings.JWT_ACCESS_COOKIE,
+        pair.access,
+        max_age=_cookie_age(pair.session, tessera_settings.JWT_ACCESS_LIFETIME),
+        **common,
     )
     response.set_cookie(
-        tessera_settings.JWT_REFRESH_COOKIE, pair.refresh, path=reverse("tessera:jwt-refresh"),
-        max_age=_cookie_age(pair.session, tessera_settings.JWT_REFRESH_LIFETIME), **common,
+        tessera_settings.JWT_REFRESH_COOKIE,
+        pair.refresh,
+        path=reverse("tessera:jwt-refresh"),
+        max_age=_cookie_age(pair.session, tessera_settings.JWT_REFRESH_LIFETIME),
+        **common,
     )
 
 

@@ -33,8 +33,14 @@ logger = logging.getLogger("tessera")
 # against one list. DRF's own codes (DRF_CODES) pass through unchanged.
 
 DRF_CODES = (
-    "invalid", "parse_error", "not_authenticated", "authentication_failed",
-    "permission_denied", "not_found", "method_not_allowed", "unsupported_media_type",
+    "invalid",
+    "parse_error",
+    "not_authenticated",
+    "authentication_failed",
+    "permission_denied",
+    "not_found",
+    "method_not_allowed",
+    "unsupported_media_type",
     "throttled",
 )
 
@@ -132,8 +138,7 @@ class EmailNotVerified(exceptions.PermissionDenied):
 
 class FreshLoginRequired(exceptions.PermissionDenied):
     default_detail = _(
-        "Creating a personal access token needs a recent login: send your password "
-        "as `password`."
+        "Creating a personal access token needs a recent login: send your password as `password`."
     )
     default_code = "fresh_login_required"
 
@@ -211,8 +216,10 @@ class Conflict(exceptions.APIException):
 def tessera_error_classes() -> list[type[exceptions.APIException]]:
     """Every error class this module defines (docs/errors.md lists each code)."""
     return [
-        value for value in globals().values()
-        if isinstance(value, type) and issubclass(value, exceptions.APIException)
+        value
+        for value in globals().values()
+        if isinstance(value, type)
+        and issubclass(value, exceptions.APIException)
         and value.__module__ == __name__
     ]
 
@@ -234,8 +241,9 @@ def _field_errors(details: Any) -> dict[str, list[dict[str, str]]]:
             for key, value in node.items():
                 walk(f"{path}.{key}" if path else str(key), value)
         elif isinstance(node, list):
-            leaf_list = all(isinstance(item, dict) and set(item) == {"message", "code"}
-                            for item in node)
+            leaf_list = all(
+                isinstance(item, dict) and set(item) == {"message", "code"} for item in node
+            )
             for index, item in enumerate(node):
                 walk(path if leaf_list else f"{path}.{index}", item)
 

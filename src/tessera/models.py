@@ -60,9 +60,7 @@ class Session(models.Model):
     device_name = models.CharField(max_length=100, blank=True)
     user_agent = models.CharField(max_length=255, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
-    scopes = models.JSONField(
-        null=True, blank=True, help_text="None: every scope the user holds."
-    )
+    scopes = models.JSONField(null=True, blank=True, help_text="None: every scope the user holds.")
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(default=timezone.now)
     idle_expires_at = models.DateTimeField(null=True, blank=True)

@@ -318,9 +318,7 @@ class IsOwnerOrReadOnly(IsOwner):
         return request.method in SAFE_METHODS or _authenticated(request)
 
     def has_object_permission(self, request, view, obj) -> bool:
-        return request.method in SAFE_METHODS or super().has_object_permission(
-            request, view, obj
-        )
+        return request.method in SAFE_METHODS or super().has_object_permission(request, view, obj)
 
 
 class OwnedObjectsMixin:

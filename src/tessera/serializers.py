@@ -12,8 +12,13 @@ PASSWORD_MAX_LENGTH = 4096
 
 def _identity_fields(user_model) -> list[str]:
     present = {f.name for f in user_model._meta.get_fields()}
-    wanted = [user_model.USERNAME_FIELD, user_model.get_email_field_name(),
-              "first_name", "last_name", "date_joined"]
+    wanted = [
+        user_model.USERNAME_FIELD,
+        user_model.get_email_field_name(),
+        "first_name",
+        "last_name",
+        "date_joined",
+    ]
     return ["id"] + [name for name in dict.fromkeys(wanted) if name in present]
 
 
@@ -77,8 +82,17 @@ class SessionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Session
         fields = [
-            "id", "kind", "device_name", "user_agent", "ip", "created", "last_used",
-            "expiry", "revoked", "revoke_reason", "current",
+            "id",
+            "kind",
+            "device_name",
+            "user_agent",
+            "ip",
+            "created",
+            "last_used",
+            "expiry",
+            "revoked",
+            "revoke_reason",
+            "current",
         ]
         read_only_fields = fields
 

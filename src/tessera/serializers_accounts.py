@@ -86,15 +86,19 @@ def _in_normal_form(data, user_model, names: list[str]):
         value = data.get(name)
         if isinstance(value, str):
             normal[name] = (
-                user_model.normalize_username(value) if name == user_model.USERNAME_FIELD
+                user_model.normalize_username(value)
+                if name == user_model.USERNAME_FIELD
                 else unicodedata.normalize("NFKC", value)
             )
     return normal
 
 
 def _register_fields(user_model) -> list[str]:
-    wanted = [user_model.USERNAME_FIELD, user_model.get_email_field_name(),
-              *user_model.REQUIRED_FIELDS]
+    wanted = [
+        user_model.USERNAME_FIELD,
+        user_model.get_email_field_name(),
+        *user_model.REQUIRED_FIELDS,
+    ]
     return list(dict.fromkeys(wanted))
 
 
@@ -104,7 +108,11 @@ class RegisterSerializer(serializers.ModelSerializer):
 
     password = PasswordField()
     device_name = serializers.CharField(
-        required=False, allow_blank=True, max_length=100, default="", write_only=True,
+        required=False,
+        allow_blank=True,
+        max_length=100,
+        default="",
+        write_only=True,
         help_text="Names the session when REGISTER_AUTO_LOGIN is on.",
     )
 
@@ -132,7 +140,8 @@ class RegisterSerializer(serializers.ModelSerializer):
     def account_fields(self) -> dict:
         """The validated values that become the new user's fields."""
         return {
-            name: value for name, value in self.validated_data.items()
+            name: value
+            for name, value in self.validated_data.items()
             if name not in ("password", "device_name")
         }
 

@@ -23,18 +23,27 @@ class ImportTokensCommand(BaseCommand):
             "--dry-run", action="store_true", help="Count what would happen; write nothing."
         )
         parser.add_argument(
-            "--delete-originals", action="store_true",
+            "--delete-originals",
+            action="store_true",
             help="Delete each original token in the transaction that imports it (and "
             "expired ones). Off by default, so the old authentication class keeps working.",
         )
         parser.add_argument(
-            "--no-expiry", action="store_true",
+            "--no-expiry",
+            action="store_true",
             help="Tokens that never expired get sessions that never expire (until revoked), "
             "instead of TESSERA['MAX_TTL'] from now.",
         )
 
-    def handle(self, *args, batch_size: int, dry_run: bool, delete_originals: bool,
-               no_expiry: bool, **options) -> None:
+    def handle(
+        self,
+        *args,
+        batch_size: int,
+        dry_run: bool,
+        delete_originals: bool,
+        no_expiry: bool,
+        **options,
+    ) -> None:
         if batch_size < 1:
             raise CommandError("--batch-size must be at least 1.")
         if not apps.is_installed(self.app_label):
@@ -44,8 +53,12 @@ class ImportTokensCommand(BaseCommand):
             )
         originals, describe = self.source_tokens()
         report = import_tokens(
-            originals, describe, device_name=f"Imported {self.source} token",
-            batch_size=batch_size, dry_run=dry_run, delete_originals=delete_originals,
+            originals,
+            describe,
+            device_name=f"Imported {self.source} token",
+            batch_size=batch_size,
+            dry_run=dry_run,
+            delete_originals=delete_originals,
             no_expiry=no_expiry,
         )
         self.stdout.write(report.summary(self.source))

@@ -52,6 +52,6 @@ def legacy_digests(token: str) -> list[str]:
     if is_lower_hex(token, DRF_KEY_LENGTH):
         digests.append(drf_digest(token))
     prefix, length = knox_token_format()
-    if token.startswith(prefix) and is_lower_hex(token[len(prefix):], length):
+    if token.startswith(prefix) and is_lower_hex(token[len(prefix) :], length):
         digests.append(knox_digest(token))
     return digests

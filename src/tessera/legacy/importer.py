@@ -79,8 +79,14 @@ def import_tokens(
         last_pk = tokens[-1].pk
         with transaction.atomic():
             _import_batch(
-                tokens, originals.model, report, now=now, default_expiry=default_expiry,
-                device_name=device_name, dry_run=dry_run, delete_originals=delete_originals,
+                tokens,
+                originals.model,
+                report,
+                now=now,
+                default_expiry=default_expiry,
+                device_name=device_name,
+                dry_run=dry_run,
+                delete_originals=delete_originals,
             )
 
 
@@ -101,8 +107,9 @@ def _import_batch(
     report.expired += len(expired)
     report.unrecognised += len(current) - len(usable)
     stored = set(
-        Session.objects.filter(token_digest__in=[t.token_digest for t in usable])
-        .values_list("token_digest", flat=True)
+        Session.objects.filter(token_digest__in=[t.token_digest for t in usable]).values_list(
+            "token_digest", flat=True
+        )
     )
     new = [t for t in usable if t.token_digest not in stored]
     if dry_run:

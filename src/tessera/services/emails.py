@@ -59,8 +59,11 @@ def duration_text(value: timedelta) -> str:
 
 def send(name: str, to: str, context: dict[str, Any]) -> bool:
     """Render and send one e-mail; False (and a log entry) when the backend failed."""
-    context = {"site_name": tessera_settings.SITE_NAME, "login_url": frontend_url("login"),
-               **context}
+    context = {
+        "site_name": tessera_settings.SITE_NAME,
+        "login_url": frontend_url("login"),
+        **context,
+    }
     subject = render_to_string(f"tessera/email/{name}_subject.txt", context)
     # A header cannot span lines: a template ending in a newline must not break it.
     subject = " ".join(subject.split())
@@ -75,8 +78,6 @@ def send(name: str, to: str, context: dict[str, Any]) -> bool:
         message.send()
     except Exception:
         user = context.get("user")
-        logger.exception(
-            "Sending the %r e-mail failed (user %s).", name, getattr(user, "pk", None)
-        )
+        logger.exception("Sending the %r e-mail failed (user %s).", name, getattr(user, "pk", None))
         return False
     return True

@@ -95,8 +95,11 @@ def issue_access(session: Session, now: datetime) -> str:
 def _encode_refresh(session: Session, row: RefreshToken, jti: str) -> str:
     # Every claim comes from the stored row, so the same token can be issued again.
     return codec.encode(
-        _identity(session), token_type=codec.REFRESH, issued_at=row.created_at,
-        expires_at=row.expires_at, jti=jti,
+        _identity(session),
+        token_type=codec.REFRESH,
+        issued_at=row.created_at,
+        expires_at=row.expires_at,
+        jti=jti,
     )
 
 
@@ -111,7 +114,9 @@ def open_pair_session(request, user, device_name: str = "") -> TokenPair:
         now = session.created_at
         jti = codec.new_jti()
         row = RefreshToken.objects.create(
-            session=session, jti_digest=codec.jti_digest(jti), created_at=now,
+            session=session,
+            jti_digest=codec.jti_digest(jti),
+            created_at=now,
             expires_at=session.expiry(),
         )
         return TokenPair(session, issue_access(session, now), _encode_refresh(session, row, jti))
@@ -130,8 +135,12 @@ def open_sliding_session(request, user, device_name: str = "") -> SlidingToken:
         )
 
     return session_service.open_session(
-        user, kind=SessionKind.JWT, request=request, device_name=device_name,
-        idle_lifetime=tessera_settings.JWT_SLIDING_REFRESH_LIFETIME, issue=first_token,
+        user,
+        kind=SessionKind.JWT,
+        request=request,
+        device_name=device_name,
+        idle_lifetime=tessera_settings.JWT_SLIDING_REFRESH_LIFETIME,
+        issue=first_token,
     )
 
 
@@ -181,7 +190,9 @@ def _rotate_locked(claims: dict) -> tuple[RefreshToken, RefreshToken | None, str
     successor_jti = codec.successor_jti(claims["jti"])
     if row.rotated_at is None:
         successor = RefreshToken.objects.create(
-            session=session, parent=row, jti_digest=codec.jti_digest(successor_jti),
+            session=session,
+            parent=row,
+            jti_digest=codec.jti_digest(successor_jti),
             created_at=now,
             expires_at=_cap(session, now + tessera_settings.JWT_REFRESH_LIFETIME),
         )
@@ -257,8 +268,11 @@ def refresh_sliding(token: str) -> SlidingToken:
 
 def _encode_sliding(session: Session, now: datetime, refresh_until: datetime) -> str:
     return codec.encode(
-        {**_custom_claims(session), **_identity(session),
-         "refresh_exp": int(refresh_until.timestamp())},
+        {
+            **_custom_claims(session),
+            **_identity(session),
+            "refresh_exp": int(refresh_until.timestamp()),
+        },
         token_type=codec.SLIDING,
         issued_at=now,
         expires_at=min(now + tessera_settings.JWT_SLIDING_LIFETIME, refresh_until),

@@ -90,13 +90,17 @@ def request_password_reset(request, email: str) -> None:
             continue
         uid = urlsafe_base64_encode(force_bytes(user.pk))
         token = reset_tokens.make_token(user)
-        emails.send("password_reset", email_of(user), {
-            "user": user,
-            "uid": uid,
-            "token": token,
-            "url": emails.frontend_url("password_reset", uid=uid, token=token),
-            "expires_in": emails.duration_text(tessera_settings.PASSWORD_RESET_TOKEN_TTL),
-        })
+        emails.send(
+            "password_reset",
+            email_of(user),
+            {
+                "user": user,
+                "uid": uid,
+                "token": token,
+                "url": emails.frontend_url("password_reset", uid=uid, token=token),
+                "expires_in": emails.duration_text(tessera_settings.PASSWORD_RESET_TOKEN_TTL),
+            },
+        )
 
 
 def confirm_password_reset(request, uid: str, token: str, new_password: str):
@@ -107,7 +111,8 @@ def confirm_password_reset(request, uid: str, token: str, new_password: str):
     find the password (part of the token's hash) changed.
     """
     throttling.hit(
-        "password-reset-confirm-ip", client_key(request),
+        "password-reset-confirm-ip",
+        client_key(request),
         account_rate("password_reset_confirm_ip"),
     )
     pk = _decode_uid(uid)

@@ -103,9 +103,7 @@ def _enforce_token_limit(user, now) -> None:
 
 def list_personal_tokens(user):
     """The user's live personal access tokens, newest first."""
-    return (
-        Session.objects.live().filter(user=user, kind=SessionKind.PAT).order_by("-created_at")
-    )
+    return Session.objects.live().filter(user=user, kind=SessionKind.PAT).order_by("-created_at")
 
 
 def revoke_personal_token(user, token_id: str) -> None:

@@ -50,7 +50,8 @@ def _request_email_change(user, new_email: str) -> None:
     if address_in_use(new_email, exclude=user):
         if not tessera_settings.PREVENT_ENUMERATION:
             raise field_error(
-                user.get_email_field_name(), "An account with this e-mail already exists.",
+                user.get_email_field_name(),
+                "An account with this e-mail already exists.",
                 "unique",
             )
         emails.send("account_exists", new_email, {"user": None})

@@ -91,9 +91,7 @@ def _account_holding(fields: dict[str, Any]) -> tuple[Any, str] | None:
             return holders[0], field
     email = fields.get(email_field)
     if email:
-        record = (
-            EmailAddress.objects.select_related("user").filter(key=identity_key(email)).first()
-        )
+        record = EmailAddress.objects.select_related("user").filter(key=identity_key(email)).first()
         if record is not None:
             return record.user, email_field
     return None

@@ -338,9 +338,7 @@ def forget_deleted_user(user) -> None:
 
 def forget_cached_user(user) -> None:
     """Make the next request of each of the user's sessions reload the user row."""
-    digests = list(
-        Session.objects.live().filter(user=user).values_list("token_digest", flat=True)
-    )
+    digests = list(Session.objects.live().filter(user=user).values_list("token_digest", flat=True))
     session_cache.evict(digests)
     # A revocation that landed between the query and the eviction lost its tombstone.
     revoked = Session.objects.filter(token_digest__in=digests, revoked_at__isnull=False)

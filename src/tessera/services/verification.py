@@ -34,9 +34,6 @@ _KEY_PATTERN = re.compile(r"^[A-Za-z0-9_-]{43}$")
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
-
-
-
 @dataclass(frozen=True)
 class Verified:
     user: object
@@ -83,7 +80,8 @@ def users_with_address(email: str):
     field = user_model.get_email_field_name()
     candidates = user_model._default_manager.filter(**{f"{field}__iexact": email})
     return [
-        user for user in candidates
+        user
+        for user in candidates
         if user.is_active and same_address(getattr(user, field) or "", email)
     ]
 
@@ -148,9 +146,13 @@ def send_key(user, email: str, purpose: str) -> None:
     emails.send(
         name,
         email,
-        {"user": user, "email": email, "key": key,
-         "url": emails.frontend_url("verify_email", key=key),
-         "expires_in": emails.duration_text(tessera_settings.EMAIL_VERIFICATION_KEY_TTL)},
+        {
+            "user": user,
+            "email": email,
+            "key": key,
+            "url": emails.frontend_url("verify_email", key=key),
+            "expires_in": emails.duration_text(tessera_settings.EMAIL_VERIFICATION_KEY_TTL),
+        },
     )
 
 
@@ -179,15 +181,21 @@ def consume(request, key: str) -> Verified:
     )
     if verified.previous_email is not None:
         signals.email_changed.send(
-            sender=sender, user=verified.user, old_email=verified.previous_email,
-            new_email=verified.email, request=request,
+            sender=sender,
+            user=verified.user,
+            old_email=verified.previous_email,
+            new_email=verified.email,
+            request=request,
         )
         if verified.previous_email:
             emails.send(
                 "email_changed",
                 verified.previous_email,
-                {"user": verified.user, "old_email": verified.previous_email,
-                 "new_email": verified.email},
+                {
+                    "user": verified.user,
+                    "old_email": verified.previous_email,
+                    "new_email": verified.email,
+                },
             )
     return verified
 

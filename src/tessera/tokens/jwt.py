@@ -40,7 +40,15 @@ ASYMMETRIC_ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "EdDSA")
 SUPPORTED_ALGORITHMS = HMAC_ALGORITHMS + ASYMMETRIC_ALGORITHMS
 ACCESS, REFRESH, SLIDING = "access", "refresh", "sliding"
 REGISTERED_CLAIMS = (
-    "iss", "aud", "sub", "iat", "nbf", "exp", "jti", "token_type", "sid",
+    "iss",
+    "aud",
+    "sub",
+    "iat",
+    "nbf",
+    "exp",
+    "jti",
+    "token_type",
+    "sid",
 )
 # Far above any token we issue; anything longer is refused before parsing.
 MAX_TOKEN_LENGTH = 8192
@@ -83,7 +91,8 @@ def _load_key(entry: dict[str, Any]) -> SigningKey:
     private_pem, public_pem = entry.get("private_key"), entry.get("public_key")
     private_key = (
         serialization.load_pem_private_key(_bytes(private_pem), password=None)
-        if private_pem else None
+        if private_pem
+        else None
     )
     if public_pem:
         public_key = serialization.load_pem_public_key(_bytes(public_pem))
@@ -168,8 +177,14 @@ def session_lookup_digest(session_id: Any) -> str:
     return hashlib.sha256(f"tessera.jwt.session:{session_id}".encode()).hexdigest()
 
 
-def encode(claims: dict[str, Any], *, token_type: str, issued_at: datetime,
-           expires_at: datetime, jti: str | None = None) -> str:
+def encode(
+    claims: dict[str, Any],
+    *,
+    token_type: str,
+    issued_at: datetime,
+    expires_at: datetime,
+    jti: str | None = None,
+) -> str:
     key = key_ring().active
     payload = {
         **claims,
@@ -181,8 +196,9 @@ def encode(claims: dict[str, Any], *, token_type: str, issued_at: datetime,
         "jti": jti or new_jti(),
         "token_type": token_type,
     }
-    return jwt.encode(payload, key.signing_key, algorithm=key.algorithm,
-                      headers={"kid": key.kid, "typ": "JWT"})
+    return jwt.encode(
+        payload, key.signing_key, algorithm=key.algorithm, headers={"kid": key.kid, "typ": "JWT"}
+    )
 
 
 def decode(token: str, *, token_types: tuple[str, ...], verify_exp: bool = True) -> dict:
@@ -203,7 +219,9 @@ def decode(token: str, *, token_types: tuple[str, ...], verify_exp: bool = True)
             options={
                 "require": list(REGISTERED_CLAIMS),
                 # Times are checked below against Django's clock, which tests can move.
-                "verify_exp": False, "verify_nbf": False, "verify_iat": False,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
             },
         )
     except (jwt.PyJWTError, RecursionError) as exc:

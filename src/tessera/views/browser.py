@@ -58,10 +58,12 @@ class SessionLoginView(TesseraAPIView):
             ),
         )
         request.auth = session
-        return Response({
-            "user": self.user_data(session.user),
-            "session": SessionSerializer(session, context=self.get_serializer_context()).data,
-        })
+        return Response(
+            {
+                "user": self.user_data(session.user),
+                "session": SessionSerializer(session, context=self.get_serializer_context()).data,
+            }
+        )
 
 
 class SessionLogoutView(TesseraAPIView):

@@ -32,7 +32,8 @@ class TokenPairWithUserSerializer(TokenPairSerializer):
 
 class RefreshSerializer(serializers.Serializer):
     refresh = serializers.CharField(
-        required=False, max_length=codec.MAX_TOKEN_LENGTH,
+        required=False,
+        max_length=codec.MAX_TOKEN_LENGTH,
         help_text="Omit in cookie mode: the refresh cookie is read instead.",
     )
 
@@ -82,7 +83,9 @@ class JWTObtainView(CookieCSRFMixin, JWTEndpoint):
     def post(self, request):
         data = self.validated(request)
         pair = login_service.login(
-            request, data["identifier"], data["password"],
+            request,
+            data["identifier"],
+            data["password"],
             login_service.LoginIntent(login_service.JWT, data["device_name"]),
         )
         return token_pair_response(pair, user=self.user_data(pair.session.user))
@@ -125,7 +128,9 @@ class SlidingObtainView(JWTEndpoint):
     def post(self, request):
         data = self.validated(request)
         sliding = login_service.login(
-            request, data["identifier"], data["password"],
+            request,
+            data["identifier"],
+            data["password"],
             login_service.LoginIntent(login_service.SLIDING, data["device_name"]),
         )
         return Response({"token": sliding.token})

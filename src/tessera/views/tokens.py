@@ -117,8 +117,12 @@ class PersonalTokenListView(TesseraAPIView):
 
     @document(
         request=PersonalTokenCreateSerializer,
-        responses={201: PersonalTokenCreatedSerializer, 400: ErrorSerializer,
-                   429: ErrorSerializer, **ERRORS},
+        responses={
+            201: PersonalTokenCreatedSerializer,
+            400: ErrorSerializer,
+            429: ErrorSerializer,
+            **ERRORS,
+        },
     )
     def post(self, request):
         serializer = self.valid_serializer(request)

@@ -5,23 +5,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('email_user', '0001_initial'),
+        ("email_user", "0001_initial"),
     ]
 
     operations = [
         migrations.RemoveField(
-            model_name='emailuser',
-            name='groups',
+            model_name="emailuser",
+            name="groups",
         ),
         migrations.RemoveField(
-            model_name='emailuser',
-            name='user_permissions',
+            model_name="emailuser",
+            name="user_permissions",
         ),
         migrations.AlterField(
-            model_name='emailuser',
-            name='is_superuser',
+            model_name="emailuser",
+            name="is_superuser",
             field=models.BooleanField(default=False),
         ),
     ]

@@ -27,7 +27,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--batch-size", type=int, default=1000)
         parser.add_argument(
-            "--keep-days", type=int, default=7,
+            "--keep-days",
+            type=int,
+            default=7,
             help="Keep ended sessions this long so users can still see them (default 7).",
         )
 
@@ -38,8 +40,7 @@ class Command(BaseCommand):
         cutoff = now - timedelta(days=keep_days)
         sessions = delete_in_batches(
             Session.objects.filter(
-                Q(revoked_at__lt=cutoff) | Q(expires_at__lt=cutoff)
-                | Q(idle_expires_at__lt=cutoff)
+                Q(revoked_at__lt=cutoff) | Q(expires_at__lt=cutoff) | Q(idle_expires_at__lt=cutoff)
             ),
             batch_size,
         )

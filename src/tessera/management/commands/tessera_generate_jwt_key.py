@@ -26,7 +26,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--algorithm", default="EdDSA", choices=[*GENERATORS, *HMAC_ALGORITHMS],
+            "--algorithm",
+            default="EdDSA",
+            choices=[*GENERATORS, *HMAC_ALGORITHMS],
             help="Signing algorithm (default EdDSA: small, fast, deterministic).",
         )
         parser.add_argument("--kid", help="Key id (default: today's date and a random suffix).")
@@ -41,7 +43,8 @@ class Command(BaseCommand):
         else:
             private_key = GENERATORS[algorithm]()
             entry["private_key"] = private_key.private_bytes(
-                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             ).decode()
         self.stdout.write(json.dumps(entry, indent=2))

@@ -60,6 +60,6 @@ def has_known_format(auth_token) -> bool:
     digits = min(length, KNOX_TOKEN_KEY_LENGTH - len(prefix))
     return (
         token_key.startswith(prefix)
-        and is_lower_hex(token_key[len(prefix):], digits)
+        and is_lower_hex(token_key[len(prefix) :], digits)
         and is_lower_hex(auth_token.digest, KNOX_DIGEST_LENGTH)
     )
