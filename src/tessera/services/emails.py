@@ -33,11 +33,6 @@ LINK_PLACEHOLDERS: dict[str, frozenset[str]] = {
 }
 
 
-def frontend_urls() -> dict[str, str]:
-    """The configured link templates, each key falling back to its default."""
-    return tessera_settings.FRONTEND_URLS
-
-
 def placeholders(template: str) -> set[str]:
     """The ``{name}`` fields of a link template; raises ValueError on bad syntax."""
     return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
@@ -45,7 +40,9 @@ def placeholders(template: str) -> set[str]:
 
 def frontend_url(name: str, **values: str) -> str:
     """The link ``name`` with each value URL-quoted into its placeholder."""
-    return frontend_urls()[name].format_map({k: quote(v, safe="") for k, v in values.items()})
+    return tessera_settings.FRONTEND_URLS[name].format_map(
+        {k: quote(v, safe="") for k, v in values.items()}
+    )
 
 
 def duration_text(value: timedelta) -> str:

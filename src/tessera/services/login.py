@@ -26,15 +26,6 @@ from .verification import email_of, require_verified, users_with_identity
 TOKEN, JWT, SLIDING, BROWSER = "token", "jwt", "sliding", "browser"
 
 
-def login_rates() -> dict[str, str | None]:
-    """LOGIN_THROTTLE_RATES over its defaults: a scope left out keeps its default rate.
-
-    Only an explicit None switches a scope off, so configuring one scope can never
-    silently disable the other.
-    """
-    return tessera_settings.LOGIN_THROTTLE_RATES
-
-
 def resolve_username(identifier: str) -> str | None:
     """The USERNAME_FIELD value to authenticate ``identifier`` as, or None when
     LOGIN_FIELDS rules it out.
@@ -85,7 +76,9 @@ def check_credentials(request, identifier: str, password: str):
     refuses inactive users only after that, and an identifier that LOGIN_FIELDS rules
     out pays for one hash here. Every failure costs the same and reads the same.
     """
-    rates = login_rates()
+    # Merged over the defaults (conf.OPTIONS): a scope left out keeps its rate, and only
+    # an explicit None switches one off.
+    rates = tessera_settings.LOGIN_THROTTLE_RATES
     throttling.hit("login-ip", client_key(request), rates.get("ip"))
     username = resolve_username(identifier)
     # One bucket per account, whether it is named by username or by e-mail address, in

@@ -73,11 +73,12 @@ def _lifetime(
     if expires_at is LIFETIME_FROM_SETTINGS:
         max_ttl = tessera_settings.MAX_TTL
         expires_at = now + max_ttl if max_ttl else None
-    elif idle is LIFETIME_FROM_SETTINGS:
+        default_idle = idle_ttl(kind)
+    else:
         # A lifetime the user chose (personal access tokens) does not also idle out.
-        idle = None
+        default_idle = None
     if idle is LIFETIME_FROM_SETTINGS:
-        idle = idle_ttl(kind)
+        idle = default_idle
     idle_expires_at = now + idle if idle else None
     if idle_expires_at and expires_at:
         idle_expires_at = min(idle_expires_at, expires_at)
