@@ -15,6 +15,7 @@ from ..conf import tessera_settings
 from ..errors import RequestTooLarge, exception_handler
 from ..parsers import JSONParser
 from ..serializers import EmptySerializer, ErrorSerializer
+from ..services import login as login_service
 
 
 def error_responses(*statuses: int) -> dict[int, type]:
@@ -70,6 +71,15 @@ class TesseraAPIView(generics.GenericAPIView):
     def validated(self, request) -> dict:
         """The request body as the view's serializer validated it."""
         return self.valid_serializer(request).validated_data
+
+    def password_login(self, request, credential: str):
+        """Log in with the body's identifier and password, ending in ``credential``.
+
+        For the views whose serializer is :class:`~tessera.serializers.LoginSerializer`.
+        """
+        data = self.validated(request)
+        intent = login_service.LoginIntent(credential, data["device_name"])
+        return login_service.login(request, data["identifier"], data["password"], intent)
 
     def get_exception_handler(self):
         return exception_handler

@@ -48,15 +48,7 @@ class SessionLoginView(TesseraAPIView):
     @document(request=LoginSerializer, responses={200: BrowserLoginResponseSerializer, **ERRORS})
     def post(self, request):
         enforce_csrf(request)
-        serializer = self.valid_serializer(request)
-        session = login_service.login(
-            request,
-            serializer.validated_data["identifier"],
-            serializer.validated_data["password"],
-            login_service.LoginIntent(
-                login_service.BROWSER, serializer.validated_data["device_name"]
-            ),
-        )
+        session = self.password_login(request, login_service.BROWSER)
         request.auth = session
         return Response(
             {

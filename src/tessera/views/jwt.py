@@ -81,13 +81,7 @@ class JWTObtainView(CookieCSRFMixin, JWTEndpoint):
 
     @document(request=LoginSerializer, responses={200: TokenPairWithUserSerializer, **ERRORS})
     def post(self, request):
-        data = self.validated(request)
-        pair = login_service.login(
-            request,
-            data["identifier"],
-            data["password"],
-            login_service.LoginIntent(login_service.JWT, data["device_name"]),
-        )
+        pair = self.password_login(request, login_service.JWT)
         return token_pair_response(pair, user=self.user_data(pair.session.user))
 
 
@@ -126,13 +120,7 @@ class SlidingObtainView(JWTEndpoint):
 
     @document(request=LoginSerializer, responses={200: SlidingTokenSerializer, **ERRORS})
     def post(self, request):
-        data = self.validated(request)
-        sliding = login_service.login(
-            request,
-            data["identifier"],
-            data["password"],
-            login_service.LoginIntent(login_service.SLIDING, data["device_name"]),
-        )
+        sliding = self.password_login(request, login_service.SLIDING)
         return Response({"token": sliding.token})
 
 

@@ -45,15 +45,7 @@ class LoginView(TesseraAPIView):
 
     @document(request=LoginSerializer, responses={200: LoginResponseSerializer, **ERRORS})
     def post(self, request):
-        serializer = self.valid_serializer(request)
-        issued = login_service.login(
-            request,
-            serializer.validated_data["identifier"],
-            serializer.validated_data["password"],
-            login_service.LoginIntent(
-                login_service.TOKEN, serializer.validated_data["device_name"]
-            ),
-        )
+        issued = self.password_login(request, login_service.TOKEN)
         request.auth = issued.session
         return Response(
             {
