@@ -55,6 +55,13 @@ SERVICES = {
 }
 requires_postgres = pytest.mark.postgres
 requires_redis = pytest.mark.redis
+# AUTH_USER_MODEL cannot change inside one process: the e-mail user model's tests run in
+# their own pass. Keyed on the settings module, not on AUTH_USER_MODEL: under the right
+# settings a wrong user model must fail (test_the_custom_model_is_active), not skip.
+requires_email_user_model = pytest.mark.skipif(
+    os.environ.get("DJANGO_SETTINGS_MODULE") != "tests.settings_email_user",
+    reason="needs --ds=tests.settings_email_user (run by `make test`)",
+)
 
 
 def missing_services(item: pytest.Item) -> list[str]:

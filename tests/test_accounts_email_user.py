@@ -6,8 +6,6 @@ invocation with ``--ds=tests.settings_email_user`` (``make test`` does it).
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
@@ -16,15 +14,10 @@ from django.test import override_settings
 from tessera.models import Session
 
 from .accounts_support import NEW_PASSWORD, only_mail_to, reset_parts, snapshot, verify_key
-from .conftest import PASSWORD, auth_header
+from .conftest import PASSWORD, auth_header, requires_email_user_model
 
 pytestmark = [
-    # Keyed on the settings module, not on AUTH_USER_MODEL: under the right settings a
-    # wrong user model must fail (test_the_custom_model_is_active), not skip silently.
-    pytest.mark.skipif(
-        os.environ.get("DJANGO_SETTINGS_MODULE") != "tests.settings_email_user",
-        reason="needs --ds=tests.settings_email_user (run by `make test`)",
-    ),
+    requires_email_user_model,
     pytest.mark.django_db,
 ]
 REGISTER = "/api/auth/register/"

@@ -6,7 +6,6 @@ invocation with ``--ds=tests.settings_email_user`` (``make test`` does it).
 
 from __future__ import annotations
 
-import os
 from types import SimpleNamespace
 
 import pytest
@@ -21,13 +20,10 @@ from rest_framework.views import APIView
 from tessera.models import Session, SessionKind
 from tessera.permissions import IsAdmin
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, requires_email_user_model
 
 pytestmark = [
-    pytest.mark.skipif(
-        os.environ.get("DJANGO_SETTINGS_MODULE") != "tests.settings_email_user",
-        reason="needs --ds=tests.settings_email_user (run by `make test`)",
-    ),
+    requires_email_user_model,
     pytest.mark.django_db,
 ]
 

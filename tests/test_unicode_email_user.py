@@ -6,8 +6,6 @@ tests/test_accounts_email_user.py): AUTH_USER_MODEL cannot change inside one pro
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
@@ -16,13 +14,10 @@ from django.test import override_settings
 from tessera.models import EmailAddress
 
 from .accounts_support import only_mail_to, snapshot
-from .conftest import PASSWORD
+from .conftest import PASSWORD, requires_email_user_model
 
 pytestmark = [
-    pytest.mark.skipif(
-        os.environ.get("DJANGO_SETTINGS_MODULE") != "tests.settings_email_user",
-        reason="needs --ds=tests.settings_email_user (the second pass)",
-    ),
+    requires_email_user_model,
     pytest.mark.django_db,
 ]
 REGISTER = "/api/auth/register/"

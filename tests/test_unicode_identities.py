@@ -8,6 +8,7 @@ identity. The same rule holds in the sign-up check, the unique index and the log
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from unittest import mock
 
 import pytest
@@ -274,13 +275,20 @@ def test_a_concurrent_duplicate_answers_like_any_duplicate(api, protected, hashe
     assert not get_user_model().objects.filter(email="newbie@example.com").exists()
 
 
-def test_an_integrity_error_with_no_visible_holder_hides_behind_the_one_answer(api):
+@contextmanager
+def _sign_up_loses_to_a_hidden_holder():
+    """The insert hits a unique value the duplicate check does not look at."""
     with (
         mock.patch.object(registration, "_account_holding", return_value=None),
         mock.patch.object(
             registration, "_create_account", side_effect=IntegrityError("unique violation")
         ),
     ):
+        yield
+
+
+def test_an_integrity_error_with_no_visible_holder_hides_behind_the_one_answer(api):
+    with _sign_up_loses_to_a_hidden_holder():
         response = register(api)
     assert response.status_code == 201
     assert response.json() == {"detail": "Check your inbox to finish signing up."}
@@ -289,12 +297,7 @@ def test_an_integrity_error_with_no_visible_holder_hides_behind_the_one_answer(a
 
 @override_settings(TESSERA=OPEN)
 def test_an_integrity_error_that_escapes_is_a_409_conflict(api):
-    with (
-        mock.patch.object(registration, "_account_holding", return_value=None),
-        mock.patch.object(
-            registration, "_create_account", side_effect=IntegrityError("unique violation")
-        ),
-    ):
+    with _sign_up_loses_to_a_hidden_holder():
         response = register(api)
     assert response.status_code == 409
     assert response.json() == {
