@@ -91,7 +91,7 @@ def test_account_settings(tessera, expected):
     "tessera,expected",
     [
         ({"REGISTER_SERIALIZER": "nowhere.Serializer"}, ["tessera.E053"]),
-        ({"ME_SERIALIZER": "tessera.serializers_accounts.Missing"}, ["tessera.E053"]),
+        ({"ME_SERIALIZER": "tessera.serializers.accounts.Missing"}, ["tessera.E053"]),
         ({"PASSWORD_RESET_TOKEN_TTL": timedelta(0)}, ["tessera.E054"]),
         ({"EMAIL_VERIFICATION_KEY_TTL": timedelta(seconds=-1)}, ["tessera.E054"]),
     ],

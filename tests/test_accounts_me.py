@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from tessera import signals
 from tessera.models import EmailAddress, EmailVerificationKey, RevokeReason, Session
-from tessera.serializers_accounts import MeSerializer
+from tessera.serializers import MeSerializer
 from tessera.services.verification import same_address
 
 from .accounts_support import only_mail_to, snapshot, verify_key

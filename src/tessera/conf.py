@@ -191,13 +191,13 @@ OPTIONS: dict[str, Option] = {
         "off and EMAIL_VERIFICATION not 'mandatory'.",
     ),
     "REGISTER_SERIALIZER": Option(
-        "tessera.serializers_accounts.RegisterSerializer",
+        "tessera.serializers.RegisterSerializer",
         (str,),
         "Dotted path of the serializer reading the registration body.",
         dotted_path="class",
     ),
     "ME_SERIALIZER": Option(
-        "tessera.serializers_accounts.MeSerializer",
+        "tessera.serializers.MeSerializer",
         (str,),
         "Dotted path of the serializer of `me/` (GET and PATCH).",
         dotted_path="class",

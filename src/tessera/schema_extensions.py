@@ -70,7 +70,7 @@ class BasicScheme(OpenApiAuthenticationExtension):
 class PrimaryKeyFieldSchema(OpenApiSerializerFieldExtension):
     """``id`` typed as its model's primary key: an integer, a UUID…"""
 
-    target_class = "tessera.serializers.PrimaryKeyField"
+    target_class = "tessera.serializers.fields.PrimaryKeyField"
 
     def map_serializer_field(self, auto_schema, direction):
         model = self.target.parent.Meta.model

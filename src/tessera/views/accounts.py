@@ -12,10 +12,8 @@ from ..conf import tessera_settings
 from ..models import Session, SessionKind
 from ..permissions import IsNotPersonalAccessToken, ReadOnlyForPersonalAccessTokens
 from ..schema import document
-from ..serializers import ErrorSerializer
-from ..serializers_accounts import (
+from ..serializers.accounts import (
     AccountDeleteSerializer,
-    DetailSerializer,
     EmailResendSerializer,
     EmailVerifySerializer,
     MeSerializer,
@@ -25,6 +23,7 @@ from ..serializers_accounts import (
     RegisterResponseSerializer,
     RegisterSerializer,
 )
+from ..serializers.fields import DetailSerializer, ErrorSerializer
 from ..services import passwords, profile, users, verification
 from ..services import registration as registration_service
 from .base import TesseraAPIView, error_responses

@@ -14,7 +14,7 @@ from ..authentication import (
 from ..conf import tessera_settings
 from ..errors import RequestTooLarge, exception_handler
 from ..parsers import JSONParser
-from ..serializers import EmptySerializer, ErrorSerializer
+from ..serializers.fields import EmptySerializer, ErrorSerializer
 from ..services import login as login_service
 
 
@@ -75,7 +75,7 @@ class TesseraAPIView(generics.GenericAPIView):
     def password_login(self, request, credential: str):
         """Log in with the body's identifier and password, ending in ``credential``.
 
-        For the views whose serializer is :class:`~tessera.serializers.LoginSerializer`.
+        For the views whose serializer is :class:`~tessera.serializers.sessions.LoginSerializer`.
         """
         data = self.validated(request)
         intent = login_service.LoginIntent(credential, data["device_name"])

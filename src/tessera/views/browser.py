@@ -16,8 +16,12 @@ from rest_framework.response import Response
 from ..authentication import SessionAuthentication
 from ..csrf import enforce_csrf
 from ..schema import document
-from ..serializers import ErrorSerializer, LoginSerializer, SessionSerializer
-from ..serializers_accounts import BrowserLoginResponseSerializer
+from ..serializers.fields import ErrorSerializer
+from ..serializers.sessions import (
+    BrowserLoginResponseSerializer,
+    LoginSerializer,
+    SessionSerializer,
+)
 from ..services import browser as browser_service
 from ..services import login as login_service
 from .base import TesseraAPIView, error_responses

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rest_framework import serializers
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
@@ -12,42 +11,21 @@ from ..conf import tessera_settings
 from ..cookies import set_token_cookies
 from ..csrf import enforce_csrf
 from ..schema import EMPTY_OBJECT, document
-from ..serializers import LoginSerializer
+from ..serializers.jwt import (
+    JWKSSerializer,
+    RefreshSerializer,
+    SlidingTokenSerializer,
+    TokenPairSerializer,
+    TokenPairWithUserSerializer,
+    VerifySerializer,
+)
+from ..serializers.sessions import LoginSerializer
 from ..services import jwt as jwt_service
 from ..services import login as login_service
 from ..tokens import jwt as codec
 from .base import TesseraAPIView, error_responses
 
 ERRORS = error_responses(400, 401, 403, 429, 503)
-
-
-class TokenPairSerializer(serializers.Serializer):
-    access = serializers.CharField()
-    refresh = serializers.CharField()
-
-
-class TokenPairWithUserSerializer(TokenPairSerializer):
-    user = serializers.DictField(help_text="The USER_SERIALIZER representation.")
-
-
-class RefreshSerializer(serializers.Serializer):
-    refresh = serializers.CharField(
-        required=False,
-        max_length=codec.MAX_TOKEN_LENGTH,
-        help_text="Omit in cookie mode: the refresh cookie is read instead.",
-    )
-
-
-class VerifySerializer(serializers.Serializer):
-    token = serializers.CharField(max_length=codec.MAX_TOKEN_LENGTH)
-
-
-class SlidingTokenSerializer(serializers.Serializer):
-    token = serializers.CharField(max_length=codec.MAX_TOKEN_LENGTH)
-
-
-class JWKSSerializer(serializers.Serializer):
-    keys = serializers.ListField(child=serializers.DictField())
 
 
 class JWTEndpoint(TesseraAPIView):

@@ -14,8 +14,8 @@ from ..models import RevokeReason, Session
 from ..parsers import JSONParser
 from ..permissions import IsNotPersonalAccessToken
 from ..schema import document
-from ..serializers import (
-    ErrorSerializer,
+from ..serializers.fields import ErrorSerializer
+from ..serializers.sessions import (
     LoginResponseSerializer,
     LoginSerializer,
     ObtainAuthTokenSerializer,

@@ -1,57 +1,17 @@
-"""Request and response shapes of Tessera's endpoints."""
+"""Password login, the session list, and the responses of the login endpoints."""
 
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
-from .models import RevokeReason, Session
-
-PASSWORD_MAX_LENGTH = 4096
-
-
-def _identity_fields(user_model) -> list[str]:
-    present = {f.name for f in user_model._meta.get_fields()}
-    wanted = [
-        user_model.USERNAME_FIELD,
-        user_model.get_email_field_name(),
-        "first_name",
-        "last_name",
-        "date_joined",
-    ]
-    return ["id"] + [name for name in dict.fromkeys(wanted) if name in present]
-
-
-class PrimaryKeyField(serializers.ReadOnlyField):
-    """The object's primary key, whatever the model calls it.
-
-    The schema gives it the type of the model's primary key (see schema_extensions); a
-    plain ``ReadOnlyField(source="pk")`` is documented as a string, which an integer
-    key contradicts.
-    """
-
-    def __init__(self, **kwargs) -> None:
-        kwargs.setdefault("source", "pk")
-        super().__init__(**kwargs)
-
-
-class UserSerializer(serializers.ModelSerializer):
-    """The default ``user`` in responses: identity fields the user model actually has."""
-
-    id = PrimaryKeyField()
-
-    class Meta:
-        model = get_user_model()
-        fields = _identity_fields(model)
-        read_only_fields = fields
+from ..models import RevokeReason, Session
+from .fields import PasswordField
 
 
 class LoginSerializer(serializers.Serializer):
     username = serializers.CharField(required=False, max_length=254, trim_whitespace=False)
     email = serializers.CharField(required=False, max_length=254, trim_whitespace=False)
-    password = serializers.CharField(
-        max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False, style={"input_type": "password"}
-    )
+    password = PasswordField()
     device_name = serializers.CharField(
         required=False, allow_blank=True, max_length=100, default=""
     )
@@ -109,26 +69,15 @@ class LoginResponseSerializer(serializers.Serializer):
     session = SessionSerializer()
 
 
+class BrowserLoginResponseSerializer(serializers.Serializer):
+    user = serializers.DictField(help_text="The USER_SERIALIZER representation.")
+    session = SessionSerializer(help_text="The browser session, as listed in sessions/.")
+
+
 class ObtainAuthTokenSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=254, trim_whitespace=False)
-    password = serializers.CharField(
-        max_length=PASSWORD_MAX_LENGTH, trim_whitespace=False, style={"input_type": "password"}
-    )
+    password = PasswordField()
 
 
 class TokenOnlySerializer(serializers.Serializer):
     token = serializers.CharField()
-
-
-class EmptySerializer(serializers.Serializer):
-    """No fields: the input of a view that reads no body (logout)."""
-
-
-class ErrorSerializer(serializers.Serializer):
-    """The one error shape (see :mod:`tessera.errors`), declared for the schema."""
-
-    code = serializers.CharField()
-    detail = serializers.CharField()
-    fields = serializers.DictField(
-        child=serializers.ListField(child=serializers.DictField()), required=False
-    )

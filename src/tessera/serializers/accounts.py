@@ -15,60 +15,24 @@ from django.contrib.auth.base_user import BaseUserManager
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
-from .permissions import roles_of
-from .serializers import PASSWORD_MAX_LENGTH, PrimaryKeyField, SessionSerializer, _identity_fields
-from .services.verification import is_verified
+from ..permissions import roles_of
+from ..services.verification import is_verified
+from .fields import PasswordField, PrimaryKeyField, address_field, identity_fields
 
-PASSWORD_MIN_BYTES = 8
-PASSWORD_MAX_BYTES = PASSWORD_MAX_LENGTH
 UID_MAX_LENGTH = 64
 RESET_TOKEN_MAX_LENGTH = 64
 KEY_MAX_LENGTH = 64
 
 
-class PasswordField(serializers.CharField):
-    """A new password: 8 to 4096 bytes of UTF-8, taken as typed (never trimmed).
+class UserSerializer(serializers.ModelSerializer):
+    """The default ``user`` in responses: identity fields the user model actually has."""
 
-    Bounds are checked here, before any password validator or hasher sees the value,
-    so an oversized password costs nothing but reading the (bounded) body.
-    """
+    id = PrimaryKeyField()
 
-    default_error_messages = {
-        "password_too_short": f"The password must be at least {PASSWORD_MIN_BYTES} bytes long.",
-        "password_too_long": f"The password must be at most {PASSWORD_MAX_BYTES} bytes long.",
-    }
-
-    def __init__(self, **kwargs) -> None:
-        kwargs.setdefault("write_only", True)
-        kwargs.setdefault("trim_whitespace", False)
-        kwargs.setdefault("style", {"input_type": "password"})
-        super().__init__(**kwargs)
-
-    def to_internal_value(self, data) -> str:
-        value = super().to_internal_value(data)
-        size = len(value.encode("utf-8", "surrogatepass"))
-        if size > PASSWORD_MAX_BYTES:
-            self.fail("password_too_long")
-        if size < PASSWORD_MIN_BYTES:
-            self.fail("password_too_short")
-        return value
-
-
-class CurrentPasswordField(serializers.CharField):
-    """The password the user has now: any length they were once allowed, capped."""
-
-    def __init__(self, **kwargs) -> None:
-        kwargs.setdefault("write_only", True)
-        kwargs.setdefault("trim_whitespace", False)
-        kwargs.setdefault("max_length", PASSWORD_MAX_LENGTH)
-        kwargs.setdefault("style", {"input_type": "password"})
-        super().__init__(**kwargs)
-
-
-def _address_field(**kwargs) -> serializers.EmailField:
-    # No UniqueValidator: whether an address is taken is the service's to answer (or to
-    # hide, with PREVENT_ENUMERATION).
-    return serializers.EmailField(max_length=254, **kwargs)
+    class Meta:
+        model = get_user_model()
+        fields = identity_fields(model)
+        read_only_fields = fields
 
 
 def _in_normal_form(data, user_model, names: list[str]):
@@ -106,7 +70,7 @@ class RegisterSerializer(serializers.ModelSerializer):
     """The sign-up body: the login field, the address, the model's REQUIRED_FIELDS and
     the password. Anything else in the body (``is_staff``, ``groups``…) is ignored."""
 
-    password = PasswordField()
+    password = PasswordField(new=True)
     device_name = serializers.CharField(
         required=False,
         allow_blank=True,
@@ -122,7 +86,7 @@ class RegisterSerializer(serializers.ModelSerializer):
 
     def get_fields(self):
         fields = super().get_fields()
-        fields[self.Meta.model.get_email_field_name()] = _address_field()
+        fields[self.Meta.model.get_email_field_name()] = address_field()
         for field in fields.values():
             field.validators = [v for v in field.validators if not isinstance(v, UniqueValidator)]
         return fields
@@ -159,18 +123,18 @@ class MeSerializer(serializers.ModelSerializer):
     id = PrimaryKeyField()
     email_verified = serializers.SerializerMethodField()
     roles = serializers.SerializerMethodField()
-    current_password = CurrentPasswordField(required=False)
+    current_password = PasswordField(required=False)
 
     class Meta:
         model = get_user_model()
-        fields = [*_identity_fields(model), "email_verified", "roles", "current_password"]
+        fields = [*identity_fields(model), "email_verified", "roles", "current_password"]
         read_only_fields = _read_only_profile_fields(model)
 
     def get_fields(self):
         fields = super().get_fields()
         email_field = self.Meta.model.get_email_field_name()
         if email_field in fields:
-            fields[email_field] = _address_field(required=False)
+            fields[email_field] = address_field(required=False)
         return fields
 
     def to_internal_value(self, data):
@@ -203,23 +167,19 @@ class RegisterResponseSerializer(serializers.Serializer):
     token = serializers.CharField(required=False, help_text="With REGISTER_AUTO_LOGIN.")
 
 
-class DetailSerializer(serializers.Serializer):
-    detail = serializers.CharField()
-
-
 class PasswordChangeSerializer(serializers.Serializer):
-    current_password = CurrentPasswordField()
-    new_password = PasswordField()
+    current_password = PasswordField()
+    new_password = PasswordField(new=True)
 
 
 class PasswordResetSerializer(serializers.Serializer):
-    email = _address_field()
+    email = address_field()
 
 
 class PasswordResetConfirmSerializer(serializers.Serializer):
     uid = serializers.CharField(max_length=UID_MAX_LENGTH)
     token = serializers.CharField(max_length=RESET_TOKEN_MAX_LENGTH)
-    new_password = PasswordField()
+    new_password = PasswordField(new=True)
 
 
 class EmailVerifySerializer(serializers.Serializer):
@@ -227,13 +187,8 @@ class EmailVerifySerializer(serializers.Serializer):
 
 
 class EmailResendSerializer(serializers.Serializer):
-    email = _address_field()
+    email = address_field()
 
 
 class AccountDeleteSerializer(serializers.Serializer):
-    password = CurrentPasswordField()
-
-
-class BrowserLoginResponseSerializer(serializers.Serializer):
-    user = serializers.DictField(help_text="The USER_SERIALIZER representation.")
-    session = SessionSerializer(help_text="The browser session, as listed in sessions/.")
+    password = PasswordField()
