@@ -15,9 +15,9 @@ CREDENTIALS = {"username": "alice", "password": PASSWORD}
 
 
 def test_tessera_urls_is_every_feature_module():
-    from tessera.urls import accounts, browser, jwt, sessions, tokens
+    from tessera.urls import accounts, browser, jwt, registration, sessions, tokens
 
-    modules = [sessions, accounts, browser, jwt, tokens]
+    modules = [sessions, registration, accounts, browser, jwt, tokens]
     assert [p.name for p in all_routes] == [p.name for m in modules for p in m.urlpatterns]
 
 
@@ -26,5 +26,9 @@ def test_a_project_can_mount_tessera_without_sign_up(api, user):
     assert api.post("/api/auth/register/", {}, format="json").status_code == 404
     token = api.post("/api/auth/login/", CREDENTIALS, format="json").json()["token"]
     assert api.get("/api/auth/sessions/", **auth_header(token)).status_code == 200
+    # Everything of an existing account stays: profile, password reset.
+    assert api.get("/api/auth/me/", **auth_header(token)).status_code == 200
+    reset = api.post("/api/auth/password/reset/", {"email": "alice@example.com"}, format="json")
+    assert reset.status_code == 202
     assert api.post("/api/auth/jwt/", CREDENTIALS, format="json").status_code == 200
     assert reverse("tessera:jwt-refresh") == "/api/auth/jwt/refresh/"

@@ -5,6 +5,7 @@ from django.urls import include, path
 tessera_urls = (
     [
         path("", include("tessera.urls.sessions")),
+        path("", include("tessera.urls.accounts")),
         path("", include("tessera.urls.jwt")),
         path("", include("tessera.urls.tokens")),
     ],

@@ -8,6 +8,7 @@ public sign-up, for example::
     tessera_urls = (
         [
             path("", include("tessera.urls.sessions")),
+            path("", include("tessera.urls.accounts")),
             path("", include("tessera.urls.jwt")),
             path("", include("tessera.urls.tokens")),
         ],
@@ -19,12 +20,13 @@ Every module's routes share the ``tessera`` namespace, which Tessera's own redir
 cookies rely on (e.g. ``tessera:jwt-refresh``).
 """
 
-from . import accounts, browser, jwt, sessions, tokens
+from . import accounts, browser, jwt, registration, sessions, tokens
 
 app_name = "tessera"
 
 urlpatterns = [
     *sessions.urlpatterns,
+    *registration.urlpatterns,
     *accounts.urlpatterns,
     *browser.urlpatterns,
     *jwt.urlpatterns,

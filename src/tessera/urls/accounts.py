@@ -1,13 +1,11 @@
-"""Account flows: sign-up, profile, password change and reset, e-mail verification.
-
-Leave this module out to run without public sign-up; see :mod:`tessera.urls`."""
+"""The account of a user who has one: profile, password change and reset, e-mail
+verification. Sign-up is :mod:`tessera.urls.registration`, so it can be left out."""
 
 from django.urls import path
 
 from ..views import accounts
 
 urlpatterns = [
-    path("register/", accounts.RegisterView.as_view(), name="register"),
     path("me/", accounts.MeView.as_view(), name="me"),
     path("password/change/", accounts.PasswordChangeView.as_view(), name="password-change"),
     path("password/reset/", accounts.PasswordResetView.as_view(), name="password-reset"),
