@@ -290,3 +290,22 @@ def test_tesseras_checks_are_registered_by_the_app():
         registered
     )
     assert check_atomic_requests in registered
+
+
+@pytest.mark.parametrize(
+    "tessera,check_id",
+    [
+        ({"TOKEN_TTL": timedelta(seconds=-1)}, "tessera.E008"),
+        ({"JWT_ACCESS_LIFETIME": timedelta(0)}, "tessera.E008"),
+        ({"JWT_LEEWAY": timedelta(seconds=-5)}, "tessera.E008"),
+        ({"JWT_LEEWAY": timedelta(days=365)}, "tessera.W011"),
+        ({"JWT_REUSE_GRACE": timedelta(days=30)}, "tessera.W011"),
+        ({"NUM_PROXIES": -1}, "tessera.E009"),
+        ({"TOKEN_LIMIT_PER_USER": 0}, "tessera.E009"),
+        ({"MAX_BODY_BYTES": 10}, "tessera.E009"),
+    ],
+)
+def test_out_of_bounds_values_are_reported(tessera, check_id, settings):
+    settings.DEBUG = True
+    with override_settings(TESSERA=tessera):
+        assert [m.id for m in check_settings()] == [check_id]
