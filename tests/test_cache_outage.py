@@ -20,7 +20,7 @@ from tessera import session_cache
 from tessera.models import CacheInvalidation, PendingCacheInvalidation, Session
 from tessera.tokens import opaque
 
-from .conftest import auth_header, requires_redis
+from .conftest import PASSWORD, auth_header, requires_redis
 
 pytestmark = pytest.mark.django_db
 
@@ -253,19 +253,42 @@ def test_clearsessions_keeps_the_outbox_while_the_cache_is_down(user, cached_tok
     assert len(outbox()) == 1
 
 
-# HTTP flows keep answering 503, and their failure is recorded too
+# HTTP revocations answer 503 and change nothing, so the client's retry completes them
 
 
-def test_a_logout_that_cannot_tombstone_is_503_and_kept_in_the_outbox(
-    api, user, cached_token, monkeypatch
+@pytest.mark.parametrize("path", ["/api/auth/logout/", "/api/auth/logout/all/"])
+def test_a_logout_that_cannot_tombstone_is_503_and_rolled_back(
+    api, user, cached_token, monkeypatch, path
 ):
     with cache_writes_failing(monkeypatch):
-        response = api.post("/api/auth/logout/", **auth_header(cached_token))
+        response = api.post(path, **auth_header(cached_token))
     assert response.status_code == 503
-    assert outbox() == [(opaque.digest(cached_token), CacheInvalidation.TOMBSTONE)]
-    # A client that never retries: the next replay anywhere still writes the tombstone.
-    call_command("tessera_clearsessions", stdout=StringIO())
+    assert response["Retry-After"]
+    # Not committed: no cache anywhere can be left holding a session revoked behind it.
+    assert Session.objects.get().revoked_at is None
+    assert outbox() == []
+    assert get_protected(api, cached_token).status_code == 200
+    assert api.post(path, **auth_header(cached_token)).status_code == 204
+    assert cached(cached_token) == session_cache.REVOKED
     assert get_protected(api, cached_token).status_code == 401
+
+
+def test_a_password_change_that_cannot_tombstone_changes_nothing(
+    api, user, cached_token, login, monkeypatch
+):
+    other = login()["token"]
+    with cache_writes_failing(monkeypatch):
+        response = api.post(
+            "/api/auth/password/change/",
+            {"current_password": PASSWORD, "new_password": "a new long passphrase"},
+            format="json",
+            **auth_header(cached_token),
+        )
+    assert response.status_code == 503
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+    assert not Session.objects.filter(revoked_at__isnull=False).exists()
+    assert get_protected(api, other).status_code == 200
 
 
 # Replay

@@ -9,7 +9,7 @@ from django.core.cache import caches
 from django.db import DatabaseError
 from django.test import override_settings
 
-from tessera import signals
+from tessera import session_cache, signals
 from tessera.models import RevokeReason, Session
 from tessera.services.sessions import open_session
 from tessera.tokens import opaque
@@ -200,7 +200,7 @@ def test_failed_tombstone_write_is_503_and_logout_can_be_retried(api, user, logi
     real_set_many = caches["default"].set_many
     monkeypatch.setattr(caches["default"], "set_many", failing(ConnectionError("cache down")))
     assert api.post("/api/auth/logout/", **auth_header(token)).status_code == 503
-    assert Session.objects.get().revoked_at is not None
+    assert Session.objects.get().revoked_at is None
     monkeypatch.setattr(caches["default"], "set_many", real_set_many)
     # The client retries as told; the retry writes the tombstone.
     assert api.post("/api/auth/logout/", **auth_header(token)).status_code == 204
@@ -232,3 +232,16 @@ def test_foreign_tokens_are_left_to_other_authenticators(api, header, django_ass
         response = api.get("/api/protected/", HTTP_AUTHORIZATION=header)
     assert response.status_code == 401
     assert response.json()["code"] == "not_authenticated"
+
+
+def test_an_expiry_in_a_stale_cached_copy_is_checked_against_the_row(api, user, login, clock):
+    """A copy cached before its session was used again must not end the session."""
+    token = login()["token"]
+    digest = opaque.digest(token)
+    assert get_protected(api, token).status_code == 200
+    stale = caches["default"].get(session_cache.KEY_PREFIX + digest)
+    stale.idle_expires_at = clock.now + timedelta(minutes=1)
+    caches["default"].set(session_cache.KEY_PREFIX + digest, stale)
+    clock.advance(minutes=2)
+    assert get_protected(api, token).status_code == 200
+    assert Session.objects.get().revoked_at is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core.cache import caches
 from django.test import override_settings
 
 from tessera import signals
@@ -375,3 +376,14 @@ def test_roles_claim_is_trusted_only_when_opted_in(api, manager, django_assert_n
         with django_assert_num_queries(0):
             response = api.get("/api/manager-content/", **auth_header(access, "Bearer"))
     assert response.status_code == 200  # stale until refresh, as documented
+
+
+def test_a_rotation_never_deletes_a_cache_entry(api, jwt_login, monkeypatch):
+    """A deletion after a racing logout's tombstone would let a stale live copy back in."""
+    pair = jwt_login()
+    assert get_protected(api, pair["access"], keyword="Bearer").status_code == 200
+    cache, deleted = caches["default"], []
+    monkeypatch.setattr(cache, "delete_many", lambda keys, *a, **k: deleted.extend(keys))
+    monkeypatch.setattr(cache, "delete", lambda key, *a, **k: deleted.append(key))
+    assert refresh(api, pair["refresh"]).status_code == 200
+    assert deleted == []

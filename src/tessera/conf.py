@@ -107,6 +107,31 @@ OPTIONS: dict[str, Option] = {
         "behind Django's back (queryset.update).",
         positive=True,
     ),
+    "NEAR_CACHE": Option(
+        None,
+        (bool,),
+        "Keep recent session lookups in each process as well, invalidated by Redis "
+        "client tracking (docs/caching.md). None: on when CACHE_ALIAS is Django's Redis "
+        "backend; True insists (a system check fails without Redis); False: off.",
+        nullable=True,
+    ),
+    "NEAR_CACHE_MAX_AGE": Option(
+        timedelta(seconds=5),
+        (timedelta,),
+        "Longest a process serves a session from its near cache, and longest it trusts "
+        "its invalidation connection without hearing from Redis.",
+        positive=True,
+    ),
+    "NEAR_CACHE_MAX_ENTRIES": Option(
+        10_000, (int,), "Sessions each process keeps in its near cache.", positive=True
+    ),
+    "UNKNOWN_TOKEN_CACHE_TIMEOUT": Option(
+        timedelta(seconds=30),
+        (timedelta,),
+        "How long a well-formed token that matches no session is remembered as unknown, "
+        "so presenting it again costs no query; zero to never remember.",
+        minimum=timedelta(0),
+    ),
     "LOGIN_FIELDS": Option(
         ("username", "email"),
         (tuple, list),
@@ -278,6 +303,14 @@ OPTIONS: dict[str, Option] = {
         (timedelta,),
         "Clock skew tolerated on exp, nbf and iat.",
         minimum=timedelta(0),
+    ),
+    "JWT_VERIFIED_CACHE_SIZE": Option(
+        10_000,
+        (int,),
+        "Access and sliding tokens whose verified claims each process remembers until "
+        "their exp, so a repeated token costs a digest instead of a signature check; "
+        "0 turns it off. Revocation is still checked on every request.",
+        minimum=0,
     ),
     "JWT_ACCESS_LIFETIME": Option(
         timedelta(minutes=5), (timedelta,), "Access token lifetime.", positive=True

@@ -14,31 +14,42 @@ An entry is the Session with its user attached, so a warm lookup costs no query.
   503 so its client retries; code that cannot retry (signal receivers run by the admin,
   management commands, task workers) runs inside :func:`failures_recorded` and goes on.
 - A process where a cache read or write failed, or an invalidation failed that no client
-  will retry, does not trust a cache hit again until a replay has emptied the outbox:
-  until then the database answers. Processes that saw no failure cannot know about it
-  without a query per request; docs/caching.md says how long they may serve a stale
-  entry.
+  will retry, or whose near cache lost its invalidation connection, does not trust a
+  cache hit again until a replay has emptied the outbox: until then the database
+  answers. Processes that saw no failure cannot know about it without a query per
+  request; docs/caching.md says how long they may serve a stale entry.
+- With Redis, each process also keeps what it read in a near cache
+  (:mod:`tessera.near_cache`) that Redis invalidates on every change of an entry, so a
+  warm lookup costs no round trip either.
 """
 
 from __future__ import annotations
 
+import copy
 import logging
+import os
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
+from django.conf import settings
 from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
+from django.core.signals import setting_changed
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
 from .conf import tessera_settings
 from .errors import ServiceUnavailable
 from .models import CacheInvalidation, PendingCacheInvalidation, Session
+from .near_cache import NearCache
 
 logger = logging.getLogger("tessera")
 KEY_PREFIX = "tessera:session:"
 REVOKED = "revoked"
+# A well-formed credential that matches no session, remembered so a repeat costs no query.
+UNKNOWN = "unknown"
 REPLAY_BATCH = 500
 
 _raise_on_failure: ContextVar[bool] = ContextVar("tessera_cache_raise", default=True)
@@ -98,16 +109,52 @@ def failures_recorded() -> Iterator[None]:
 
 
 def get(token_digest: str) -> Session | str | None:
-    """The cached Session, :data:`REVOKED`, or None when the database must answer."""
+    """The cached Session, :data:`REVOKED`, :data:`UNKNOWN`, or None: ask the database.
+
+    A Session is the caller's own copy: it may be changed without touching the cache.
+    """
     if _failure_log.replay_due and not replay_pending():
         # An invalidation of this process may still be missing from the cache.
         return None
+    near = near_cache()
+    ticket = None
+    if near is not None:
+        value, ticket = near.lookup(token_digest)
+        if value is not None:
+            return _private_copy(value)
     try:
-        return _cache().get(_key(token_digest))
+        value = _cache().get(_key(token_digest))
     except Exception:
         _failure_log.note_failure()
         logger.warning("Session cache read failed; using the database.", exc_info=True)
         return None
+    if ticket is not None and value is not None:
+        near.store(token_digest, value, ticket)
+        return _private_copy(value)
+    return value
+
+
+def _private_copy(value):
+    """A Session and its user that requests may change without changing the cached ones.
+
+    Shallow copies of each instance's fields suffice: a cached session's field values
+    are immutable (strings, numbers, datetimes, UUIDs) but for ``scopes``, which nothing
+    mutates in place.
+    """
+    if not isinstance(value, Session):
+        return value
+    session = _copy_instance(value)
+    session._state.fields_cache["user"] = _copy_instance(value.user)
+    return session
+
+
+def _copy_instance(instance):
+    clone = instance.__class__.__new__(instance.__class__)
+    fields = instance.__dict__.copy()
+    state = fields["_state"] = copy.copy(instance._state)
+    state.fields_cache = dict(instance._state.fields_cache)
+    clone.__dict__ = fields
+    return clone
 
 
 def remember(session: Session) -> None:
@@ -119,6 +166,17 @@ def remember(session: Session) -> None:
         return
     try:
         _cache().add(_key(session.token_digest), session, int(timeout))
+    except Exception:
+        _failure_log.note_failure()
+        logger.warning("Session cache write failed.", exc_info=True)
+
+
+def remember_unknown(token_digest: str) -> None:
+    timeout = int(tessera_settings.UNKNOWN_TOKEN_CACHE_TIMEOUT.total_seconds())
+    if timeout < 1:
+        return
+    try:
+        _cache().add(_key(token_digest), UNKNOWN, timeout)
     except Exception:
         _failure_log.note_failure()
         logger.warning("Session cache write failed.", exc_info=True)
@@ -244,3 +302,88 @@ def _record_failure(action: str, digests: list[str], exc: Exception) -> None:
         raise ServiceUnavailable() from exc
     _failure_log.note_failure()
     transaction.on_commit(_failure_log.note_failure)
+
+
+# -- The near cache of this process --------------------------------------------------
+
+
+class _NearCacheSlot:
+    """The process's near cache for the current settings, built on first use."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cache: NearCache | None = None
+        self._decided_for: int | None = None  # the pid the decision was made in
+
+    def get(self) -> NearCache | None:
+        pid = os.getpid()
+        if self._decided_for == pid:
+            return self._cache
+        with self._lock:
+            if self._decided_for != pid:
+                self._cache = _build_near_cache()
+                self._decided_for = pid
+        return self._cache
+
+    def reset(self) -> None:
+        with self._lock:
+            if self._cache is not None and self._cache.pid == os.getpid():
+                self._cache.close()
+            self._cache, self._decided_for = None, None
+
+
+_near_cache_slot = _NearCacheSlot()
+
+
+def near_cache() -> NearCache | None:
+    """This process's near cache, or None when it is off (see ``NEAR_CACHE``)."""
+    return _near_cache_slot.get()
+
+
+def near_cache_problem() -> str | None:
+    """Why the near cache cannot run on the configured cache, or None if it can."""
+    alias = tessera_settings.CACHE_ALIAS
+    if not isinstance(caches[alias], RedisCache):
+        return f"the cache {alias!r} is not Django's Redis backend"
+    tracked = caches[alias].make_key(KEY_PREFIX)
+    probe = "0" * 64
+    if caches[alias].make_key(KEY_PREFIX + probe) != tracked + probe:
+        # Invalidations are matched by key prefix: a key function that hashes or
+        # reorders keys would leave stale entries that nothing ever invalidates.
+        return f"the cache {alias!r} has a KEY_FUNCTION that does not keep key prefixes"
+    return None
+
+
+def _build_near_cache() -> NearCache | None:
+    wanted = tessera_settings.NEAR_CACHE
+    if wanted is not None and wanted is not True:
+        return None
+    problem = near_cache_problem()
+    if problem is not None:
+        if wanted is True:
+            # NEAR_CACHE=True on a cache that cannot support it is a system check error.
+            logger.error("TESSERA['NEAR_CACHE'] is on, but %s: near cache off.", problem)
+        return None
+    alias = tessera_settings.CACHE_ALIAS
+    location = settings.CACHES[alias]["LOCATION"]
+    servers = location if isinstance(location, list | tuple) else location.replace(";", ",")
+    primary = servers[0] if isinstance(servers, list | tuple) else servers.split(",")[0]
+    return NearCache(
+        url=primary.strip(),
+        tracked_prefix=caches[alias].make_key(KEY_PREFIX),
+        max_age=tessera_settings.NEAR_CACHE_MAX_AGE.total_seconds(),
+        max_entries=tessera_settings.NEAR_CACHE_MAX_ENTRIES,
+        on_reset=_note_missed_invalidations,
+    )
+
+
+def _note_missed_invalidations() -> None:
+    _failure_log.note_failure()
+
+
+def _settings_changed(*, setting: str, **kwargs) -> None:
+    if setting in ("TESSERA", "CACHES"):
+        _near_cache_slot.reset()
+
+
+setting_changed.connect(_settings_changed)

@@ -1,4 +1,4 @@
-"""The cache alias Tessera keeps sessions and throttle counters in."""
+"""The cache alias Tessera keeps sessions and throttle counters in, and the near cache."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning
 
 from ..conf import tessera_settings
+from ..session_cache import near_cache_problem
 
 
 def cache_messages() -> list[CheckMessage]:
@@ -21,9 +22,10 @@ def cache_messages() -> list[CheckMessage]:
                 id="tessera.E007",
             )
         ]
+    messages = near_cache_messages()
     backend = caches[alias].get("BACKEND", "")
     if not settings.DEBUG and backend.endswith(("LocMemCache", "DummyCache")):
-        return [
+        return messages + [
             Warning(
                 f"The cache {alias!r} is per-process ({backend.rsplit('.', 1)[-1]}): with "
                 "several app processes, a revoked session stays usable on the others for "
@@ -31,6 +33,36 @@ def cache_messages() -> list[CheckMessage]:
                 hint="Use Redis (tessera.cache.RedisCache) in production.",
                 obj="TESSERA",
                 id="tessera.W002",
+            )
+        ]
+    return messages
+
+
+def near_cache_messages() -> list[CheckMessage]:
+    wanted = tessera_settings.NEAR_CACHE
+    if wanted is not None and wanted is not True:
+        return []  # off, or reported as tessera.E002
+    problem = near_cache_problem()
+    if problem is None:
+        return []
+    if wanted is True:
+        return [
+            Error(
+                f"TESSERA['NEAR_CACHE'] is True, but {problem}.",
+                hint="Use tessera.cache.RedisCache (Redis 6 or later) with the default "
+                "KEY_FUNCTION, or leave NEAR_CACHE at None.",
+                obj="TESSERA",
+                id="tessera.E016",
+            )
+        ]
+    if "KEY_FUNCTION" in problem:
+        return [
+            Warning(
+                f"The near cache is off: {problem}.",
+                hint="Near-cache invalidations are matched by key prefix; drop the "
+                "KEY_FUNCTION, or set TESSERA['NEAR_CACHE'] = False to silence this.",
+                obj="TESSERA",
+                id="tessera.W004",
             )
         ]
     return []

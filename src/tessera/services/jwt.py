@@ -159,10 +159,14 @@ def rotate(refresh_token: str, request=None) -> TokenPair:
         raise ServiceUnavailable() from exc
     session = row.session
     if successor is None:
-        session_service.revoke_sessions([session], RevokeReason.TOKEN_REUSED)
+        # Nobody retries a reuse: the revocation commits even if the cache is down.
+        with session_cache.failures_recorded():
+            session_service.revoke_sessions([session], RevokeReason.TOKEN_REUSED)
         signals.refresh_token_reused.send(sender=Session, session=session, request=request)
         raise TokenReused()
-    session_cache.evict([session.token_digest])
+    # The cached copy keeps its older idle expiry: harmless, because an expiry found in
+    # a cached copy is checked against the row. Not evicting it also means a rotation can
+    # never delete the tombstone of a logout that raced it.
     now = timezone.now()
     return TokenPair(
         session, issue_access(session, now), _encode_refresh(session, successor, successor_jti)

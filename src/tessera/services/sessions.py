@@ -202,8 +202,14 @@ def _check_and_touch(token_digest: str) -> Session:
     cached = session_cache.get(token_digest)
     if cached == session_cache.REVOKED:
         raise TokenRevoked()
-    session = cached if isinstance(cached, Session) else _load(token_digest)
+    if cached == session_cache.UNKNOWN:
+        raise InvalidToken()
     now = timezone.now()
+    session = cached
+    if session is None or not session.is_live(now):
+        # A cached copy can predate a rotation or a use that moved the expiry forward:
+        # only the row may decide that a session has expired.
+        session = _load(token_digest)
     if session.revoked_at is not None:
         raise TokenRevoked()
     if not session.is_live(now):
@@ -227,6 +233,7 @@ def _load(token_digest: str) -> Session:
             .get(token_digest=token_digest)
         )
     except Session.DoesNotExist as exc:
+        session_cache.remember_unknown(token_digest)
         raise InvalidToken() from exc
 
 
@@ -258,7 +265,10 @@ def _expire(session: Session, now: datetime) -> None:
     written = Session.objects.filter(pk=session.pk, revoked_at__isnull=True).update(
         revoked_at=now, revoke_reason=RevokeReason.EXPIRED
     )
-    session_cache.tombstone([session.token_digest])
+    # The client is told its session expired either way: a failed write waits in the
+    # outbox rather than turning that answer into a 503.
+    with session_cache.failures_recorded():
+        session_cache.tombstone([session.token_digest])
     if written:
         session.revoked_at, session.revoke_reason = now, RevokeReason.EXPIRED
         signals.session_expired.send(sender=Session, session=session)
@@ -284,9 +294,12 @@ def session_of(request) -> Session | None:
 def revoke_sessions(sessions: Iterable[Session], reason: str) -> int:
     """Revoke the given sessions; returns how many were live until now.
 
-    Tombstones are written at once and again after commit: at once so the caller's own
-    next request is refused, after commit so a concurrent reader that loaded the row
-    before the commit cannot leave a live copy behind.
+    Tombstones are written before the revocation commits and again after. Before: if
+    the cache cannot take them, an HTTP caller's revocation rolls back and answers 503,
+    so a revocation never commits while caches anywhere may still hold the live session
+    (callers with nobody to retry, inside :func:`session_cache.failures_recorded`,
+    commit with the tombstones in the outbox instead). After: a concurrent reader that
+    loaded the row before the commit cannot leave a live copy behind.
     """
     sessions = list(sessions)
     if not sessions:
@@ -294,15 +307,16 @@ def revoke_sessions(sessions: Iterable[Session], reason: str) -> int:
     now = timezone.now()
     ids = [s.pk for s in sessions]
     digests = [s.token_digest for s in sessions]
-    written = Session.objects.filter(pk__in=ids, revoked_at__isnull=True).update(
-        revoked_at=now, revoke_reason=reason
-    )
-    session_cache.tombstone(digests)
-    session_cache.tombstone_on_commit(digests)
-    for session in sessions:
-        if session.revoked_at is None:
-            session.revoked_at, session.revoke_reason = now, reason
-            signals.session_revoked.send(sender=Session, session=session, reason=reason)
+    with transaction.atomic():
+        written = Session.objects.filter(pk__in=ids, revoked_at__isnull=True).update(
+            revoked_at=now, revoke_reason=reason
+        )
+        session_cache.tombstone(digests)
+        session_cache.tombstone_on_commit(digests)
+        for session in sessions:
+            if session.revoked_at is None:
+                session.revoked_at, session.revoke_reason = now, reason
+                signals.session_revoked.send(sender=Session, session=session, reason=reason)
     return written
 
 
@@ -360,4 +374,8 @@ def import_sessions(sessions: list[Session]) -> int:
     if not sessions:
         return 0
     Session.objects.bulk_create(sessions, ignore_conflicts=True)
+    # The old clients may have presented these tokens already and had them remembered
+    # as unknown.
+    with session_cache.failures_recorded():
+        session_cache.evict([session.token_digest for session in sessions])
     return Session.objects.filter(pk__in=[session.pk for session in sessions]).count()

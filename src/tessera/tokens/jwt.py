@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import json
 import secrets
+import threading
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -31,6 +32,7 @@ from typing import Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.utils import timezone
 
 from ..conf import tessera_settings
@@ -205,8 +207,78 @@ def decode(token: str, *, token_types: tuple[str, ...], verify_exp: bool = True)
     """The verified claims of ``token``, or InvalidJWT; see the module docstring."""
     if len(token) > MAX_TOKEN_LENGTH:
         raise InvalidJWT("Token is too long.")
+    ring = key_ring()
+    # Only tokens checked for expiry are remembered: those are the ones a request
+    # presents again and again, and their entry can expire with them.
+    remembered = verify_exp and tessera_settings.JWT_VERIFIED_CACHE_SIZE > 0
+    digest = hashlib.sha256(token.encode()).digest() if remembered else b""
+    claims = _verified_tokens.get(digest, ring) if remembered else None
+    if claims is None:
+        claims = _verify_signature(token, ring)
+        if remembered:
+            _verified_tokens.put(digest, ring, claims)
+    _check_times(claims, verify_exp)
+    if claims.get("token_type") not in token_types:
+        raise InvalidJWT("Token has the wrong type.", "wrong_token_type")
+    if not isinstance(claims.get("sub"), str) or not isinstance(claims.get("sid"), str):
+        raise InvalidJWT("Token is invalid.")
+    return dict(claims)
+
+
+class VerifiedTokens:
+    """Claims of tokens whose signature this process verified, by token digest.
+
+    An entry is tied to the key ring it was verified with: a key removed from the
+    settings takes its tokens' entries with it. Entries stop being used at the token's
+    ``exp``; when the map is full the oldest half goes. Expiry, ``nbf`` and the token type
+    are still checked on every use, and revocation is a matter for the session lookup.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[bytes, tuple[KeyRing, dict]] = {}
+
+    def get(self, digest: bytes, ring: KeyRing) -> dict | None:
+        entry = self._entries.get(digest)
+        if entry is None or entry[0] is not ring:
+            return None
+        claims = entry[1]
+        if (
+            claims["exp"]
+            <= timezone.now().timestamp() - tessera_settings.JWT_LEEWAY.total_seconds()
+        ):
+            self._entries.pop(digest, None)
+            return None
+        return claims
+
+    def put(self, digest: bytes, ring: KeyRing, claims: dict) -> None:
+        with self._lock:
+            if len(self._entries) >= tessera_settings.JWT_VERIFIED_CACHE_SIZE:
+                for old in list(self._entries)[: len(self._entries) // 2 + 1]:
+                    del self._entries[old]
+            self._entries[digest] = (ring, claims)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+_verified_tokens = VerifiedTokens()
+
+
+def _forget_verified_tokens(*, setting: str, **kwargs: Any) -> None:
+    # The issuer and audience a token was checked against come from these settings.
+    if setting in ("TESSERA", "SECRET_KEY", "SETTINGS_MODULE"):
+        _verified_tokens.clear()
+
+
+setting_changed.connect(_forget_verified_tokens)
+
+
+def _verify_signature(token: str, ring: KeyRing) -> dict:
+    """Signature, issuer, audience and the presence of every registered claim."""
     kid = _unverified_kid(token)
-    key = key_ring().keys.get(kid) if kid is not None else None
+    key = ring.keys.get(kid) if kid is not None else None
     if key is None:
         raise InvalidJWT("Token was signed with an unknown key.")
     try:
@@ -228,10 +300,7 @@ def decode(token: str, *, token_types: tuple[str, ...], verify_exp: bool = True)
         # Older PyJWT releases (2.10, the oldest we allow, among them) let a RecursionError
         # from json out of their own parse.
         raise InvalidJWT("Token is invalid.") from exc
-    _check_times(claims, verify_exp)
-    if claims.get("token_type") not in token_types:
-        raise InvalidJWT("Token has the wrong type.", "wrong_token_type")
-    if not isinstance(claims.get("sub"), str) or not isinstance(claims.get("sid"), str):
+    if not isinstance(claims.get("exp"), int) or isinstance(claims.get("exp"), bool):
         raise InvalidJWT("Token is invalid.")
     return claims
 
