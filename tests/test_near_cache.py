@@ -386,3 +386,22 @@ def test_settings_changes_rebuild_it():
     with override_settings(TESSERA={"NEAR_CACHE_MAX_ENTRIES": 7}):
         assert session_cache.near_cache().max_entries == 7
     assert session_cache.near_cache() is not first
+
+
+@requires_redis
+@pytest.mark.django_db(transaction=True)
+def test_under_asgi_a_warm_session_is_served_and_a_logout_refused_next(user, login, near):
+    import asyncio
+
+    from django.test import AsyncClient
+
+    token = login()["token"]
+    client, headers = AsyncClient(), {"Authorization": f"Token {token}"}
+
+    async def scenario() -> list[int]:
+        protected = [await client.get("/api/protected/", headers=headers) for _ in range(3)]
+        logout = await client.post("/api/auth/logout/", headers=headers)
+        after = await client.get("/api/protected/", headers=headers)
+        return [response.status_code for response in (*protected, logout, after)]
+
+    assert asyncio.run(scenario()) == [200, 200, 200, 204, 401]

@@ -262,15 +262,16 @@ def _replay_batch() -> int:
         return 0
     evicted = {p.token_digest for p in pending if p.action == CacheInvalidation.EVICT}
     revoked = {p.token_digest for p in pending if p.action == CacheInvalidation.TOMBSTONE}
+    # Evictions first: an eviction written after a tombstone would erase it.
+    _write(CacheInvalidation.EVICT, sorted(evicted - revoked))
     if evicted:
-        # A session revoked after its eviction was recorded must end up tombstoned.
+        # Read after the deletion, so a session revoked at any point before it (whose
+        # tombstone the deletion may just have erased) ends up tombstoned.
         revoked |= set(
             Session.objects.filter(token_digest__in=evicted, revoked_at__isnull=False).values_list(
                 "token_digest", flat=True
             )
         )
-    # Evictions first: an eviction written after a tombstone would erase it.
-    _write(CacheInvalidation.EVICT, sorted(evicted - revoked))
     _write(CacheInvalidation.TOMBSTONE, sorted(revoked))
     PendingCacheInvalidation.objects.filter(pk__in=[p.pk for p in pending]).delete()
     return len(pending)
