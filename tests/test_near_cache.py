@@ -307,11 +307,28 @@ def test_a_silent_connection_stops_it_within_max_age(fake_monotonic, monkeypatch
     near.store("k", "value", near.lookup("k")[1])
     # The network drops everything from now on: no invalidation, no pong arrives.
     monkeypatch.setattr(near._connection, "can_read", lambda timeout=0: False)
-    fake_monotonic.now += 0.5
+    fake_monotonic.now += 0.5  # a PING goes out
     assert near.lookup("k")[0] == "value"
-    fake_monotonic.now += 0.6
+    fake_monotonic.now += 0.6  # unconfirmed for longer than max_age: nothing served
+    assert near.lookup("k") == (None, None)
+    fake_monotonic.now += 0.5  # the PING unanswered for longer than max_age: reset
     assert near.lookup("k") == (None, None)
     assert resets == [1]
+    assert near.client_id is None
+    near.close()
+
+
+@requires_redis
+def test_after_an_idle_spell_it_waits_for_a_fresh_pong_without_resetting(fake_monotonic):
+    resets = []
+    near = own_near_cache(resets)
+    near.store("k", "value", near.lookup("k")[1])
+    fake_monotonic.now += 60
+    assert near.lookup("k") == (None, None)  # the PING is sent now
+    await_pong(near)
+    assert near.lookup("k")[1] is not None
+    assert near.lookup("k")[0] is None  # older than max_age
+    assert resets == []
     near.close()
 
 

@@ -19,7 +19,9 @@ Fail safe: the near cache answers only while that connection is known to be deli
 A process that has not connected yet (a fresh worker after a fork), whose connection
 failed, or that has not had a reply to its periodic ``PING`` within
 ``NEAR_CACHE_MAX_AGE`` serves nothing from it; on reconnect it starts empty, and
-``on_reset`` tells the shared-cache layer that invalidations may have been missed.
+``on_reset`` tells the shared-cache layer that invalidations may have been missed. A
+process that was merely idle is not reset: it serves nothing from the near cache until
+the answer to a fresh ``PING`` proves the connection current again.
 """
 
 from __future__ import annotations
@@ -136,11 +138,13 @@ class NearCache:
             logger.warning("Near cache invalidation connection failed.", exc_info=True)
             self._disconnect(reset=True)
             return False
-        if now - self._confirmed_at > self.max_age:
+        if self._ping_sent_at is not None and now - self._ping_sent_at > self.max_age:
             logger.warning("Near cache invalidation connection is silent; reconnecting.")
             self._disconnect(reset=True)
             return False
-        return True
+        # After a quiet spell the last confirmation is old: wait for the PING just sent
+        # (the next request will have its answer) rather than trust the connection blindly.
+        return now - self._confirmed_at <= self.max_age
 
     def _connect(self) -> bool:
         now = time.monotonic()
