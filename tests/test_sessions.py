@@ -8,6 +8,7 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth import user_logged_in, user_logged_out
+from django.core.cache import caches
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
@@ -17,7 +18,7 @@ from tessera import signals
 from tessera.models import RefreshToken, RevokeReason, Session
 from tessera.services.sessions import open_session
 
-from .conftest import PASSWORD, auth_header, get_protected, post_login
+from .conftest import PASSWORD, auth_header, failing, get_protected, post_login
 
 pytestmark = pytest.mark.django_db
 
@@ -190,6 +191,24 @@ def test_admin_lists_sessions_without_digests_and_revokes(client, user, django_u
     issued.session.refresh_from_db()
     assert issued.session.revoke_reason == RevokeReason.ADMIN
     assert client.get("/admin/tessera/session/add/").status_code == 403
+
+
+def test_admin_revoke_with_the_cache_down_says_so_and_revokes_nothing(
+    client, user, django_user_model, monkeypatch
+):
+    admin = django_user_model.objects.create_superuser("root", "root@example.com", PASSWORD)
+    issued = open_session(user, device_name="phone")
+    client.force_login(admin)
+    monkeypatch.setattr(caches["default"], "set_many", failing(ConnectionError("cache down")))
+    response = client.post(
+        "/admin/tessera/session/",
+        {"action": "revoke", "_selected_action": [str(issued.session.pk)]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert b"nothing was revoked" in response.content
+    issued.session.refresh_from_db()
+    assert issued.session.revoked_at is None
 
 
 def test_clearsessions_deletes_only_long_ended_sessions(user, clock):

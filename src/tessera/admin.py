@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from .errors import ServiceUnavailable
 from .models import RevokeReason, Session
 from .services.sessions import revoke_sessions
 
@@ -97,5 +98,14 @@ class SessionAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Revoke the selected sessions"), permissions=["change"])
     def revoke(self, request, queryset):
-        count = revoke_sessions(queryset.live(), RevokeReason.ADMIN)
+        try:
+            count = revoke_sessions(queryset.live(), RevokeReason.ADMIN)
+        except ServiceUnavailable:
+            # Rolled back, as over the API: the admin can simply try again.
+            self.message_user(
+                request,
+                _("The session cache is unreachable: nothing was revoked. Try again."),
+                messages.ERROR,
+            )
+            return
         self.message_user(request, _("%d session(s) revoked.") % count, messages.SUCCESS)
