@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -185,6 +186,9 @@ class NearCache:
                 connection.disconnect()
             logger.warning("Near cache unavailable: %s", exc)
             return False
+        self._readable = select.poll()
+        self._readable.register(connection._sock, select.POLLIN)
+        self._parser_may_hold_data = True
         self._connection, self.client_id = connection, client_id
         self._confirmed_at = sent_at
         self._ping_sent_at = None
@@ -206,9 +210,16 @@ class NearCache:
             self.on_reset()
 
     def _drain(self) -> None:
+        # One poll(2) answers "anything to read?" (data or a closed socket) in the usual
+        # case of nothing; the parser's own check costs several calls more. Only the
+        # replies read while connecting can leave bytes in the parser's buffer: the loop
+        # below ends with it empty.
+        if not self._parser_may_hold_data and not self._readable.poll(0):
+            return
         connection = self._connection
         while connection.can_read(timeout=0):
             self._apply(connection.read_response())
+        self._parser_may_hold_data = False
 
     def _apply(self, message: Any) -> None:
         if not isinstance(message, list) or not message:

@@ -25,7 +25,6 @@ An entry is the Session with its user attached, so a warm lookup costs no query.
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import threading
@@ -38,6 +37,7 @@ from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
 from django.core.signals import setting_changed
 from django.db import DatabaseError, transaction
+from django.db.models.base import ModelState
 from django.utils import timezone
 
 from .conf import tessera_settings
@@ -144,16 +144,15 @@ def _private_copy(value):
     if not isinstance(value, Session):
         return value
     session = _copy_instance(value)
-    session._state.fields_cache["user"] = _copy_instance(value.user)
+    session._state.fields_cache = {"user": _copy_instance(value.user)}
     return session
 
 
 def _copy_instance(instance):
+    state = ModelState.__new__(ModelState)
+    state.__dict__ = {**instance._state.__dict__, "fields_cache": {}}
     clone = instance.__class__.__new__(instance.__class__)
-    fields = instance.__dict__.copy()
-    state = fields["_state"] = copy.copy(instance._state)
-    state.fields_cache = dict(instance._state.fields_cache)
-    clone.__dict__ = fields
+    clone.__dict__ = {**instance.__dict__, "_state": state}
     return clone
 
 
