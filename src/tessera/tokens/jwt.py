@@ -139,11 +139,21 @@ def _build_ring(entries: tuple, active_kid: str | None) -> KeyRing:
     return KeyRing(keys=keys, active_kid=kid)
 
 
+_current_ring: KeyRing | None = None
+
+
 def key_ring() -> KeyRing:
-    """The configured ring, parsed once per configuration (PEM parsing is slow)."""
-    entries = tessera_settings.JWT_KEYS or [default_key_entry()]
-    frozen = tuple(tuple(sorted(entry.items())) for entry in entries)
-    return _build_ring(frozen, tessera_settings.JWT_ACTIVE_KID)
+    """The configured ring, parsed once per configuration (PEM parsing is slow).
+
+    Every request with a JWT asks for it, so the answer is kept until the settings change.
+    """
+    global _current_ring
+    ring = _current_ring
+    if ring is None:
+        entries = tessera_settings.JWT_KEYS or [default_key_entry()]
+        frozen = tuple(tuple(sorted(entry.items())) for entry in entries)
+        ring = _current_ring = _build_ring(frozen, tessera_settings.JWT_ACTIVE_KID)
+    return ring
 
 
 def issuer() -> str:
@@ -266,13 +276,15 @@ class VerifiedTokens:
 _verified_tokens = VerifiedTokens()
 
 
-def _forget_verified_tokens(*, setting: str, **kwargs: Any) -> None:
-    # The issuer and audience a token was checked against come from these settings.
+def _settings_changed(*, setting: str, **kwargs: Any) -> None:
+    # The keys, issuer and audience come from these settings.
+    global _current_ring
     if setting in ("TESSERA", "SECRET_KEY", "SETTINGS_MODULE"):
+        _current_ring = None
         _verified_tokens.clear()
 
 
-setting_changed.connect(_forget_verified_tokens)
+setting_changed.connect(_settings_changed)
 
 
 def _verify_signature(token: str, ring: KeyRing) -> dict:
