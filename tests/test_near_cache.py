@@ -7,6 +7,7 @@ they cause are confined to this process's own invalidation connection.
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -144,6 +145,25 @@ def test_redis_out_of_reach_costs_one_short_connect_attempt_a_second(monkeypatch
         assert near.lookup("k") == (None, None)
     assert attempts == [near_cache_module.CONNECT_TIMEOUT]
     assert not near.connected
+
+
+def test_a_slow_connect_holds_up_no_other_request(monkeypatch):
+    near = NearCache(url="redis://127.0.0.1:1/0", tracked_prefix="p:", max_age=5, max_entries=10)
+    connecting, release = threading.Event(), threading.Event()
+
+    def slow_open():
+        connecting.set()
+        release.wait(5)
+
+    monkeypatch.setattr(near, "_open", slow_open)
+    first = threading.Thread(target=near.lookup, args=("k",))
+    first.start()
+    assert connecting.wait(5)
+    started = time.perf_counter()
+    assert near.lookup("k") == (None, None)
+    assert time.perf_counter() - started < 0.1
+    release.set()
+    first.join()
 
 
 # Served without a round trip, and a private copy each time

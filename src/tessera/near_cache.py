@@ -92,6 +92,7 @@ class NearCache:
 
     def lookup(self, key: str) -> tuple[Any, int | None]:
         """``(value or None, ticket or None)``; no ticket means: do not store."""
+        self._connect_if_due()
         with self._lock:
             if not self._ready():
                 return None, None
@@ -116,6 +117,7 @@ class NearCache:
     @property
     def connected(self) -> bool:
         """Whether this process currently trusts its invalidation connection."""
+        self._connect_if_due()
         with self._lock:
             return self._ready()
 
@@ -126,8 +128,8 @@ class NearCache:
     # -- keeping the connection honest --------------------------------------------
 
     def _ready(self) -> bool:
-        """Connect if due, apply every pending invalidation; True if entries may be used."""
-        if self._connection is None and not self._connect():
+        """Apply every pending invalidation; True if entries may be used."""
+        if self._connection is None:
             return False
         now = time.monotonic()
         try:
@@ -147,11 +149,39 @@ class NearCache:
         # (the next request will have its answer) rather than trust the connection blindly.
         return now - self._confirmed_at <= self.max_age
 
-    def _connect(self) -> bool:
+    def _connect_if_due(self) -> None:
+        """Open the invalidation connection, at most once per RECONNECT_INTERVAL.
+
+        Outside the lock: while one thread waits on a slow connect, the others go on
+        without the near cache instead of queueing behind it.
+        """
+        if self._connection is not None:
+            return
         now = time.monotonic()
-        if now < self._next_connect_at:
-            return False
-        self._next_connect_at = now + RECONNECT_INTERVAL
+        with self._lock:
+            if self._connection is not None or now < self._next_connect_at:
+                return
+            self._next_connect_at = now + RECONNECT_INTERVAL
+        opened = self._open()
+        if opened is None:
+            return
+        connection, client_id, sent_at = opened
+        with self._lock:
+            if self._connection is not None:
+                connection.disconnect()
+                return
+            self._readable = select.poll()
+            self._readable.register(connection._sock, select.POLLIN)
+            self._parser_may_hold_data = True
+            self._connection, self.client_id = connection, client_id
+            self._confirmed_at, self._ping_sent_at = sent_at, None
+            if self._ever_connected:
+                # Writes made while we were away reached nobody here.
+                self.on_reset()
+            self._ever_connected = True
+
+    def _open(self) -> tuple[redis.Connection, int, float] | None:
+        """A connection tracking the prefix and subscribed to its invalidations."""
         connection = None
         try:
             connection = redis.ConnectionPool.from_url(
@@ -165,6 +195,7 @@ class NearCache:
             connection.connect()
             connection.send_command("CLIENT", "ID")
             client_id = connection.read_response()
+            # Redirected to itself: tracking and its delivery live and die together.
             connection.send_command(
                 "CLIENT",
                 "TRACKING",
@@ -185,18 +216,8 @@ class NearCache:
             if connection is not None:
                 connection.disconnect()
             logger.warning("Near cache unavailable: %s", exc)
-            return False
-        self._readable = select.poll()
-        self._readable.register(connection._sock, select.POLLIN)
-        self._parser_may_hold_data = True
-        self._connection, self.client_id = connection, client_id
-        self._confirmed_at = sent_at
-        self._ping_sent_at = None
-        if self._ever_connected:
-            # Writes made while we were away reached nobody here.
-            self.on_reset()
-        self._ever_connected = True
-        return True
+            return None
+        return connection, client_id, sent_at
 
     def _disconnect(self, *, reset: bool) -> None:
         if self._connection is not None:
