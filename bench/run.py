@@ -929,9 +929,10 @@ def render_login(args: argparse.Namespace, login: LoginCost) -> list[str]:
         "### Login: `POST auth/login/` vs its password hasher alone",
         "",
         f"Hasher: {login.hasher}, as the bench settings configure it. Logins: a gunicorn "
-        f"of the main configuration ({WORKERS} workers) and wrk, 1 thread, {WORKERS} "
-        "connections (one per worker), the JSON body from a Lua script, the login "
-        "throttles raised out of the way (still counted on every login). Hasher alone: "
+        f"configured as the one that serves Tessera tokens ({WORKERS} workers) and wrk, "
+        f"1 thread, {WORKERS} connections (one per worker), the JSON body from a Lua "
+        "script, the login throttles raised out of the way (still counted on every "
+        "login). Hasher alone: "
         f"`check_password` in a loop in {WORKERS} processes at once, as many as the server "
         f"has workers. {args.login_rounds} interleaved rounds of {args.login_duration} s "
         "each; medians.",
@@ -955,6 +956,9 @@ def format_latency(milliseconds: float) -> str:
 
 
 def render_revocation(revocation: Revocation) -> list[str]:
+    from django.conf import settings
+
+    fast_hasher = settings.FAST_PASSWORD_HASHER.rsplit(".", 1)[1]
     trials = revocation.trials
     count = f"{len(trials):,} in {revocation.seconds:.1f} s"
     if len(trials) < revocation.requested:
@@ -966,8 +970,9 @@ def render_revocation(revocation: Revocation) -> list[str]:
         "### Revocation across two servers",
         "",
         f"Servers A and B: two more gunicorns ({WORKERS} workers each), configured as the "
-        "one that serves Tessera tokens but for a fast password hasher, so that the login "
-        "opening each trial stays cheap; the same PostgreSQL and Redis. Each trial: log in "
+        f"one that serves Tessera tokens but for a fast password hasher ({fast_hasher}), so "
+        "that the login opening each trial stays cheap; the same PostgreSQL and Redis. "
+        "Each trial: log in "
         f"on A (opaque token); B serves the token {WARM_REQUESTS} times on each of "
         f"{WORKERS} keep-alive connections, one per worker; log out on A; from the moment "
         "A's response has been read, B is asked on every connection at once, again and "
