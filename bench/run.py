@@ -72,10 +72,11 @@ FILLER_USERS = 1_000
 LOGIN_USER = "bench-login"
 REVOCATION_USER = "bench-revoke"
 PASSWORD = "bench-password-0123456789"
+# The revocation test presents its tokens to this variant's URL on B.
+REVOCATION_VARIANT = "tessera"
 # Requests each of B's workers serves a token before it is revoked, and how long B may
 # keep accepting it before the trial counts as never refused.
 WARM_REQUESTS = 3
-REVOCATION_VARIANT = "tessera"
 POLL_LIMIT_SECONDS = 2.0
 TARGET_TESSERA_CEILING_RATIO = 0.88
 TARGET_JWT_CEILING_RATIO = 0.85
