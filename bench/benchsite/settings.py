@@ -3,8 +3,11 @@
 Every variant shares this one project, so middleware, database, cache and renderer are
 identical and the only difference between two URLs is the authentication class.
 BENCH_DATABASE_URL and BENCH_REDIS_URL choose the backing services (bench/run.py sets
-them); BENCH_TESSERA_CACHE=none makes Tessera answer every lookup from PostgreSQL, which
-is how the benchmark measures its cold path.
+them). Each of the other BENCH_* variables changes one thing for one server
+configuration of bench/run.py: BENCH_TESSERA_CACHE=none makes Tessera answer every lookup
+from PostgreSQL (its cold path), BENCH_TESSERA_JWT_STATELESS=1 skips the session check
+of JWTs, BENCH_NEAR_CACHE=off turns off the near cache and the verified-JWT cache, and
+BENCH_FAST_HASHER=1 makes logins cheap where their cost is not what is measured.
 """
 
 import os
@@ -55,12 +58,20 @@ CACHES = {
     "none": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"},
 }
 
-# Access tokens outlive the run, as simplejwt's do below.
-TESSERA = {"JWT_ACCESS_LIFETIME": timedelta(days=1)}
+TESSERA = {
+    # Access tokens outlive the run, as simplejwt's do below.
+    "JWT_ACCESS_LIFETIME": timedelta(days=1),
+    # The benchmark logs one account in from one address thousands of times a minute,
+    # far past the defaults (20 and 5 a minute). The counters still run on every login.
+    "LOGIN_THROTTLE_RATES": {"ip": "1000000/min", "username": "1000000/min"},
+}
 if os.environ.get("BENCH_TESSERA_CACHE") == "none":
     TESSERA["CACHE_ALIAS"] = "none"
 if os.environ.get("BENCH_TESSERA_JWT_STATELESS") == "1":
     TESSERA["JWT_REVOCATION_CHECK"] = False
+if os.environ.get("BENCH_NEAR_CACHE") == "off":
+    TESSERA["NEAR_CACHE"] = False
+    TESSERA["JWT_VERIFIED_CACHE_SIZE"] = 0
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -72,6 +83,11 @@ REST_FRAMEWORK = {
 SIMPLE_JWT = {"ACCESS_TOKEN_LIFETIME": timedelta(days=1)}
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.Argon2PasswordHasher"]
+# Not a Django setting: bench/run.py hashes the password of the account that logs in on
+# the fast-hasher servers with it.
+FAST_PASSWORD_HASHER = "django.contrib.auth.hashers.MD5PasswordHasher"
+if os.environ.get("BENCH_FAST_HASHER") == "1":
+    PASSWORD_HASHERS = [FAST_PASSWORD_HASHER]
 USE_TZ = True
 TIME_ZONE = "UTC"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

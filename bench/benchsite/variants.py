@@ -65,6 +65,13 @@ VARIANTS: tuple[Variant, ...] = (
         tessera_header,
     ),
     Variant(
+        "tessera-no-near-cache",
+        "Tessera tokens, no near cache",
+        ("tessera.authentication.TokenAuthentication",),
+        tessera_header,
+        server="no-near-cache",
+    ),
+    Variant(
         "tessera-uncached",
         "Tessera tokens, no cache (database lookup)",
         ("tessera.authentication.TokenAuthentication",),
@@ -76,6 +83,13 @@ VARIANTS: tuple[Variant, ...] = (
         "Tessera JWT (session checked)",
         ("tessera.authentication.JWTAuthentication",),
         tessera_jwt_header,
+    ),
+    Variant(
+        "tessera-jwt-no-near-cache",
+        "Tessera JWT, no near cache",
+        ("tessera.authentication.JWTAuthentication",),
+        tessera_jwt_header,
+        server="no-near-cache",
     ),
     Variant(
         "tessera-jwt-stateless",
