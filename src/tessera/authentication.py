@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from functools import lru_cache
 
 from django.conf import settings
 from rest_framework import HTTP_HEADER_ENCODING, exceptions
@@ -50,6 +51,12 @@ def authorization_parts(request) -> list[bytes]:
     return header.split()
 
 
+@lru_cache(maxsize=16)
+def _header_keywords(keywords: tuple[str, ...]) -> frozenset[bytes]:
+    """The keywords as the header's first word is compared with them: lower-case bytes."""
+    return frozenset(keyword.lower().encode() for keyword in keywords)
+
+
 class TokenAuthentication(BaseAuthentication):
     """Opaque per-device tokens: ``Authorization: Token tsr1_…`` (or ``Bearer``).
 
@@ -63,8 +70,7 @@ class TokenAuthentication(BaseAuthentication):
 
     def authenticate(self, request):
         parts = authorization_parts(request)
-        keywords = {k.lower().encode() for k in self.get_keywords()}
-        if not parts or parts[0].lower() not in keywords:
+        if not parts or parts[0].lower() not in _header_keywords(tuple(self.get_keywords())):
             return None
         if len(parts) == 1:
             raise InvalidHeader("Invalid token header. No credentials provided.")

@@ -308,31 +308,41 @@ def _record_failure(action: str, digests: list[str], exc: Exception) -> None:
 
 
 class _NearCacheSlot:
-    """The process's near cache for the current settings, built on first use."""
+    """The process's near cache for the current settings, built on first use.
+
+    A forked child starts without one (``os.register_at_fork``) and builds its own: the
+    parent's socket, and a lock another thread may have held at the fork, are not its.
+    Checking the pid instead would cost a system call per request.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._cache: NearCache | None = None
-        self._decided_for: int | None = None  # the pid the decision was made in
+        self._decided = False
 
     def get(self) -> NearCache | None:
-        pid = os.getpid()
-        if self._decided_for == pid:
+        if self._decided:
             return self._cache
         with self._lock:
-            if self._decided_for != pid:
+            if not self._decided:
                 self._cache = _build_near_cache()
-                self._decided_for = pid
+                self._decided = True
         return self._cache
 
     def reset(self) -> None:
         with self._lock:
             if self._cache is not None and self._cache.pid == os.getpid():
                 self._cache.close()
-            self._cache, self._decided_for = None, None
+            self._cache, self._decided = None, False
+
+    def forget_after_fork(self) -> None:
+        # Only dropped, never closed: closing would shut the parent's socket down.
+        self._lock = threading.Lock()
+        self._cache, self._decided = None, False
 
 
 _near_cache_slot = _NearCacheSlot()
+os.register_at_fork(after_in_child=_near_cache_slot.forget_after_fork)
 
 
 def near_cache() -> NearCache | None:

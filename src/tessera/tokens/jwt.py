@@ -218,16 +218,18 @@ def decode(token: str, *, token_types: tuple[str, ...], verify_exp: bool = True)
     if len(token) > MAX_TOKEN_LENGTH:
         raise InvalidJWT("Token is too long.")
     ring = key_ring()
+    now = timezone.now().timestamp()
+    leeway = tessera_settings.JWT_LEEWAY.total_seconds()
     # Only tokens checked for expiry are remembered: those are the ones a request
     # presents again and again, and their entry can expire with them.
     remembered = verify_exp and tessera_settings.JWT_VERIFIED_CACHE_SIZE > 0
     digest = hashlib.sha256(token.encode()).digest() if remembered else b""
-    claims = _verified_tokens.get(digest, ring) if remembered else None
+    claims = _verified_tokens.get(digest, ring, now - leeway) if remembered else None
     if claims is None:
         claims = _verify_signature(token, ring)
         if remembered:
             _verified_tokens.put(digest, ring, claims)
-    _check_times(claims, verify_exp)
+    _check_times(claims, verify_exp, now, leeway)
     if claims.get("token_type") not in token_types:
         raise InvalidJWT("Token has the wrong type.", "wrong_token_type")
     if not isinstance(claims.get("sub"), str) or not isinstance(claims.get("sid"), str):
@@ -248,15 +250,12 @@ class VerifiedTokens:
         self._lock = threading.Lock()
         self._entries: dict[bytes, tuple[KeyRing, dict]] = {}
 
-    def get(self, digest: bytes, ring: KeyRing) -> dict | None:
+    def get(self, digest: bytes, ring: KeyRing, expired_before: float) -> dict | None:
         entry = self._entries.get(digest)
         if entry is None or entry[0] is not ring:
             return None
         claims = entry[1]
-        if (
-            claims["exp"]
-            <= timezone.now().timestamp() - tessera_settings.JWT_LEEWAY.total_seconds()
-        ):
+        if claims["exp"] <= expired_before:
             self._entries.pop(digest, None)
             return None
         return claims
@@ -333,13 +332,11 @@ def _unverified_kid(token: str) -> str | None:
     return kid if isinstance(kid, str) else None
 
 
-def _check_times(claims: dict, verify_exp: bool) -> None:
+def _check_times(claims: dict, verify_exp: bool, now: float, leeway: float) -> None:
     times = [claims.get(name) for name in ("exp", "nbf", "iat")]
     if not all(isinstance(t, int) and not isinstance(t, bool) for t in times):
         raise InvalidJWT("Token is invalid.")
     expires, not_before, issued = times
-    now = timezone.now().timestamp()
-    leeway = tessera_settings.JWT_LEEWAY.total_seconds()
     if verify_exp and expires <= now - leeway:
         raise InvalidJWT("Token has expired.", "token_expired")
     if not_before > now + leeway or issued > now + leeway:
