@@ -20,19 +20,32 @@ REVOCATIONS = ("logout", "logout-all", "jwt logout", "token deletion")
 
 
 class Tally:
-    """Counts shared by the trial threads: answers seen, faults made."""
+    """What the trial threads saw: A's answers to revocations, and the faults made."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self.counts: Counter = Counter()
+        self.answers: Counter = Counter()
+        self.faults: Counter = Counter()
 
-    def add(self, key, amount: int = 1) -> None:
+    def answered(self, kind: str, status: int) -> None:
         with self._lock:
-            self.counts[key] += amount
+            self.answers[kind, status] += 1
 
-    def __getitem__(self, key) -> int:
+    def fault(self, name: str, amount: int = 1) -> None:
         with self._lock:
-            return self.counts[key]
+            self.faults[name] += amount
+
+    @property
+    def trials(self) -> int:
+        with self._lock:
+            return sum(self.answers.values())
+
+    def statuses(self) -> set[int]:
+        with self._lock:
+            return {status for _, status in self.answers}
+
+    def __repr__(self) -> str:
+        return f"answers {dict(self.answers)}, faults {dict(self.faults)}"
 
 
 @contextmanager
@@ -95,7 +108,6 @@ def revocation_trial(tally: Tally):
         kind = REVOCATIONS[number % len(REVOCATIONS)]
         revoked, answer = revoke(account, kind)
         expect(answer, 204, 503)
-        tally.add((kind, answer.status))
         if answer.status == 503:
             assert "retry-after" in answer.headers, answer
         problems = []
@@ -103,7 +115,7 @@ def revocation_trial(tally: Tally):
             state = account.site.control("session_state", session_id=credential.session_id)
             if answer.status == 204 or state == "revoked":
                 problems += [f"{kind}: {p}" for p in account.accepted_anywhere(credential.token)]
-        tally.add("trials")
+        tally.answered(kind, answer.status)
         return problems
 
     return trial

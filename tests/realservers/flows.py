@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from tests.conftest import PASSWORD
 
 from .client import Response, Server
-from .mailbox import plain_text, received
+from .mailbox import plain_text, read, received
 from .services import Site
 
 PROTECTED = "/api/protected/"
@@ -32,9 +32,6 @@ PASSWORD_CHANGE = "/api/auth/password/change/"
 PASSWORD_RESET = "/api/auth/password/reset/"
 PASSWORD_RESET_CONFIRM = "/api/auth/password/reset/confirm/"
 RESET_LINK = re.compile(r"/reset-password/(?P<uid>[^/\s]+)/(?P<token>[^/\s]+)")
-# How often each worker serves a credential before a revocation: the first request
-# fills whatever the process caches, the second is served from it.
-WARM_REQUESTS = 2
 
 
 class UnexpectedAnswer(AssertionError):
@@ -122,19 +119,24 @@ class Account:
         """Ask ``server`` for a reset e-mail; the uid and token of the link it sent."""
         sent = len(received(self.site.mailbox, self.email))
         expect(server.request("POST", PASSWORD_RESET, body={"email": self.email}), 202)
-        for message in reversed(received(self.site.mailbox, self.email)[sent:]):
-            if link := RESET_LINK.search(plain_text(message)):
+        for path in reversed(received(self.site.mailbox, self.email)[sent:]):
+            if link := RESET_LINK.search(plain_text(read(path))):
                 return link.groupdict()
         raise UnexpectedAnswer(f"no reset link was sent to {self.email}")
 
     # Use
 
     def warm(self, server: Server, *tokens: str, path: str = PROTECTED, status: int = 200):
-        """Every worker of ``server`` serves each token WARM_REQUESTS times, as ``status``."""
+        """Have each token served by one worker of ``server``, then by every worker.
+
+        The first request puts the session in the shared cache; from the second one on,
+        each worker reads it from there, and keeps whatever a process keeps of it.
+        """
+        first = server.workers[0]
         for token in tokens:
-            for _ in range(WARM_REQUESTS):
-                for response in server.on_each_worker("GET", path, token=token).values():
-                    expect(response, status)
+            expect(server.request("GET", path, token=token, worker=first), status)
+            for response in server.on_each_worker("GET", path, token=token).values():
+                expect(response, status)
 
     def wrong_answers(
         self, server: Server, token: str, *, path: str = PROTECTED, status: int = 401

@@ -29,12 +29,14 @@ class MailboxBackend(BaseEmailBackend):
         return len(email_messages)
 
 
-def received(mailbox_dir: Path, recipient: str) -> list[email.message.Message]:
-    """The messages sent to ``recipient``, oldest first."""
+def received(mailbox_dir: Path, recipient: str) -> list[Path]:
+    """The files of the messages sent to ``recipient``, oldest first."""
     folder = mailbox_dir / recipient
-    if not folder.is_dir():
-        return []
-    return [email.message_from_bytes(path.read_bytes()) for path in sorted(folder.glob("*.eml"))]
+    return sorted(folder.glob("*.eml")) if folder.is_dir() else []
+
+
+def read(path: Path) -> email.message.Message:
+    return email.message_from_bytes(path.read_bytes())
 
 
 def plain_text(message: email.message.Message) -> str:
