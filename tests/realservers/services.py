@@ -106,13 +106,12 @@ class RedisServer:
             raise StartError(f"redis-server exited at start. Its log:\n{tail(self.log)}")
         try:
             return self.client().ping()
-        except OSError:
-            return False
-        except Exception:  # redis.ConnectionError, or loading its data still
+        except redis.RedisError:  # not listening yet, or still loading its data
             return False
 
-    def client(self):
-        return redis.Redis(host=HOST, port=self.port, socket_timeout=5)
+    def client(self) -> redis.Redis:
+        # No retries: SHUTDOWN ends in a closed connection, which is its success.
+        return redis.Redis(host=HOST, port=self.port, socket_timeout=5, retry=None)
 
     @property
     def running(self) -> bool:
@@ -244,10 +243,14 @@ class AppServer:
         except OSError:
             return False
 
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+    def terminate(self) -> None:
+        """Ask for a graceful stop; :meth:`wait` for it (servers stop side by side)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+
+    def wait(self) -> None:
+        if self.process is None:
             return
-        self.process.terminate()
         try:
             self.process.wait(timeout=STOP_TIMEOUT)
         except subprocess.TimeoutExpired:
@@ -343,6 +346,11 @@ def server_env(redis: RedisServer, postgres: PostgresCluster, mailbox: Path) -> 
     }
 
 
+def wait_for_stops(apps: dict[str, AppServer]) -> None:
+    for app in apps.values():
+        app.wait()
+
+
 @contextmanager
 def running_site(server_names: tuple[str, ...] = ("A", "B")) -> Iterator[Site]:
     """Redis, PostgreSQL (migrated), one gunicorn per name and the control process.
@@ -369,9 +377,10 @@ def running_site(server_names: tuple[str, ...] = ("A", "B")) -> Iterator[Site]:
         migrated = site.run_django("migrate", "--noinput", "-v", "0")
         if migrated.returncode != 0:
             raise StartError(f"migrate failed:\n{migrated.stdout}{migrated.stderr}")
+        stack.callback(wait_for_stops, site.apps)
         for name in server_names:
             app = site.apps[name] = AppServer(name, site.env, directory)
-            stack.callback(app.stop)
+            stack.callback(app.terminate)
             app.start()
         for name, app in site.apps.items():
             site.servers[name] = app.wait_ready()

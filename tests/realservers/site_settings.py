@@ -15,7 +15,7 @@ from tests.settings import DATABASES, MIDDLEWARE
 DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 # Each request thread keeps its connection, as a production deployment would.
-DATABASES["default"].update(CONN_MAX_AGE=60, CONN_HEALTH_CHECKS=True)
+DATABASES["default"]["CONN_MAX_AGE"] = 60
 MIDDLEWARE = [*MIDDLEWARE, "tests.realservers.middleware.worker_pid_header"]
 
 # E-mails sent by any server land in files the tests read (reset links).
