@@ -3,13 +3,15 @@
 gunicorn hands each connection to one worker process for its whole life, so one
 keep-alive connection per worker is a way to send a request to a chosen process:
 :class:`Server` opens connections until it holds one for each worker, each known by the
-pid the worker puts in its responses.
+pid the worker puts in its responses (the servers listen with ``--reuse-port``, so the
+kernel spreads new connections over the workers).
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import time
 from dataclasses import dataclass
 from http.cookies import SimpleCookie
 from urllib.parse import urlencode
@@ -17,9 +19,10 @@ from urllib.parse import urlencode
 from .middleware import PID_HEADER
 
 TIMEOUT = 30.0
+CONNECT_TIMEOUT = 10.0
 
 
-class WorkerLost(AssertionError):
+class WorkerLost(Exception):
     """A connection stopped reaching its worker (closed, or answered by another one)."""
 
 
@@ -71,21 +74,18 @@ class Server:
     def workers(self) -> list[int]:
         return list(self.connections)
 
-    def connect_each_worker(self, count: int, attempts: int = 200) -> None:
+    def connect_each_worker(self, count: int, timeout: float = CONNECT_TIMEOUT) -> None:
         """Open connections until one reaches each of ``count`` workers."""
-        spare = []
-        for _ in range(attempts):
-            if len(self.connections) == count:
-                break
+        deadline = time.monotonic() + timeout
+        while len(self.connections) < count and time.monotonic() < deadline:
             connection = self._connect()
             pid = _send(connection, "GET", "/api/protected/", {}, None).worker
             if pid in self.connections:
-                spare.append(connection)  # kept open meanwhile: the next one goes elsewhere
+                connection.close()
+                time.sleep(0.005)  # a worker still starting has no socket yet
             else:
                 self.connections[pid] = connection
-        for connection in spare:
-            connection.close()
-        if len(self.connections) != count:
+        if len(self.connections) < count:
             raise WorkerLost(f"{self}: reached {len(self.connections)} of {count} workers")
 
     def fresh(self) -> Server:

@@ -34,7 +34,7 @@ PASSWORD_RESET_CONFIRM = "/api/auth/password/reset/confirm/"
 RESET_LINK = re.compile(r"/reset-password/(?P<uid>[^/\s]+)/(?P<token>[^/\s]+)")
 
 
-class UnexpectedAnswer(AssertionError):
+class UnexpectedAnswer(Exception):
     """A step of a trial got an answer other than the one it needs to go on."""
 
 

@@ -149,7 +149,6 @@ class PostgresCluster:
         self.port = free_port()
         self.data = directory / "data"
         self.log = directory / "postgres.log"
-        self.started = False
 
     def url(self, name: str) -> str:
         return f"postgres://postgres@{HOST}:{self.port}/{name}"
@@ -182,16 +181,15 @@ class PostgresCluster:
             str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.log),
             "-o", options, "-w", "-t", str(int(START_TIMEOUT)), "start",
         )  # fmt: skip
-        self.started = True
 
     def create_database(self, name: str) -> None:
         with psycopg.connect(self.url("postgres"), autocommit=True) as connection:
             connection.execute(f'CREATE DATABASE "{name}"')
 
     def stop(self) -> None:
-        if self.started:
+        # The pid file exists from the server's start to its stop, even a failed start's.
+        if (self.data / "postmaster.pid").exists():
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
-            self.started = False
 
 
 class AppServer:
@@ -213,6 +211,9 @@ class AppServer:
                     "--worker-class", "gthread",
                     "--workers", str(WORKERS),
                     "--threads", str(THREADS),
+                    # Each worker listens on its own socket and the kernel spreads new
+                    # connections over them: the tests need one to each worker.
+                    "--reuse-port",
                     # Long enough for the tests' connections to stay with their worker.
                     "--keep-alive", "120",
                     "--timeout", "60",
@@ -231,7 +232,7 @@ class AppServer:
         """The server once every worker answers, reached by one connection per worker."""
         server = Server(self.name, HOST, self.port)
         wait_for(self._answers, f"gunicorn {self.name} on port {self.port}", self.log)
-        server.connect_each_worker(WORKERS)
+        server.connect_each_worker(WORKERS, timeout=START_TIMEOUT)
         return server
 
     def _answers(self) -> bool:
@@ -334,13 +335,13 @@ class Site:
         )
 
 
-def server_env(redis: RedisServer, postgres: PostgresCluster, mailbox: Path) -> dict[str, str]:
+def server_env(cache: RedisServer, postgres: PostgresCluster, mailbox: Path) -> dict[str, str]:
     path = [str(SOURCE), str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]
     return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": SETTINGS,
         "DATABASE_URL": postgres.url(DATABASE),
-        "REDIS_URL": redis.url,
+        "REDIS_URL": cache.url,
         "TESSERA_MAILBOX_DIR": str(mailbox),
         "PYTHONPATH": os.pathsep.join(path),
     }
@@ -365,15 +366,15 @@ def running_site(server_names: tuple[str, ...] = ("A", "B")) -> Iterator[Site]:
         stack.callback(shutil.rmtree, directory, ignore_errors=True)
         for name in ("redis", "postgres", "mail"):
             (directory / name).mkdir()
-        redis = RedisServer(directory / "redis")
+        cache = RedisServer(directory / "redis")
         postgres = PostgresCluster(directory / "postgres")
         # Registered before starting: a server that half started is stopped too.
-        stack.callback(redis.stop)
-        redis.start()
+        stack.callback(cache.stop)
+        cache.start()
         stack.callback(postgres.stop)
         postgres.start()
         postgres.create_database(DATABASE)
-        site = Site(directory, redis, postgres, server_env(redis, postgres, directory / "mail"))
+        site = Site(directory, cache, postgres, server_env(cache, postgres, directory / "mail"))
         migrated = site.run_django("migrate", "--noinput", "-v", "0")
         if migrated.returncode != 0:
             raise StartError(f"migrate failed:\n{migrated.stdout}{migrated.stderr}")
