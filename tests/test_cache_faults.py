@@ -8,14 +8,21 @@ comes back with the entries it saved on the way down, revoked sessions among the
 
 from __future__ import annotations
 
-import re
 import threading
 import time
 
 import pytest
 
 from .realservers.faults import Tally, cached_in, repeated, revocation_trial
-from .realservers.flows import LOGOUT, LOGOUT_ALL, Account, Credential, run_trials
+from .realservers.flows import (
+    LOGOUT,
+    LOGOUT_ALL,
+    Account,
+    Credential,
+    assert_no_wrong_answers,
+    open_accounts,
+    run_trials,
+)
 from .realservers.reporting import site_for_tests
 
 pytestmark = pytest.mark.realservers
@@ -48,21 +55,16 @@ def redis(site):
 
 @pytest.fixture
 def accounts(site, request):
-    name = re.sub(r"\W+", "-", request.node.name)
-    opened = [Account(site, f"{name}-{number}") for number in range(THREADS)]
+    opened = open_accounts(site, request.node.name, THREADS)
     yield opened
     for account in opened:
         account.close()
 
 
-def assert_none(problems: list[str]) -> None:
-    assert not problems, f"{len(problems)} wrong answers, the first: {problems[:10]}"
-
-
 def assert_all_work_again(site, accounts: list[Account], redis) -> None:
     """Revocations answer 204 again, and sessions are cached in Redis again."""
     tally = Tally()
-    assert_none(run_trials(accounts, revocation_trial(tally), CLEAN_TRIALS))
+    assert_no_wrong_answers(run_trials(accounts, revocation_trial(tally), CLEAN_TRIALS))
     assert tally.statuses() == {204}, tally
     credential = accounts[0].login(accounts[0].a)
     accounts[0].warm(accounts[0].b, credential.token)
@@ -81,7 +83,7 @@ def killed_mid_run(site, redis, accounts, client_types: tuple[str, ...]) -> Tall
 
     with repeated(kill, KILL_INTERVAL):
         problems = run_trials(accounts, revocation_trial(tally), KILL_TRIALS)
-    assert_none(problems)
+    assert_no_wrong_answers(problems)
     assert_all_work_again(site, accounts, redis)
     return tally
 
@@ -126,7 +128,7 @@ def test_redis_restarted_without_its_data_mid_run(site, redis, accounts):
     fault.start()
     problems = run_trials(accounts, revocation_trial(tally), RESTART_TRIALS)
     fault.join(timeout=PROGRESS_TIMEOUT)
-    assert_none(problems)
+    assert_no_wrong_answers(problems)
     assert tally.faults["restarts"] == 1 and redis.running, tally
     assert 503 in tally.statuses(), f"no revocation met the stopped Redis: {tally}"
     assert_all_work_again(site, accounts, redis)

@@ -20,7 +20,9 @@ from .realservers.flows import (
     SESSIONS,
     TOKENS,
     Account,
+    assert_no_wrong_answers,
     expect,
+    open_accounts,
     run_trials,
 )
 from .realservers.reporting import site_for_tests
@@ -45,18 +47,14 @@ def accounts(site, request):
     """THREADS accounts named after the test, each with a user of its own."""
     opened: list[Account] = []
 
-    def open_accounts(**fields) -> list[Account]:
-        for number in range(THREADS):
-            opened.append(Account(site, f"{request.node.name}-{number}", **fields))
-        return opened
+    def open_for_test(**fields) -> list[Account]:
+        new = open_accounts(site, request.node.name, THREADS, **fields)
+        opened.extend(new)
+        return new
 
-    yield open_accounts
+    yield open_for_test
     for account in opened:
         account.close()
-
-
-def assert_none(problems: list[str]) -> None:
-    assert not problems, f"{len(problems)} wrong answers, the first: {problems[:10]}"
 
 
 def test_logout(accounts):
@@ -66,7 +64,7 @@ def test_logout(accounts):
         expect(account.a.request("POST", LOGOUT, token=credential.token), 204)
         return account.wrong_answers(account.b, credential.token)
 
-    assert_none(run_trials(accounts(), trial, TRIALS))
+    assert_no_wrong_answers(run_trials(accounts(), trial, TRIALS))
 
 
 def test_logout_all(accounts):
@@ -79,7 +77,7 @@ def test_logout_all(accounts):
             *account.wrong_answers(account.b, other.token),
         ]
 
-    assert_none(run_trials(accounts(), trial, TRIALS))
+    assert_no_wrong_answers(run_trials(accounts(), trial, TRIALS))
 
 
 def test_deleting_a_session(accounts):
@@ -94,7 +92,7 @@ def test_deleting_a_session(accounts):
         expect(account.a.request("DELETE", path, token=managers[account.username]), 204)
         return account.wrong_answers(account.b, credential.token)
 
-    assert_none(run_trials(accounts(), trial, TRIALS))
+    assert_no_wrong_answers(run_trials(accounts(), trial, TRIALS))
 
 
 def test_deleting_a_personal_access_token(accounts):
@@ -110,7 +108,7 @@ def test_deleting_a_personal_access_token(accounts):
         expect(account.a.request("DELETE", path, token=login.token), 204)
         return account.wrong_answers(account.b, credential.token)
 
-    assert_none(run_trials(accounts(), trial, TRIALS))
+    assert_no_wrong_answers(run_trials(accounts(), trial, TRIALS))
 
 
 def test_password_change_ends_the_other_sessions(accounts):
@@ -127,7 +125,7 @@ def test_password_change_ends_the_other_sessions(accounts):
             *account.wrong_answers(account.b, this.token, status=200),
         ]
 
-    assert_none(run_trials(accounts(), trial, TRIALS))
+    assert_no_wrong_answers(run_trials(accounts(), trial, TRIALS))
 
 
 def test_password_reset(accounts):
@@ -141,7 +139,7 @@ def test_password_reset(accounts):
         account.password = new_password
         return account.wrong_answers(account.b, credential.token)
 
-    assert_none(run_trials(accounts(), trial, TRIALS))
+    assert_no_wrong_answers(run_trials(accounts(), trial, TRIALS))
 
 
 def test_deactivation_by_another_process(site, accounts):
@@ -153,7 +151,7 @@ def test_deactivation_by_another_process(site, accounts):
         site.control("set_active", username=account.username, active=True)
         return problems
 
-    assert_none(run_trials(accounts(), trial, TRIALS))
+    assert_no_wrong_answers(run_trials(accounts(), trial, TRIALS))
 
 
 def test_user_deletion_by_another_process(site, accounts):
@@ -164,7 +162,7 @@ def test_user_deletion_by_another_process(site, accounts):
         site.control("delete_user", username=account.username)
         return account.wrong_answers(account.b, credential.token)
 
-    assert_none(run_trials(accounts(), trial, TRIALS))
+    assert_no_wrong_answers(run_trials(accounts(), trial, TRIALS))
 
 
 def test_role_added_then_removed_by_another_process(site, accounts):
@@ -177,7 +175,7 @@ def test_role_added_then_removed_by_another_process(site, accounts):
         removed = account.wrong_answers(account.b, credential.token, path=ROLE_URL, status=403)
         return [*granted, *removed]
 
-    assert_none(run_trials(accounts(), trial, TRIALS))
+    assert_no_wrong_answers(run_trials(accounts(), trial, TRIALS))
 
 
 def test_refresh_token_reuse_ends_the_session(accounts):
@@ -195,7 +193,7 @@ def test_refresh_token_reuse_ends_the_session(accounts):
             *account.wrong_answers(account.b, second.token),
         ]
 
-    assert_none(run_trials(accounts(), trial, TRIALS))
+    assert_no_wrong_answers(run_trials(accounts(), trial, TRIALS))
 
 
 def test_jwt_access_token_after_logout(accounts):
@@ -205,7 +203,7 @@ def test_jwt_access_token_after_logout(accounts):
         expect(account.a.request("POST", LOGOUT, token=credential.token), 204)
         return account.wrong_answers(account.b, credential.token)
 
-    assert_none(run_trials(accounts(), trial, TRIALS))
+    assert_no_wrong_answers(run_trials(accounts(), trial, TRIALS))
 
 
 def admin_login(account: Account) -> dict[str, str]:
@@ -245,7 +243,7 @@ def test_the_admin_revoke_action(accounts):
         expect(revoked, 302)
         return account.wrong_answers(account.b, credential.token)
 
-    assert_none(run_trials(accounts(superuser=True), trial, TRIALS))
+    assert_no_wrong_answers(run_trials(accounts(superuser=True), trial, TRIALS))
 
 
 def test_a_session_ended_long_ago_and_deleted_by_clearsessions(site, accounts):
@@ -258,4 +256,4 @@ def test_a_session_ended_long_ago_and_deleted_by_clearsessions(site, accounts):
         assert site.control("session_state", session_id=credential.session_id) == "gone", report
         return account.wrong_answers(account.b, credential.token)
 
-    assert_none(run_trials(accounts(), trial, TRIALS))
+    assert_no_wrong_answers(run_trials(accounts(), trial, TRIALS))

@@ -158,6 +158,16 @@ class Account:
         ]
 
 
+def open_accounts(site: Site, name: str, count: int, **fields) -> list[Account]:
+    """``count`` accounts whose users are named after ``name`` (a test's, say)."""
+    base = re.sub(r"\W+", "-", name)
+    return [Account(site, f"{base}-{number}", **fields) for number in range(count)]
+
+
+def assert_no_wrong_answers(problems: list[str]) -> None:
+    assert not problems, f"{len(problems)} wrong answers, the first: {problems[:10]}"
+
+
 Trial = Callable[[Account, int], Iterable[str]]
 
 

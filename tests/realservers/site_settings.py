@@ -1,7 +1,8 @@
 """The suite's project as the gunicorn servers and the control process run it.
 
-tests/settings.py with DATABASE_URL and REDIS_URL pointing at the servers the harness
-started, served by gunicorn on loopback ports.
+tests/settings.py (tests.urls, the MD5 hasher) with DATABASE_URL and REDIS_URL pointing
+at the servers the harness started, DEBUG off, and what hundreds of trials a minute
+from one address need.
 """
 
 from __future__ import annotations
