@@ -30,7 +30,7 @@ from .realservers.reporting import site_for_tests
 pytestmark = pytest.mark.realservers
 
 TRIALS = 200
-THREADS = 2
+THREADS = 4
 ROLE_URL = "/api/manager-content/"
 ROLE = "Manager"
 ADMIN_SESSIONS = "/admin/tessera/session/"
