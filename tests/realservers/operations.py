@@ -17,18 +17,13 @@ from django.utils import timezone
 
 from tessera import session_cache
 from tessera.conf import tessera_settings
-from tessera.models import PendingCacheInvalidation, Session
+from tessera.models import Session
 
 
-def create_user(
-    username: str, password: str, email: str, roles: list[str] = (), superuser: bool = False
-) -> int:
+def create_user(username: str, password: str, email: str, superuser: bool = False) -> int:
     users = get_user_model().objects
     create = users.create_superuser if superuser else users.create_user
-    user = create(username, email, password)
-    for role in roles:
-        add_role(username, role)
-    return user.pk
+    return create(username, email, password).pk
 
 
 def set_active(username: str, active: bool) -> None:
@@ -84,10 +79,6 @@ def session_state(session_id: str) -> str:
     return "revoked" if session.revoked_at is not None else "live"
 
 
-def pending_invalidations() -> int:
-    return PendingCacheInvalidation.objects.count()
-
-
 OPERATIONS = {
     function.__name__: function
     for function in (
@@ -99,6 +90,5 @@ OPERATIONS = {
         end_long_ago,
         clearsessions,
         session_state,
-        pending_invalidations,
     )
 }
