@@ -97,7 +97,7 @@ def test_invalidation_connections_killed_mid_run(site, redis, accounts):
 @pytest.mark.xfail(
     strict=False,
     raises=AssertionError,
-    reason="Fails on main in about half the runs: the connections of Django's RedisCache "
+    reason="Fails on main in about two runs of three: the connections of Django's RedisCache "
     "retry nothing (its pool is built without redis-py's retry policy), so a tombstone "
     "write on a killed connection fails, A answers 503, and the other workers accept the "
     "revoked credential from the live entry still in Redis until the outbox is replayed.",
