@@ -21,6 +21,7 @@ from rest_framework.test import APIClient
 
 from tessera import session_cache
 
+from .realservers.availability import missing_binaries
 from .testapp.seed import seed_roles_and_users
 
 PASSWORD = "correct-horse-battery-staple"
@@ -46,12 +47,14 @@ REDIS = bool(os.environ.get("REDIS_URL"))
 # Set by .ci/run for its PostgreSQL + Redis pass: there a test skipped for want of a
 # service would let the pass claim what it did not run, so the test fails instead.
 REQUIRE_SERVICES = os.environ.get("TESSERA_REQUIRE_SERVICES") == "1"
+MISSING_BINARIES = ", ".join(missing_binaries())
 SERVICES = {
     "postgres": (
         POSTGRES,
         "needs PostgreSQL (set DATABASE_URL=postgres://…): SQLite has no row locks",
     ),
     "redis": (REDIS, "needs Redis (set REDIS_URL=redis://…) for a cache shared by processes"),
+    "realservers": (not MISSING_BINARIES, f"needs {MISSING_BINARIES} to start its own servers"),
 }
 requires_postgres = pytest.mark.postgres
 requires_redis = pytest.mark.redis
