@@ -94,14 +94,6 @@ def test_invalidation_connections_killed_mid_run(site, redis, accounts):
     killed_mid_run(site, redis, accounts, ("pubsub",))
 
 
-@pytest.mark.xfail(
-    strict=False,
-    raises=AssertionError,
-    reason="Fails on main in about two runs of three: the connections of Django's RedisCache "
-    "retry nothing (its pool is built without redis-py's retry policy), so a tombstone "
-    "write on a killed connection fails, A answers 503, and the other workers accept the "
-    "revoked credential from the live entry still in Redis until the outbox is replayed.",
-)
 def test_all_cache_connections_killed_mid_run(site, redis, accounts):
     tally = killed_mid_run(site, redis, accounts, ("normal", "pubsub"))
     assert tally.faults["normal clients killed"] > 0, tally
@@ -138,13 +130,6 @@ def test_redis_restarted_without_its_data_mid_run(site, redis, accounts):
 # sessions about to be revoked) is on disk, and comes back with it.
 
 CREDENTIALS = ("opaque token", "JWT access token", "personal access token")
-OUTAGE_FAILS_ON_MAIN = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="Fails on main: once Redis is back with its saved data, B (which served no "
-    "request during the outage) accepts the revoked credential from its live entry, and "
-    "the retried logout answers 401 token_revoked instead of completing.",
-)
 
 
 def credentials_of(account: Account) -> dict[str, Credential]:
@@ -209,7 +194,6 @@ def revoke_during_an_outage(site, redis, account, path: str, caller: str, revoke
     assert not after, observed
 
 
-@OUTAGE_FAILS_ON_MAIN
 @pytest.mark.parametrize("kind", CREDENTIALS)
 def test_logout_during_an_outage_is_never_undone(site, redis, accounts, kind):
     account = accounts[0]
@@ -217,7 +201,6 @@ def test_logout_during_an_outage_is_never_undone(site, redis, accounts, kind):
     revoke_during_an_outage(site, redis, account, LOGOUT, credential.token, [credential])
 
 
-@OUTAGE_FAILS_ON_MAIN
 def test_logout_all_during_an_outage_is_never_undone(site, redis, accounts):
     account = accounts[0]
     credentials = credentials_of(account)
@@ -225,13 +208,6 @@ def test_logout_all_during_an_outage_is_never_undone(site, redis, accounts):
     revoke_during_an_outage(site, redis, account, LOGOUT_ALL, caller, list(credentials.values()))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="Fails on main: the shell's revocation waits in the outbox, and A and B, which "
-    "saw no cache failure, accept the user's credentials from the live entries Redis "
-    "came back with.",
-)
 def test_deactivation_by_a_shell_during_an_outage(site, redis, accounts):
     account = accounts[0]
     credentials = credentials_of(account)

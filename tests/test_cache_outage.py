@@ -7,6 +7,9 @@ in the cache is then exactly what a request would find once the cache answers ag
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from contextlib import contextmanager
 from io import StringIO
 
@@ -348,3 +351,34 @@ def test_with_redis_unreachable_a_deactivation_is_refused_once_redis_is_back(
     assert response.status_code == 401
     assert response.json()["code"] == "token_revoked"
     assert cached(cached_token) == session_cache.REVOKED
+
+
+def test_a_new_process_replays_the_outbox_before_its_first_cache_hit(
+    api, user, cached_token, monkeypatch
+):
+    # Another process revoked while the cache was away; the stale entry is back.
+    Session.objects.update(revoked_at=Session.objects.get().created_at)
+    PendingCacheInvalidation.objects.create(
+        token_digest=opaque.digest(cached_token), action=CacheInvalidation.TOMBSTONE
+    )
+    assert isinstance(cached(cached_token), Session)
+    monkeypatch.setattr(session_cache, "_failure_log", session_cache.FailureLog(replay_due=True))
+    assert get_protected(api, cached_token).status_code == 401
+    assert outbox() == []
+    assert cached(cached_token) == session_cache.REVOKED
+
+
+def test_a_process_starts_with_a_replay_due():
+    started = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from tessera import session_cache; "
+            "print(session_cache._failure_log.replay_due)",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+        check=True,
+    )
+    assert started.stdout.strip() == "True"

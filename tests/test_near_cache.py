@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from tessera import near_cache as near_cache_module
 from tessera import session_cache
-from tessera.models import Session
+from tessera.models import CacheInvalidation, PendingCacheInvalidation, Session
 from tessera.near_cache import NearCache
 from tessera.services import sessions as session_service
 from tessera.tokens import opaque
@@ -442,3 +442,18 @@ def test_under_asgi_a_warm_session_is_served_and_a_logout_refused_next(user, log
         return [response.status_code for response in (*protected, logout, after)]
 
     assert asyncio.run(scenario()) == [200, 200, 200, 204, 401]
+
+
+@requires_redis
+def test_a_dropped_connection_makes_the_same_request_replay_before_reading_redis(
+    api, warm_token, near
+):
+    """Redis restarted with saved data: the first request after must not trust it."""
+    Session.objects.update(revoked_at=timezone.now())
+    PendingCacheInvalidation.objects.create(
+        token_digest=opaque.digest(warm_token), action=CacheInvalidation.TOMBSTONE
+    )
+    caches["default"]._cache.get_client().client_kill_filter(_id=near.client_id)
+    time.sleep(0.05)  # the connection's end reaches this process; nothing has read it yet
+    assert get_protected(api, warm_token).status_code == 401
+    assert not PendingCacheInvalidation.objects.exists()

@@ -62,9 +62,9 @@ class FailureLog:
     runs (in another thread) may belong to an outbox row the replay did not see.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, replay_due: bool = False) -> None:
         self._lock = threading.Lock()
-        self._failures = 0
+        self._failures = 1 if replay_due else 0
         self._replayed_through = 0
 
     @property
@@ -83,7 +83,19 @@ class FailureLog:
             self._replayed_through = max(self._replayed_through, started_at)
 
 
-_failure_log = FailureLog()
+# A process starts as one that may have missed invalidations: those recorded in the
+# outbox before it started, while Redis was away and came back with its saved entries.
+# Its first lookup replays the outbox (one query when it is empty), and so does a forked
+# child's.
+_failure_log = FailureLog(replay_due=True)
+
+
+def _start_after_fork() -> None:
+    global _failure_log
+    _failure_log = FailureLog(replay_due=True)
+
+
+os.register_at_fork(after_in_child=_start_after_fork)
 
 
 def _cache():
@@ -113,15 +125,14 @@ def get(token_digest: str) -> Session | str | None:
 
     A Session is the caller's own copy: it may be changed without touching the cache.
     """
-    if _failure_log.replay_due and not replay_pending():
-        # An invalidation of this process may still be missing from the cache.
-        return None
     near = near_cache()
-    ticket = None
-    if near is not None:
-        value, ticket = near.lookup(token_digest)
-        if value is not None:
-            return _private_copy(value)
+    value, ticket = near.lookup(token_digest) if near is not None else (None, None)
+    # After the lookup, which is where a dropped invalidation connection is noticed.
+    if _failure_log.replay_due and not replay_pending():
+        # An invalidation may still be missing from the cache.
+        return None
+    if value is not None:
+        return _private_copy(value)
     try:
         value = _cache().get(_key(token_digest))
     except Exception:
