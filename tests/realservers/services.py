@@ -193,10 +193,17 @@ class PostgresCluster:
 
 
 class AppServer:
-    """``gunicorn`` serving tests.urls: several worker processes with threads each."""
+    """``gunicorn`` serving tests.urls: several worker processes with threads each.
 
-    def __init__(self, name: str, env: dict[str, str], log_dir: Path) -> None:
+    ``preload`` loads the application in the master before it forks the workers, so
+    whatever the import builds is inherited by every worker.
+    """
+
+    def __init__(
+        self, name: str, env: dict[str, str], log_dir: Path, *, preload: bool = False
+    ) -> None:
         self.name = name
+        self.preload = preload
         self.env = env
         self.port = free_port()
         self.log = log_dir / f"gunicorn-{name}.log"
@@ -219,6 +226,7 @@ class AppServer:
                     "--timeout", "60",
                     "--graceful-timeout", "5",
                     "--error-logfile", "-",
+                    *(["--preload"] if self.preload else []),
                 ],
                 cwd=ROOT,
                 env=self.env,
@@ -380,7 +388,8 @@ def running_site(server_names: tuple[str, ...] = ("A", "B")) -> Iterator[Site]:
             raise StartError(f"migrate failed:\n{migrated.stdout}{migrated.stderr}")
         stack.callback(wait_for_stops, site.apps)
         for name in server_names:
-            app = site.apps[name] = AppServer(name, site.env, directory)
+            # B preloads, A does not: every trial crosses both ways of forking workers.
+            app = site.apps[name] = AppServer(name, site.env, directory, preload=name == "B")
             stack.callback(app.terminate)
             app.start()
         for name, app in site.apps.items():
