@@ -382,3 +382,13 @@ def test_a_process_starts_with_a_replay_due():
         check=True,
     )
     assert started.stdout.strip() == "True"
+
+
+def test_a_due_last_used_write_with_the_cache_down_still_answers(
+    api, user, cached_token, monkeypatch, clock
+):
+    clock.advance(minutes=2)
+    with cache_writes_failing(monkeypatch):
+        assert get_protected(api, cached_token).status_code == 200
+    assert Session.objects.get().last_used_at == clock.now
+    assert outbox() == [(opaque.digest(cached_token), CacheInvalidation.EVICT)]

@@ -6,12 +6,12 @@ from datetime import timedelta
 
 import pytest
 from django.core.cache import caches
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.test import override_settings
 
 from tessera import session_cache, signals
 from tessera.models import RevokeReason, Session
-from tessera.services.sessions import open_session
+from tessera.services.sessions import authenticate_token, open_session
 from tessera.tokens import opaque
 
 from .conftest import auth_header, failing, get_protected, receiving
@@ -245,3 +245,20 @@ def test_an_expiry_in_a_stale_cached_copy_is_checked_against_the_row(api, user, 
     clock.advance(minutes=2)
     assert get_protected(api, token).status_code == 200
     assert Session.objects.get().revoked_at is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_copy_read_before_a_user_change_committed_is_not_cached_after_it(api, user, login):
+    """The admin saves inside a transaction; a request elsewhere reads the old row meanwhile."""
+    token = login()["token"]
+    user.is_staff = True
+    user.save()
+    digest = opaque.digest(token)
+    # Another request finds no cached entry and reads the row as committed so far...
+    read_before_commit = Session.objects.select_related("user").get(token_digest=digest)
+    with transaction.atomic():
+        user.is_staff = False
+        user.save()
+    session_cache.remember(read_before_commit)  # ...and adds its copy once the change committed
+    assert read_before_commit.user.is_staff
+    assert authenticate_token(token).user.is_staff is False

@@ -102,14 +102,28 @@ def test_it_is_on_by_default_with_redis_and_off_when_asked(settings):
     assert session_cache.near_cache() is None
 
 
-def test_the_first_of_several_servers_is_tracked(settings):
+def test_several_servers_turn_it_off_with_a_warning(settings):
+    """Django reads from the replicas, whose copies of a write are not tracked."""
     settings.CACHES = {
         "default": {
             "BACKEND": "tessera.cache.RedisCache",
             "LOCATION": "redis://127.0.0.1:1/0;redis://127.0.0.1:2/0",
         }
     }
-    assert session_cache.near_cache().url == "redis://127.0.0.1:1/0"
+    assert session_cache.near_cache() is None
+    assert "tessera.W004" in {message.id for message in run_checks()}
+    settings.TESSERA = {"NEAR_CACHE": True}
+    assert "tessera.E016" in {message.id for message in run_checks()}
+
+
+def test_the_caches_connection_options_are_used_but_not_its_pool_options(settings):
+    settings.CACHES = {
+        "default": {
+            **UNREACHABLE_REDIS,
+            "OPTIONS": {"password": "secret", "pool_class": "x.Pool", "max_connections": 5},
+        }
+    }
+    assert session_cache.near_cache().options == {"password": "secret"}
 
 
 def test_near_cache_true_without_redis_is_a_start_up_error(settings):
@@ -134,13 +148,13 @@ def test_a_key_function_that_loses_the_prefix_turns_it_off_with_a_warning(settin
 def test_redis_out_of_reach_costs_one_short_connect_attempt_a_second(monkeypatch):
     near = NearCache(url="redis://127.0.0.1:1/0", tracked_prefix="p:", max_age=5, max_entries=10)
     attempts = []
-    real_from_url = near_cache_module.redis.ConnectionPool.from_url
 
-    def counting_from_url(*args, **kwargs):
-        attempts.append(kwargs["socket_connect_timeout"])
-        return real_from_url(*args, **kwargs)
+    class CountingPool(near_cache_module.redis.ConnectionPool):
+        def __init__(self, **kwargs):
+            attempts.append(kwargs["socket_connect_timeout"])
+            super().__init__(**kwargs)
 
-    monkeypatch.setattr(near_cache_module.redis.ConnectionPool, "from_url", counting_from_url)
+    monkeypatch.setattr(near_cache_module.redis, "ConnectionPool", CountingPool)
     for _ in range(5):
         assert near.lookup("k") == (None, None)
     assert attempts == [near_cache_module.CONNECT_TIMEOUT]
@@ -164,6 +178,35 @@ def test_a_slow_connect_holds_up_no_other_request(monkeypatch):
     assert time.perf_counter() - started < 0.1
     release.set()
     first.join()
+
+
+def test_the_least_recently_used_entry_goes_first():
+    near = NearCache(url="redis://127.0.0.1:1/0", tracked_prefix="p:", max_age=5, max_entries=2)
+    near._connection = object()  # as if connected: entries may be stored
+    near._ready = lambda: True
+    for key in "ab":
+        near.store(key, key, near.lookup(key)[1])
+    assert near.lookup("a")[0] == "a"
+    near.store("c", "c", near.lookup("c")[1])
+    assert [near.lookup(key)[0] for key in "abc"] == ["a", None, "c"]
+
+
+def test_a_ticket_older_than_max_age_stores_nothing(fake_monotonic):
+    near = NearCache(url="redis://127.0.0.1:1/0", tracked_prefix="p:", max_age=5, max_entries=9)
+    near._connection = object()
+    near._ready = lambda: True
+    _, ticket = near.lookup("k")
+    fake_monotonic.now += 6
+    near.store("k", "value", ticket)
+    assert near.lookup("k")[0] is None
+
+
+def test_invalidations_older_than_max_age_are_forgotten(fake_monotonic):
+    near = NearCache(url="redis://127.0.0.1:1/0", tracked_prefix="p:", max_age=5, max_entries=9)
+    near._apply([b"message", b"__redis__:invalidate", [b"p:old"]])
+    fake_monotonic.now += 6
+    near._apply([b"message", b"__redis__:invalidate", [b"p:new"]])
+    assert list(near._invalidated_at) == ["new"]
 
 
 # Served without a round trip, and a private copy each time
@@ -240,6 +283,20 @@ def test_a_flush_empties_it_and_refuses_values_read_before(near):
     assert near.lookup("b")[0] is None
     near.store("a", "value", before_flush)
     assert near.lookup("a")[0] is None
+
+
+@requires_redis
+def test_options_in_the_url_cannot_change_the_connection_it_needs():
+    near = NearCache(
+        url=redis_url() + "?protocol=3&socket_timeout=30",
+        tracked_prefix=tracked_prefix(),
+        max_age=5,
+        max_entries=10,
+    )
+    assert near.connected
+    assert near._connection.socket_timeout == near_cache_module.SOCKET_TIMEOUT
+    assert near._connection.protocol in (2, "2")
+    near.close()
 
 
 @requires_redis

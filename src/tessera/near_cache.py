@@ -36,6 +36,7 @@ from typing import Any
 
 import redis
 from redis.backoff import NoBackoff
+from redis.connection import parse_url
 from redis.retry import Retry
 
 logger = logging.getLogger("tessera")
@@ -66,9 +67,11 @@ class NearCache:
         tracked_prefix: str,
         max_age: float,
         max_entries: int,
+        options: dict[str, Any] | None = None,
         on_reset: Callable[[], None] = lambda: None,
     ) -> None:
         self.url = url
+        self.options = options or {}
         self.tracked_prefix = tracked_prefix
         self.max_age = max_age
         self.max_entries = max_entries
@@ -81,36 +84,44 @@ class NearCache:
         self.client_id: int | None = None  # Redis's id of the invalidation connection
         self._ever_connected = False
         self._next_connect_at = 0.0
+        self._failing_since: float | None = None
+        # Least recently used first: a hit moves its entry to the end.
         self._entries: dict[str, tuple[float, Any]] = {}
-        self._applied = 0  # invalidations applied so far; tickets are values of this
-        self._invalidated_at: dict[str, int] = {}
+        self._applied = 0  # invalidations applied so far
+        # Key → (number, time) of its latest invalidation, oldest first. A ticket older
+        # than max_age is refused, so older invalidations can be forgotten.
+        self._invalidated_at: dict[str, tuple[int, float]] = {}
         self._oldest_valid_ticket = 0
         self._confirmed_at = 0.0
         self._ping_sent_at: float | None = None
 
     # -- the two operations -------------------------------------------------------
 
-    def lookup(self, key: str) -> tuple[Any, int | None]:
+    def lookup(self, key: str) -> tuple[Any, tuple[int, float] | None]:
         """``(value or None, ticket or None)``; no ticket means: do not store."""
         self._connect_if_due()
         with self._lock:
             if not self._ready():
                 return None, None
             now = time.monotonic()
-            entry = self._entries.get(key)
-            if entry is not None and now - entry[0] > self.max_age:
-                del self._entries[key]
-                entry = None
-            return (entry[1] if entry is not None else None), self._applied
+            ticket = (self._applied, now)
+            entry = self._entries.pop(key, None)
+            if entry is None or now - entry[0] > self.max_age:
+                return None, ticket
+            self._entries[key] = entry
+            return entry[1], ticket
 
-    def store(self, key: str, value: Any, ticket: int) -> None:
+    def store(self, key: str, value: Any, ticket: tuple[int, float]) -> None:
         with self._lock:
             if not self._ready():
                 return
-            if ticket < self._oldest_valid_ticket or self._invalidated_at.get(key, -1) > ticket:
+            applied, taken_at = ticket
+            if applied < self._oldest_valid_ticket or time.monotonic() - taken_at > self.max_age:
+                return
+            invalidated = self._invalidated_at.get(key)
+            if invalidated is not None and invalidated[0] > applied:
                 return
             if len(self._entries) >= self.max_entries:
-                # Oldest first: dicts keep insertion order.
                 del self._entries[next(iter(self._entries))]
             self._entries[key] = (time.monotonic(), value)
 
@@ -184,14 +195,17 @@ class NearCache:
         """A connection tracking the prefix and subscribed to its invalidations."""
         connection = None
         try:
-            connection = redis.ConnectionPool.from_url(
-                self.url,
-                protocol=2,
-                client_name=CLIENT_NAME,
-                socket_connect_timeout=CONNECT_TIMEOUT,
-                socket_timeout=SOCKET_TIMEOUT,
-                retry=Retry(NoBackoff(), 0),
-            ).make_connection()
+            required = {
+                "protocol": 2,
+                "client_name": CLIENT_NAME,
+                "socket_connect_timeout": CONNECT_TIMEOUT,
+                "socket_timeout": SOCKET_TIMEOUT,
+                "retry": Retry(NoBackoff(), 0),
+            }
+            # The URL parsed here rather than by ConnectionPool.from_url, where options in
+            # its query string would win over the ones this connection relies on.
+            pool = redis.ConnectionPool(**{**self.options, **parse_url(self.url), **required})
+            connection = pool.make_connection()
             connection.connect()
             connection.send_command("CLIENT", "ID")
             client_id = connection.read_response()
@@ -215,8 +229,16 @@ class NearCache:
         except (redis.RedisError, OSError) as exc:
             if connection is not None:
                 connection.disconnect()
-            logger.warning("Near cache unavailable: %s", exc)
+            # Once per outage at WARNING: a retry a second would flood the log.
+            if self._failing_since is None:
+                self._failing_since = time.monotonic()
+                logger.warning("Near cache unavailable, requests go to Redis: %s", exc)
+            else:
+                logger.debug("Near cache still unavailable: %s", exc)
             return None
+        if self._failing_since is not None:
+            logger.warning("Near cache connected again.")
+            self._failing_since = None
         return connection, client_id, sent_at
 
     def _disconnect(self, *, reset: bool) -> None:
@@ -256,12 +278,20 @@ class NearCache:
             self._flush()
             return
         self._applied += 1
+        now = time.monotonic()
         prefix_length = len(self.tracked_prefix)
+        invalidated_at = self._invalidated_at
         for raw in keys:
             key = raw.decode("utf-8", "replace")[prefix_length:]
             self._entries.pop(key, None)
-            self._invalidated_at[key] = self._applied
-        if len(self._invalidated_at) > INVALIDATED_KEYS_LIMIT:
+            invalidated_at.pop(key, None)
+            invalidated_at[key] = (self._applied, now)
+        while invalidated_at:
+            oldest = next(iter(invalidated_at))
+            if now - invalidated_at[oldest][1] <= self.max_age:
+                break
+            del invalidated_at[oldest]
+        if len(invalidated_at) > INVALIDATED_KEYS_LIMIT:
             self._flush()
 
     def _flush(self) -> None:

@@ -50,6 +50,10 @@ KEY_PREFIX = "tessera:session:"
 REVOKED = "revoked"
 # A well-formed credential that matches no session, remembered so a repeat costs no query.
 UNKNOWN = "unknown"
+# A session whose user just changed: lookups go to the database while it lasts, and a
+# reader still holding the row from before the change cannot add its copy back.
+CHANGED = "changed"
+CHANGED_TIMEOUT = 10
 REPLAY_BATCH = 500
 
 _raise_on_failure: ContextVar[bool] = ContextVar("tessera_cache_raise", default=True)
@@ -236,6 +240,32 @@ def tombstone_on_commit(token_digests: Iterable[str | None]) -> None:
     replay_on_commit()
 
 
+def settle_on_commit(token_digests: Iterable[str | None]) -> None:
+    """Once the caller's transaction commits, mark these sessions :data:`CHANGED` for a moment.
+
+    Deleting their entries before the commit is not enough: a request that read the old
+    row meanwhile would add its stale copy after the commit, and nothing would remove it.
+    The marker makes such an add fail (entries are only added if absent) for longer than a
+    request takes between its read and its add. A session revoked by then is tombstoned
+    instead. Failures are recorded, never raised: the change has committed.
+    """
+    digests = [d for d in token_digests if d]
+
+    def settle() -> None:
+        with failures_recorded():
+            try:
+                _cache().set_many({_key(d): CHANGED for d in digests}, CHANGED_TIMEOUT)
+            except Exception as exc:
+                logger.error("Session cache write failed; recorded for replay.", exc_info=True)
+                _record_failure(CacheInvalidation.EVICT, digests, exc)
+            revoked = Session.objects.filter(token_digest__in=digests, revoked_at__isnull=False)
+            tombstone(list(revoked.values_list("token_digest", flat=True)))
+
+    if digests:
+        transaction.on_commit(settle, robust=True)
+    replay_on_commit()
+
+
 def replay_on_commit() -> None:
     """After the caller's transaction, write what earlier failures left in the outbox.
 
@@ -366,6 +396,10 @@ def near_cache_problem() -> str | None:
     alias = tessera_settings.CACHE_ALIAS
     if not isinstance(caches[alias], RedisCache):
         return f"the cache {alias!r} is not Django's Redis backend"
+    if len(_servers(settings.CACHES[alias]["LOCATION"])) > 1:
+        # Django reads from the replicas, whose own copies of a write are not tracked: a
+        # read that beats replication would be kept with nothing left to invalidate it.
+        return f"the cache {alias!r} reads from replicas (LOCATION lists several servers)"
     tracked = caches[alias].make_key(KEY_PREFIX)
     probe = "0" * 64
     if caches[alias].make_key(KEY_PREFIX + probe) != tracked + probe:
@@ -373,6 +407,13 @@ def near_cache_problem() -> str | None:
         # reorders keys would leave stale entries that nothing ever invalidates.
         return f"the cache {alias!r} has a KEY_FUNCTION that does not keep key prefixes"
     return None
+
+
+def _servers(location: str | list | tuple) -> list[str]:
+    """The server URLs of a Redis LOCATION, as Django's backend splits them."""
+    if isinstance(location, str):
+        location = location.replace(";", ",").split(",")
+    return [server.strip() for server in location if server.strip()]
 
 
 def _build_near_cache() -> NearCache | None:
@@ -386,11 +427,16 @@ def _build_near_cache() -> NearCache | None:
             logger.error("TESSERA['NEAR_CACHE'] is on, but %s: near cache off.", problem)
         return None
     alias = tessera_settings.CACHE_ALIAS
-    location = settings.CACHES[alias]["LOCATION"]
-    servers = location if isinstance(location, list | tuple) else location.replace(";", ",")
-    primary = servers[0] if isinstance(servers, list | tuple) else servers.split(",")[0]
+    configured = settings.CACHES[alias]
     return NearCache(
-        url=primary.strip(),
+        url=_servers(configured["LOCATION"])[0],
+        # The cache's own connection options (a password, TLS settings…), less those
+        # that only concern its pool.
+        options={
+            name: value
+            for name, value in configured.get("OPTIONS", {}).items()
+            if name not in ("pool_class", "parser_class", "serializer", "max_connections")
+        },
         tracked_prefix=caches[alias].make_key(KEY_PREFIX),
         max_age=tessera_settings.NEAR_CACHE_MAX_AGE.total_seconds(),
         max_entries=tessera_settings.NEAR_CACHE_MAX_ENTRIES,

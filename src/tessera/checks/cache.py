@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.cache import caches as django_caches
+from django.core.cache.backends.redis import RedisCache
 from django.core.checks import CheckMessage, Error, Warning
 
 from ..conf import tessera_settings
@@ -49,18 +51,21 @@ def near_cache_messages() -> list[CheckMessage]:
         return [
             Error(
                 f"TESSERA['NEAR_CACHE'] is True, but {problem}.",
-                hint="Use tessera.cache.RedisCache (Redis 6 or later) with the default "
-                "KEY_FUNCTION, or leave NEAR_CACHE at None.",
+                hint="It needs tessera.cache.RedisCache (Redis 6 or later) on one server, "
+                "with keys that keep their prefix (docs/caching.md); or leave NEAR_CACHE "
+                "at None.",
                 obj="TESSERA",
                 id="tessera.E016",
             )
         ]
-    if "KEY_FUNCTION" in problem:
+    if isinstance(django_caches[tessera_settings.CACHE_ALIAS], RedisCache):
+        # Redis, yet the near cache cannot run: a surprise worth a warning. Without Redis
+        # it is simply not meant to.
         return [
             Warning(
                 f"The near cache is off: {problem}.",
-                hint="Near-cache invalidations are matched by key prefix; drop the "
-                "KEY_FUNCTION, or set TESSERA['NEAR_CACHE'] = False to silence this.",
+                hint="It needs one Redis server and keys that keep their prefix "
+                "(docs/caching.md); set TESSERA['NEAR_CACHE'] = False to silence this.",
                 obj="TESSERA",
                 id="tessera.W004",
             )

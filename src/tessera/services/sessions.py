@@ -205,7 +205,7 @@ def _check_and_touch(token_digest: str) -> Session:
     if cached == session_cache.UNKNOWN:
         raise InvalidToken()
     now = timezone.now()
-    session = cached
+    session = cached if isinstance(cached, Session) else None  # None, or CHANGED: reload
     if session is None or not session.is_live(now):
         # A cached copy can predate a rotation or a use that moved the expiry forward:
         # only the row may decide that a session has expired.
@@ -247,8 +247,10 @@ def _touch(session: Session, now: datetime) -> None:
         if session.expires_at:
             idle_expires_at = min(idle_expires_at, session.expires_at)
     # The cached copy is stale from here on. Dropping it before the write matters: a
-    # revocation that commits after the write tombstones after this, never before.
-    session_cache.evict([session.token_digest])
+    # revocation that commits after the write tombstones after this, never before. With
+    # the cache down the drop waits in the outbox: the request itself must not fail.
+    with session_cache.failures_recorded():
+        session_cache.evict([session.token_digest])
     written = Session.objects.filter(
         pk=session.pk, last_used_at=session.last_used_at, revoked_at__isnull=True
     ).update(last_used_at=now, idle_expires_at=idle_expires_at)
@@ -358,7 +360,9 @@ def forget_cached_user(user) -> None:
     # A revocation that landed between the query and the eviction lost its tombstone.
     revoked = Session.objects.filter(token_digest__in=digests, revoked_at__isnull=False)
     session_cache.tombstone(list(revoked.values_list("token_digest", flat=True)))
-    session_cache.replay_on_commit()
+    # Inside a transaction (the admin's, ATOMIC_REQUESTS) others still read the old row
+    # until it commits; this keeps their copies out once it has.
+    session_cache.settle_on_commit(digests)
 
 
 # Sessions carried over from other token libraries (see tessera.legacy).

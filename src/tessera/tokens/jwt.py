@@ -22,6 +22,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import threading
 from dataclasses import dataclass
@@ -264,15 +265,21 @@ class VerifiedTokens:
         with self._lock:
             if len(self._entries) >= tessera_settings.JWT_VERIFIED_CACHE_SIZE:
                 for old in list(self._entries)[: len(self._entries) // 2 + 1]:
-                    del self._entries[old]
+                    # get() may have dropped it meanwhile: it pops expired entries unlocked.
+                    self._entries.pop(old, None)
             self._entries[digest] = (ring, claims)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
 
+    def forget_after_fork(self) -> None:
+        # The parent's lock may have been held by another thread at the fork.
+        self._lock = threading.Lock()
+
 
 _verified_tokens = VerifiedTokens()
+os.register_at_fork(after_in_child=_verified_tokens.forget_after_fork)
 
 
 def _settings_changed(*, setting: str, **kwargs: Any) -> None:
