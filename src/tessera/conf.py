@@ -427,6 +427,41 @@ OPTIONS: dict[str, Option] = {
         positive=True,
         bounds_id="tessera.E044",
     ),
+    # Passkeys (WebAuthn): docs/passkeys.md.
+    "WEBAUTHN_RP_ID": Option(
+        None,
+        (str,),
+        "The relying party id passkeys are bound to: the site's domain, e.g. "
+        "'example.com'. Setting it switches passkeys on; None: off, and the passkey "
+        "ceremonies (register, log in, re-authenticate) answer 404 passkeys_disabled.",
+        nullable=True,
+    ),
+    "WEBAUTHN_RP_NAME": Option(
+        None,
+        (str,),
+        "The name authenticators show when a passkey is created; None: the relying party id.",
+        nullable=True,
+    ),
+    "WEBAUTHN_ORIGINS": Option(
+        (),
+        (tuple, list),
+        "The origins ('https://app.example.com') whose pages may use the passkeys; each "
+        "host must be WEBAUTHN_RP_ID or a subdomain of it. Required with WEBAUTHN_RP_ID.",
+    ),
+    "WEBAUTHN_CHALLENGE_TTL": Option(
+        timedelta(minutes=5),
+        (timedelta,),
+        "Lifetime of a WebAuthn challenge (a ceremony must end within it).",
+        positive=True,
+    ),
+    "WEBAUTHN_USER_VERIFICATION": Option(
+        "preferred",
+        (str,),
+        "Whether a passkey used as a second factor or to re-authenticate must verify the "
+        "user (PIN, biometrics): 'required', 'preferred' or 'discouraged'. Passwordless "
+        "login always requires it.",
+        choices=("required", "preferred", "discouraged"),
+    ),
 }
 
 

@@ -66,6 +66,82 @@ class AddressTaken(exceptions.APIException):
     default_code = "email_taken"
 
 
+# Passkeys (WebAuthn). Each says which check of the ceremony failed; all are 400, since an
+# authenticated user registering a key must not read a refusal as "logged out" (401).
+
+
+class WebAuthnResponseInvalid(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("This WebAuthn response is malformed or could not be verified.")
+    default_code = "webauthn_invalid"
+
+
+class WebAuthnChallengeInvalid(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _(
+        "This WebAuthn response answers no challenge issued here for this step, or one that "
+        "expired or was already used. Begin again."
+    )
+    default_code = "webauthn_challenge_invalid"
+
+
+class WebAuthnOriginInvalid(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("This WebAuthn response was made on a page whose origin is not accepted.")
+    default_code = "webauthn_origin_invalid"
+
+
+class WebAuthnRelyingPartyInvalid(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("This WebAuthn response was made for another relying party id.")
+    default_code = "webauthn_rp_id_invalid"
+
+
+class WebAuthnUserNotVerified(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("The authenticator did not verify the user (PIN or biometrics).")
+    default_code = "webauthn_user_verification_required"
+
+
+class WebAuthnSignatureInvalid(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("The passkey's signature does not verify.")
+    default_code = "webauthn_signature_invalid"
+
+
+class WebAuthnSignCountRegressed(exceptions.APIException):
+    """The authenticator's counter did not move forward: a replay, or a cloned key."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("This passkey's signature counter did not increase; it may be cloned.")
+    default_code = "webauthn_sign_count_regressed"
+
+
+class WebAuthnCredentialUnknown(exceptions.APIException):
+    """No such passkey, or not one of the account's: the two read the same."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("This passkey is not registered for this account.")
+    default_code = "webauthn_credential_unknown"
+
+
+class WebAuthnCredentialNotPasswordless(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _(
+        "This passkey is registered as a second factor only; log in with your password."
+    )
+    default_code = "webauthn_credential_not_passwordless"
+
+
+class WebAuthnCredentialNotDiscoverable(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _(
+        "The authenticator did not store this passkey, so it cannot log in without a "
+        "password. Register it with passwordless off."
+    )
+    default_code = "webauthn_credential_not_discoverable"
+
+
 # 401
 
 
@@ -177,6 +253,14 @@ class NotOwner(exceptions.PermissionDenied):
     default_code = "not_owner"
 
 
+# 404
+
+
+class PasskeysDisabled(exceptions.NotFound):
+    default_detail = _("Passkeys are not enabled on this server.")
+    default_code = "passkeys_disabled"
+
+
 # 413, 503
 
 
@@ -211,6 +295,12 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = _("The request conflicts with data stored meanwhile. Try again.")
     default_code = "conflict"
+
+
+class WebAuthnCredentialRegistered(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = _("This passkey is already registered.")
+    default_code = "webauthn_credential_registered"
 
 
 def tessera_error_classes() -> list[type[exceptions.APIException]]:

@@ -15,6 +15,7 @@ from .jwt import check_jwt
 from .legacy import check_authentication_order
 from .settings import check_settings
 from .throttling import check_atomic_requests
+from .webauthn import check_webauthn
 
 __all__ = [
     "check_accounts",
@@ -22,6 +23,7 @@ __all__ = [
     "check_authentication_order",
     "check_jwt",
     "check_settings",
+    "check_webauthn",
     "register_checks",
 ]
 
@@ -31,5 +33,6 @@ def register_checks() -> None:
     register(check_jwt, Tags.security)
     register(check_accounts, Tags.security)
     register(check_authentication_order, Tags.security)
+    register(check_webauthn, Tags.security)
     # Tagged database: it reads DATABASES, and Django runs it where databases are in play.
     register(check_atomic_requests, Tags.database)
