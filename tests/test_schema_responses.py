@@ -28,6 +28,7 @@ from .accounts_support import NEW_PASSWORD, only_mail_to, reset_parts, verify_ke
 from .conftest import PASSWORD, auth_header
 from .jwt_keys import entry
 from .routes_support import tessera_routes
+from .webauthn_authenticator import ORIGIN, RP_ID, SoftAuthenticator
 
 pytestmark = pytest.mark.django_db
 
@@ -279,6 +280,62 @@ def revoke_personal_token(client):
     client.delete(reverse("tessera:token-detail", args=[token_id]), **login)
 
 
+PASSKEYS_ON = override_settings(
+    TESSERA={
+        "WEBAUTHN_RP_ID": RP_ID,
+        "WEBAUTHN_ORIGINS": [ORIGIN],
+    }
+)
+
+
+def passkey(client, login: dict[str, str], **fields) -> dict:
+    key = SoftAuthenticator()
+    with PASSKEYS_ON:
+        options = client.post(
+            reverse("tessera:passkey-register-begin"), fields, format="json", **login
+        ).json()
+        body = {"credential": key.create(options), "name": "Laptop", **fields}
+        response = client.post(
+            reverse("tessera:passkey-register-complete"), body, format="json", **login
+        )
+    assert response.status_code == 201
+    return response.json()
+
+
+def register_a_passkey(client):
+    passkey(client, log_in(client), passwordless=True)
+
+
+def list_passkeys(client):
+    login = log_in(client)
+    passkey(client, login)
+    client.get(reverse("tessera:passkey-list"), **login)
+
+
+def rename_a_passkey(client):
+    login = log_in(client)
+    url = reverse("tessera:passkey-detail", args=[passkey(client, login)["id"]])
+    client.patch(url, {"name": "Phone"}, format="json", **login)
+
+
+def delete_a_passkey(client):
+    login = log_in(client)
+    url = reverse("tessera:passkey-detail", args=[passkey(client, login)["id"]])
+    client.delete(url, **login)
+
+
+def passkey_login_options(client):
+    with PASSKEYS_ON:
+        client.post(reverse("tessera:passkey-login-begin"))
+
+
+def reauthentication_options(client):
+    login = log_in(client)
+    passkey(client, login)
+    with PASSKEYS_ON:
+        client.post(reverse("tessera:reauthenticate-webauthn-begin"), **login)
+
+
 SCENARIOS: dict[tuple[str, str], Callable[[SchemaCheckedClient], None]] = {
     ("tessera:login", "post"): login_and_list_sessions,
     ("tessera:logout", "post"): logout,
@@ -306,6 +363,13 @@ SCENARIOS: dict[tuple[str, str], Callable[[SchemaCheckedClient], None]] = {
     ("tessera:token-list", "get"): list_personal_tokens,
     ("tessera:token-list", "post"): create_personal_token,
     ("tessera:token-detail", "delete"): revoke_personal_token,
+    ("tessera:passkey-register-begin", "post"): register_a_passkey,
+    ("tessera:passkey-register-complete", "post"): register_a_passkey,
+    ("tessera:passkey-list", "get"): list_passkeys,
+    ("tessera:passkey-detail", "patch"): rename_a_passkey,
+    ("tessera:passkey-detail", "delete"): delete_a_passkey,
+    ("tessera:passkey-login-begin", "post"): passkey_login_options,
+    ("tessera:reauthenticate-webauthn-begin", "post"): reauthentication_options,
 }
 
 

@@ -20,7 +20,7 @@ Every module's routes share the ``tessera`` namespace, which Tessera's own redir
 cookies rely on (e.g. ``tessera:jwt-refresh``).
 """
 
-from . import accounts, browser, jwt, registration, sessions, tokens
+from . import accounts, browser, jwt, registration, sessions, tokens, webauthn
 
 app_name = "tessera"
 
@@ -31,4 +31,5 @@ urlpatterns = [
     *browser.urlpatterns,
     *jwt.urlpatterns,
     *tokens.urlpatterns,
+    *webauthn.urlpatterns,
 ]
