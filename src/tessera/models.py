@@ -29,6 +29,8 @@ class RevokeReason(models.TextChoices):
     PASSWORD_RESET = "password_reset", "Password reset"
     DEACTIVATED = "deactivated", "Account deactivated"
     TOKEN_REUSED = "token_reused", "Refresh token reused"
+    MFA_RESET = "mfa_reset", "Second factors reset"
+    MFA_ENROLLED = "mfa_enrolled", "A second factor replaced the password-only login"
 
 
 class SessionQuerySet(models.QuerySet):
@@ -71,6 +73,9 @@ class Session(models.Model):
     # when they last did: step-up checks read these.
     amr = models.JSONField(default=list, blank=True)
     auth_time = models.DateTimeField(null=True, blank=True)
+    # MFA_REQUIRED covers the user and they have no second factor yet: the session may
+    # only enrol one (and read me/, log out) until they do.
+    mfa_enrolment_required = models.BooleanField(default=False)
 
     objects = SessionQuerySet.as_manager()
 

@@ -25,6 +25,16 @@ class Migration(migrations.Migration):
             name='auth_time',
             field=models.DateTimeField(blank=True, null=True),
         ),
+        migrations.AddField(
+            model_name='session',
+            name='mfa_enrolment_required',
+            field=models.BooleanField(default=False),
+        ),
+        migrations.AlterField(
+            model_name='session',
+            name='revoke_reason',
+            field=models.CharField(blank=True, choices=[('logout', 'Logged out'), ('logout_all', 'Logged out everywhere'), ('user', 'Revoked by the user'), ('admin', 'Revoked by an administrator'), ('expired', 'Expired'), ('limit', 'Displaced by a newer login'), ('password_changed', 'Password changed'), ('password_reset', 'Password reset'), ('deactivated', 'Account deactivated'), ('token_reused', 'Refresh token reused'), ('mfa_reset', 'Second factors reset'), ('mfa_enrolled', 'A second factor replaced the password-only login')], max_length=32),
+        ),
         migrations.CreateModel(
             name='Authenticator',
             fields=[
