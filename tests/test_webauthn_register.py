@@ -7,9 +7,10 @@ import hashlib
 import pytest
 from django.utils import timezone
 
+from tessera import signals
 from tessera.models import Authenticator, WebAuthnChallenge
 
-from .conftest import auth_header, log_in
+from .conftest import auth_header, log_in, receiving
 from .webauthn_authenticator import RP_ID, SoftAuthenticator, unb64url
 from .webauthn_support import (
     APP_ORIGIN,
@@ -79,7 +80,8 @@ def test_the_challenge_is_stored_as_a_digest_bound_to_the_user(api, user, alice)
 def test_registration_stores_the_key_and_answers_its_public_information(api, user, alice):
     key = SoftAuthenticator()
     body = register_passkey(api, alice, key, name="Work laptop")
-    stored = Authenticator.objects.get()
+    stored = Authenticator.objects.get(type="webauthn")
+    codes = body.pop("recovery_codes")
     assert body == {
         "id": str(stored.pk),
         "type": "webauthn",
@@ -89,12 +91,23 @@ def test_registration_stores_the_key_and_answers_its_public_information(api, use
         "passwordless": False,
         "transports": ["internal", "hybrid"],
     }
+    assert len(codes) == 10
     assert stored.user == user
     assert stored.credential_id == key.id
     assert stored.confirmed_at is not None
     assert stored.sign_count == 0
     # The COSE public key, never anything secret.
     assert b"\x01\x02\x03\x26" in bytes(stored.public_key)
+
+
+def test_the_first_factor_comes_with_recovery_codes_and_the_next_does_not(api, alice):
+    with receiving(signals.mfa_factor_confirmed, "authenticator") as confirmed:
+        first = register_passkey(api, alice)
+        second = register_passkey(api, alice)
+    assert len(first["recovery_codes"]) == 10
+    assert "recovery_codes" not in second
+    assert [str(a.pk) for a in confirmed] == [first["id"], second["id"]]
+    assert Authenticator.objects.filter(type="recovery_codes").count() == 1
 
 
 def test_several_named_keys_per_user_and_each_key_excluded_next_time(api, alice):
@@ -126,7 +139,7 @@ def test_the_same_key_twice_is_409(api, alice, other_user):
     bob = auth_header(log_in(api, "bob")["token"])
     theirs = complete_registration(api, bob, key.create(begin_registration(api, bob)))
     assert error_code(theirs) == "webauthn_credential_registered"
-    assert Authenticator.objects.count() == 1
+    assert Authenticator.objects.filter(type="webauthn").count() == 1
 
 
 def test_a_passwordless_key_is_registered_as_such(api, alice):
@@ -198,11 +211,12 @@ def test_a_challenge_serves_one_registration(api, alice):
     assert error_code(again) == "webauthn_challenge_invalid"
 
 
-def test_a_failed_attempt_uses_the_challenge_up(api, alice):
+def test_a_refused_response_leaves_the_challenge_unspent(api, alice):
     options = begin_registration(api, alice)
-    complete_registration(api, alice, SoftAuthenticator().create(options, rp_id="evil.example"))
+    refused = SoftAuthenticator().create(options, rp_id="evil.example")
+    assert error_code(complete_registration(api, alice, refused)) == "webauthn_rp_id_invalid"
     retry = complete_registration(api, alice, SoftAuthenticator().create(options))
-    assert error_code(retry) == "webauthn_challenge_invalid"
+    assert retry.status_code == 201
 
 
 def test_an_expired_challenge_is_refused(api, alice, clock):
@@ -285,7 +299,7 @@ def test_renaming_a_key(api, alice):
     response = api.patch(passkey_url(passkey["id"]), {"name": "Old laptop"}, format="json", **alice)
     assert response.status_code == 200
     assert response.json()["name"] == "Old laptop"
-    assert Authenticator.objects.get().name == "Old laptop"
+    assert Authenticator.objects.get(type="webauthn").name == "Old laptop"
 
 
 def test_a_name_is_bounded(api, alice):
@@ -308,7 +322,7 @@ def test_another_users_key_is_404(api, alice, other_user):
     assert api.patch(url, {"name": "Mine now"}, format="json", **bob).status_code == 404
     assert api.delete(url, **bob).status_code == 404
     assert api.get(PASSKEYS, **bob).json() == []
-    assert Authenticator.objects.get().name == "Laptop"
+    assert Authenticator.objects.get(type="webauthn").name == "Laptop"
 
 
 @pytest.mark.parametrize("passkey_id", ["not-a-uuid", "00000000-0000-0000-0000-000000000000"])

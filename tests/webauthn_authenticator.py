@@ -110,6 +110,7 @@ class SoftAuthenticator:
         rp_id: str | None = None,
         challenge: str | None = None,
         user_verified: bool = True,
+        user_present: bool = True,
         cross_origin: bool = False,
     ) -> dict:
         """The assertion answering request ``options``, signed, the counter moved on."""
@@ -118,7 +119,9 @@ class SoftAuthenticator:
             "webauthn.get", challenge or options["challenge"], origin, cross_origin=cross_origin
         )
         auth_data = self.authenticator_data(
-            rp_id or options.get("rpId", RP_ID), user_verified=user_verified
+            rp_id or options.get("rpId", RP_ID),
+            user_verified=user_verified,
+            present=user_present,
         )
         signature = self.private_key.sign(
             auth_data + hashlib.sha256(client_data).digest(), ec.ECDSA(hashes.SHA256())

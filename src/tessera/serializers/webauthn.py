@@ -108,6 +108,19 @@ class PasskeySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class PasskeyRegisteredSerializer(PasskeySerializer):
+    recovery_codes = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Only when this passkey is the account's first second factor: the new "
+        "recovery codes, shown this once.",
+    )
+
+    class Meta(PasskeySerializer.Meta):
+        fields = [*PasskeySerializer.Meta.fields, "recovery_codes"]
+        read_only_fields = fields
+
+
 class PasskeyRenameSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=NAME_MAX_LENGTH)
 

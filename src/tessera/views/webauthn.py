@@ -11,21 +11,19 @@ from rest_framework import status
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
-from ..conf import tessera_settings
 from ..permissions import IsNotPersonalAccessToken
 from ..schema import document
 from ..serializers.fields import ErrorSerializer
 from ..serializers.webauthn import (
     CreationOptionsSerializer,
     PasskeyRegisterBeginSerializer,
+    PasskeyRegisteredSerializer,
     PasskeyRegisterSerializer,
     PasskeyRenameSerializer,
     PasskeySerializer,
     RequestOptionsSerializer,
 )
-from ..services import throttling
-from ..services.client import client_key
-from ..services.mfa import webauthn
+from ..services.mfa import passwordless, webauthn
 from .base import TesseraAPIView, error_responses
 
 ERRORS = error_responses(400, 401, 403, 404, 503)
@@ -61,17 +59,21 @@ class PasskeyRegisterCompleteView(PasskeyView):
 
     @document(
         request=PasskeyRegisterSerializer,
-        responses={201: PasskeySerializer, 409: ErrorSerializer, **ERRORS},
+        responses={201: PasskeyRegisteredSerializer, 409: ErrorSerializer, **ERRORS},
     )
     def post(self, request):
         data = self.validated(request)
-        passkey = webauthn.register(
+        registered = webauthn.register(
+            request,
             request.user,
             data["credential"],
             name=data["name"],
             passwordless=data["passwordless"],
         )
-        return Response(PasskeySerializer(passkey).data, status=status.HTTP_201_CREATED)
+        body = PasskeySerializer(registered.passkey).data
+        if registered.recovery_codes is not None:
+            body["recovery_codes"] = registered.recovery_codes
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class PasskeyListView(PasskeyView):
@@ -97,7 +99,7 @@ class PasskeyDetailView(PasskeyView):
 
     @document(request=None, responses={204: None, **ERRORS})
     def delete(self, request, passkey_id: str):
-        webauthn.delete_passkey(request.user, passkey_id)
+        webauthn.delete_passkey(request, request.user, passkey_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
@@ -108,13 +110,12 @@ class PasskeyLoginBeginView(TesseraAPIView):
     permission_classes = [AllowAny]
     serializer_class = None
 
-    @document(request=None, responses={200: RequestOptionsSerializer, 404: ErrorSerializer})
+    @document(
+        request=None,
+        responses={200: RequestOptionsSerializer, 404: ErrorSerializer, 429: ErrorSerializer},
+    )
     def post(self, request):
-        # Anyone may ask, and each answer stores a challenge: counted like a login attempt.
-        throttling.hit(
-            "passkey-begin-ip", client_key(request), tessera_settings.LOGIN_THROTTLE_RATES.get("ip")
-        )
-        return Response(webauthn.passwordless_options())
+        return Response(passwordless.options(request))
 
 
 class ReauthenticateBeginView(PasskeyView):

@@ -25,7 +25,7 @@ from ...conf import tessera_settings
 from ...errors import SecondFactorRefused, field_error
 from ...models import Authenticator, AuthenticatorType, LoginTicket
 from .. import throttling
-from . import recovery_codes, totp
+from . import recovery_codes, totp, webauthn
 
 # RFC 8176: a session whose amr holds two methods or more also carries "mfa".
 MFA = "mfa"
@@ -60,11 +60,18 @@ def verify_code(request, user, code: Any, ticket: LoginTicket | None) -> Verifie
     return Verified(recovery_codes.use(user, code, "code"), ("otp",))
 
 
+def verify_webauthn(request, user, credential: Any, ticket: LoginTicket | None) -> Verified:
+    """A passkey's assertion, answering the ticket's challenge (or the user's, without one)."""
+    assertion = webauthn.verify_proof(user, credential, ticket)
+    return Verified(assertion.authenticator, assertion.amr)
+
+
 METHODS: tuple[Method, ...] = (
     Method("totp", totp.is_enrolled),
+    Method("webauthn", webauthn.is_enrolled, webauthn.ticket_options),
     Method("recovery_codes", recovery_codes.is_enrolled),
 )
-VERIFIERS: dict[str, Verifier] = {"code": verify_code}
+VERIFIERS: dict[str, Verifier] = {"code": verify_code, "webauthn": verify_webauthn}
 # Every body field that can carry a proof, whether or not its verifier is installed.
 PROOF_FIELDS = ("code", "webauthn")
 

@@ -8,8 +8,14 @@ its own; the library then verifies everything again, the signature included.
 
 Challenges are random, stored as ``sha256`` and bound to one purpose and to the user or
 the login ticket they were issued for (a passwordless challenge to neither). Each is
-consumed by one conditional UPDATE before its response is verified, so it serves one
-attempt even when two arrive at once.
+consumed by one conditional UPDATE before its response is verified, inside the
+transaction of the whole step: a response that succeeds uses the challenge up, even
+when two arrive at once, and a refused one changes nothing.
+
+As a second factor a passkey is the ``webauthn`` row of :mod:`.methods`: its request
+options go out with ``mfa_required``, and :func:`verify_proof` checks the ``webauthn``
+field of ``mfa/authenticate/`` and ``reauthenticate/``. Passwordless login is
+:mod:`.passwordless`.
 """
 
 from __future__ import annotations
@@ -21,9 +27,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError
+from django.db import IntegrityError, transaction
 from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from webauthn import (
     generate_authentication_options,
     generate_registration_options,
@@ -56,6 +63,7 @@ from webauthn.helpers.structs import (
 from ...conf import tessera_settings
 from ...errors import (
     PasskeysDisabled,
+    SecondFactorRefused,
     WebAuthnChallengeInvalid,
     WebAuthnCredentialNotDiscoverable,
     WebAuthnCredentialNotPasswordless,
@@ -67,6 +75,7 @@ from ...errors import (
     WebAuthnSignatureInvalid,
     WebAuthnSignCountRegressed,
     WebAuthnUserNotVerified,
+    field_error,
 )
 from ...models import (
     Authenticator,
@@ -75,8 +84,11 @@ from ...models import (
     WebAuthnChallenge,
     WebAuthnChallengePurpose,
 )
+from . import factors
 
 DEFAULT_NAME = "Passkey"
+# The body field of mfa/authenticate/ and reauthenticate/ that carries an assertion.
+PROOF_FIELD = "webauthn"
 # What py_webauthn and its parsers raise on bytes a client made up: bad input, a 400,
 # never a 500.
 _MALFORMED = (WebAuthnException, ValueError, TypeError, KeyError, IndexError)
@@ -89,10 +101,14 @@ class RelyingParty:
     origins: tuple[str, ...]
 
 
+def enabled() -> bool:
+    return bool(tessera_settings.WEBAUTHN_RP_ID)
+
+
 def relying_party() -> RelyingParty:
     """The configured relying party; PasskeysDisabled (404) while WEBAUTHN_RP_ID is unset."""
     rp_id = tessera_settings.WEBAUTHN_RP_ID
-    if not rp_id:
+    if not enabled():
         raise PasskeysDisabled()
     return RelyingParty(
         id=rp_id,
@@ -109,9 +125,9 @@ class Assertion:
     user_verified: bool
 
     @property
-    def amr(self) -> list[str]:
+    def amr(self) -> tuple[str, ...]:
         """RFC 8176 methods: a hardware-held key, and the user verified by it."""
-        return ["hwk", "user"] if self.user_verified else ["hwk"]
+        return ("hwk", "user") if self.user_verified else ("hwk",)
 
 
 def user_passkeys(user):
@@ -207,8 +223,47 @@ def registration_options(user, *, passwordless: bool) -> dict[str, Any]:
     return body
 
 
-def register(user, credential: Any, *, name: str, passwordless: bool) -> Authenticator:
-    """Verify a ``navigator.credentials.create()`` response and store the new passkey."""
+@dataclass(frozen=True)
+class Registered:
+    """A new passkey, and the recovery codes made with it when it is the first factor."""
+
+    passkey: Authenticator
+    recovery_codes: list[str] | None
+
+
+def register(request, user, credential: Any, *, name: str, passwordless: bool) -> Registered:
+    """Verify a ``navigator.credentials.create()`` response and store the new passkey.
+
+    The key counts as a second factor at once (the ceremony proved it works), with what
+    :func:`~.factors.factor_added` does for any new factor. All in one transaction: a
+    refused response leaves its challenge as it was.
+    """
+    try:
+        with transaction.atomic():
+            parsed, verified = _verify_registration(user, credential, passwordless)
+            credential_id = bytes_to_base64url(verified.credential_id)
+            if Authenticator.objects.filter(credential_id=credential_id).exists():
+                raise WebAuthnCredentialRegistered()
+            now = timezone.now()
+            passkey = Authenticator.objects.create(
+                user=user,
+                type=AuthenticatorType.WEBAUTHN,
+                name=name or DEFAULT_NAME,
+                created_at=now,
+                confirmed_at=now,
+                credential_id=credential_id,
+                public_key=verified.credential_public_key,
+                sign_count=verified.sign_count,
+                transports=[t.value for t in parsed.response.transports or []],
+                passwordless=passwordless,
+            )
+            return Registered(passkey, factors.factor_added(request, passkey))
+    except IntegrityError as exc:
+        # The same key registered by a concurrent request since the check above.
+        raise WebAuthnCredentialRegistered() from exc
+
+
+def _verify_registration(user, credential: Any, passwordless: bool):
     rp = relying_party()
     with _refused_as(WebAuthnResponseInvalid):
         parsed = parse_registration_credential_json(credential)
@@ -227,26 +282,7 @@ def register(user, credential: Any, *, name: str, passwordless: bool) -> Authent
             expected_origin=list(rp.origins),
             require_user_verification=_requires_uv(passwordless),
         )
-    credential_id = bytes_to_base64url(verified.credential_id)
-    if Authenticator.objects.filter(credential_id=credential_id).exists():
-        raise WebAuthnCredentialRegistered()
-    now = timezone.now()
-    try:
-        return Authenticator.objects.create(
-            user=user,
-            type=AuthenticatorType.WEBAUTHN,
-            name=name or DEFAULT_NAME,
-            created_at=now,
-            confirmed_at=now,
-            credential_id=credential_id,
-            public_key=verified.credential_public_key,
-            sign_count=verified.sign_count,
-            transports=[t.value for t in parsed.response.transports or []],
-            passwordless=passwordless,
-        )
-    except IntegrityError as exc:
-        # The same key registered by a concurrent request since the check above.
-        raise WebAuthnCredentialRegistered() from exc
+    return parsed, verified
 
 
 def _reports_not_discoverable(credential: Any) -> bool:
@@ -325,6 +361,47 @@ def verify_passwordless(credential: Any) -> Assertion:
     return assertion
 
 
+# --- The second-factor method (services/mfa/methods.py) ---------------------------------
+
+# What a verifier reports as the refusal of the ``webauthn`` field, so that a login ticket
+# counts it like a wrong code.
+_REFUSALS = (
+    WebAuthnResponseInvalid,
+    WebAuthnChallengeInvalid,
+    WebAuthnOriginInvalid,
+    WebAuthnRelyingPartyInvalid,
+    WebAuthnUserNotVerified,
+    WebAuthnSignatureInvalid,
+    WebAuthnSignCountRegressed,
+    WebAuthnCredentialUnknown,
+)
+
+
+def is_enrolled(user) -> bool:
+    """Whether a login can ask ``user`` for a passkey: passkeys are on and they have one."""
+    return enabled() and user_passkeys(user).exists()
+
+
+def ticket_options(request, user, ticket: LoginTicket) -> dict[str, Any] | None:
+    """The request options sent with ``mfa_required`` under ``options.webauthn``."""
+    return second_factor_options(ticket) if enabled() else None
+
+
+def verify_proof(user, credential: Any, ticket: LoginTicket | None) -> Assertion:
+    """The ``webauthn`` proof of ``mfa/authenticate/`` (with the login ticket) or of
+    ``reauthenticate/`` (without); a refusal is a field error of ``webauthn``."""
+    if not enabled():
+        raise field_error(PROOF_FIELD, _("Passkeys are not enabled on this server."), "unavailable")
+    try:
+        if ticket is None:
+            return verify_reauthentication(user, credential)
+        return verify_second_factor(ticket, credential)
+    except _REFUSALS as refusal:
+        raise SecondFactorRefused(
+            PROOF_FIELD, str(refusal.detail), refusal.default_code
+        ) from refusal
+
+
 def _request_options(
     purpose: str, *, allowed, user_verification: str, user=None, ticket=None
 ) -> dict[str, Any]:
@@ -339,6 +416,9 @@ def _request_options(
     return options_to_json_dict(options)
 
 
+# Atomic on its own too (a savepoint inside a caller's transaction), so that a refused
+# response leaves its challenge unspent on every path, reauthenticate/ included.
+@transaction.atomic
 def _verify_assertion(
     credential: Any,
     purpose: str,
@@ -465,8 +545,8 @@ def rename_passkey(user, passkey_id: str, name: str) -> Authenticator:
     return passkey
 
 
-def delete_passkey(user, passkey_id: str) -> None:
-    own_passkey(user, passkey_id).delete()
+def delete_passkey(request, user, passkey_id: str) -> None:
+    factors.remove_factor(request, own_passkey(user, passkey_id))
 
 
 def own_passkey(user, passkey_id: str) -> Authenticator:
