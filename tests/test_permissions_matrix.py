@@ -172,6 +172,16 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("api/auth/jwt/sliding/", "POST"): Case(expect(400)),
     ("api/auth/jwt/sliding/refresh/", "POST"): Case(expect(400)),
     ("api/auth/jwt/jwks/", "GET"): Case(expect(200)),
+    ("api/auth/mfa/", "GET"): Case(login_only(200)),
+    ("api/auth/mfa/totp/", "POST"): Case(login_only(200)),
+    # Recent enough (the session was just opened), but nobody has an app set up.
+    ("api/auth/mfa/totp/", "DELETE"): Case(login_only(404)),
+    ("api/auth/mfa/totp/confirm/", "POST"): Case(login_only(400)),
+    ("api/auth/mfa/recovery-codes/", "GET"): Case(login_only(200)),
+    # Recovery codes need a second factor first.
+    ("api/auth/mfa/recovery-codes/", "POST"): Case(login_only(409)),
+    ("api/auth/mfa/authenticate/", "POST"): Case(expect(400)),
+    ("api/auth/reauthenticate/", "POST"): Case(login_only(400)),
     # Passkeys are off in the suite's settings: the ceremonies answer 404 passkeys_disabled
     # once the caller passes, and the keys a user has stay manageable.
     ("api/auth/mfa/webauthn/", "GET"): Case(login_only(200)),

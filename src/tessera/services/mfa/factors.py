@@ -22,11 +22,18 @@ from django.db.models import QuerySet
 from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import NotFound
 
-from ... import signals
-from ...errors import MFANotEnabled
-from ...models import Authenticator, AuthenticatorType, RevokeReason, Session, SessionKind
+from ... import session_cache, signals
+from ...errors import MFANotEnabled, SecondFactorRefused
+from ...models import (
+    Authenticator,
+    AuthenticatorType,
+    LoginTicket,
+    RevokeReason,
+    Session,
+    SessionKind,
+)
 from .. import sessions as session_service
-from . import policy, recovery_codes
+from . import methods, policy, recovery_codes, totp
 
 
 def has_factor(user) -> bool:
@@ -84,6 +91,30 @@ def factor_added(request, authenticator: Authenticator) -> list[str] | None:
     return codes
 
 
+def confirm_totp(request, user, code: str) -> tuple[Authenticator, list[str] | None]:
+    """Finish the user's TOTP set-up with the app's first code; see :func:`factor_added`."""
+    methods.count_attempt(user)
+    pending = totp.pending_enrolment(user)
+    try:
+        with transaction.atomic():
+            confirmed = totp.confirm(pending, code, "code")
+            return confirmed, factor_added(request, confirmed)
+    except SecondFactorRefused as refusal:
+        methods.announce_failure(request, user, "code", refusal)
+        raise
+
+
+def disable_totp(request, user) -> None:
+    """Remove the user's authenticator app, or drop a set-up left unconfirmed."""
+    authenticator = Authenticator.objects.filter(user=user, type=AuthenticatorType.TOTP).first()
+    if authenticator is None:
+        raise NotFound(_("No authenticator app is set up."))
+    if authenticator.confirmed_at is None:
+        authenticator.delete()
+        return
+    remove_factor(request, authenticator)
+
+
 def regenerate_recovery_codes(request, user) -> list[str]:
     """A new set of recovery codes; the old set stops working. Needs a factor."""
     if not has_factor(user):
@@ -119,6 +150,25 @@ def remove_factor(request, authenticator: Authenticator) -> None:
         signals.mfa_factor_disabled.send(
             sender=Authenticator, user=user, authenticator=gone, request=request
         )
+
+
+def reset_factors(user) -> tuple[int, int]:
+    """The support desk's reset: every factor and login ticket of ``user`` deleted and
+    every session revoked; how many factors and sessions.
+
+    No request is behind it and nobody retries: a cache outage leaves the revocations in
+    the outbox instead of failing (see :mod:`tessera.session_cache`).
+    """
+    with session_cache.failures_recorded(), transaction.atomic():
+        removed = list(confirmed_factors(user))
+        Authenticator.objects.filter(user=user).delete()
+        LoginTicket.objects.filter(user=user).delete()
+        revoked = session_service.revoke_user_sessions(user, RevokeReason.MFA_RESET)
+    for gone in removed:
+        signals.mfa_factor_disabled.send(
+            sender=Authenticator, user=user, authenticator=gone, request=None
+        )
+    return len(removed), revoked
 
 
 def _end_enrolment_wait(request, user) -> None:

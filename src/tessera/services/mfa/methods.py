@@ -108,15 +108,21 @@ def verify(request, user, field: str, value: Any, *, ticket: LoginTicket | None 
     try:
         return verifier(request, user, value, ticket)
     except SecondFactorRefused as refusal:
-        signals.mfa_failed.send(
-            sender=Authenticator,
-            user=user,
-            field=field,
-            code=refusal.get_codes()[field][0],
-            ticket=ticket,
-            request=request,
-        )
+        announce_failure(request, user, field, refusal, ticket)
         raise
+
+
+def announce_failure(
+    request, user, field: str, refusal: SecondFactorRefused, ticket: LoginTicket | None = None
+) -> None:
+    signals.mfa_failed.send(
+        sender=Authenticator,
+        user=user,
+        field=field,
+        code=refusal.get_codes()[field][0],
+        ticket=ticket,
+        request=request,
+    )
 
 
 def announce_use(request, user, verified: Verified) -> None:
