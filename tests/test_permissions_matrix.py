@@ -193,6 +193,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("api/auth/mfa/webauthn/<str:passkey_id>/", "DELETE"): Case(login_only(404), kwargs=no_passkey),
     ("api/auth/reauthenticate/webauthn/begin/", "POST"): Case(login_only(404)),
     ("api/auth/passkey/login/begin/", "POST"): Case(expect(404)),
+    ("api/auth/passkey/login/complete/", "POST"): Case(expect(400)),
 }
 
 

@@ -341,8 +341,8 @@ PASSKEYS_ON = override_settings(
 )
 
 
-def passkey(client, login: dict[str, str], **fields) -> dict:
-    key = SoftAuthenticator()
+def passkey(client, login: dict[str, str], key: SoftAuthenticator | None = None, **fields) -> dict:
+    key = key or SoftAuthenticator()
     with PASSKEYS_ON:
         options = client.post(
             reverse("tessera:passkey-register-begin"), fields, format="json", **login
@@ -375,6 +375,20 @@ def delete_a_passkey(client):
     login = log_in(client)
     url = reverse("tessera:passkey-detail", args=[passkey(client, login)["id"]])
     client.delete(url, **login)
+
+
+def passwordless_logins(client):
+    """A passkey alone logs in, into each kind of session."""
+    key = SoftAuthenticator()
+    passkey(client, log_in(client), key, passwordless=True)
+    client.get(reverse("tessera:csrf"))
+    client.credentials(HTTP_X_CSRFTOKEN=client.cookies[settings.CSRF_COOKIE_NAME].value)
+    with PASSKEYS_ON:
+        for kind in ("token", "jwt", "sliding", "browser"):
+            options = client.post(reverse("tessera:passkey-login-begin")).json()
+            body = {"credential": key.get(options), "kind": kind}
+            response = client.post(reverse("tessera:passkey-login-complete"), body, format="json")
+            assert response.status_code == 200
 
 
 def passkey_login_options(client):
@@ -430,6 +444,7 @@ SCENARIOS: dict[tuple[str, str], Callable[[SchemaCheckedClient], None]] = {
     ("tessera:passkey-detail", "patch"): rename_a_passkey,
     ("tessera:passkey-detail", "delete"): delete_a_passkey,
     ("tessera:passkey-login-begin", "post"): passkey_login_options,
+    ("tessera:passkey-login-complete", "post"): passwordless_logins,
     ("tessera:reauthenticate-webauthn-begin", "post"): reauthentication_options,
 }
 

@@ -25,7 +25,7 @@ from .conftest import auth_header, log_in
 from .webauthn_authenticator import SoftAuthenticator, b64url, flip_last_byte, tampered
 from .webauthn_support import (
     begin_registration,
-    passkeys_on,  # noqa: F401  (fixture)
+    passkeys_on_fixture,  # noqa: F401  (the passkeys_on fixture)
     register_passkey,
 )
 

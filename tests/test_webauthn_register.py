@@ -20,7 +20,7 @@ from .webauthn_support import (
     complete_registration,
     error_code,
     passkey_url,
-    passkeys_on,  # noqa: F401  (fixture)
+    passkeys_on_fixture,  # noqa: F401  (the passkeys_on fixture)
     register_passkey,
 )
 

@@ -18,8 +18,8 @@ REAUTHENTICATE_BEGIN = f"{BASE}/reauthenticate/webauthn/begin/"
 APP_ORIGIN = "https://app.example.com"
 
 
-@pytest.fixture
-def passkeys_on(settings):
+@pytest.fixture(name="passkeys_on")
+def passkeys_on_fixture(settings):
     """Passkeys switched on for example.com, on top of the test settings."""
     settings.TESSERA = {
         **settings.TESSERA,

@@ -34,4 +34,9 @@ urlpatterns = [
     path(
         "passkey/login/begin/", webauthn.PasskeyLoginBeginView.as_view(), name="passkey-login-begin"
     ),
+    path(
+        "passkey/login/complete/",
+        webauthn.PasskeyLoginCompleteView.as_view(),
+        name="passkey-login-complete",
+    ),
 ]
