@@ -223,6 +223,15 @@ def unusable_user(db):
 
 
 @pytest.fixture
+def alice_mfa(user):
+    """Alice with an authenticator app set up and confirmed, and her recovery codes."""
+    # Imported here: tests/mfa_support.py imports this module.
+    from .mfa_support import enable_totp
+
+    return enable_totp(user)
+
+
+@pytest.fixture
 def app_scopes(settings):
     """The test app's scopes on top of the test settings."""
     settings.TESSERA = {**settings.TESSERA, "SCOPES": SCOPES}
