@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import timedelta
+from io import StringIO
 
 import pytest
-from django.utils import timezone
+from django.core.management import call_command
 
 from tessera import signals
 from tessera.models import Authenticator, WebAuthnChallenge
@@ -74,7 +76,7 @@ def test_the_challenge_is_stored_as_a_digest_bound_to_the_user(api, user, alice)
         None,
         None,
     )
-    assert stored.expires_at - stored.created_at == timezone.timedelta(minutes=5)
+    assert stored.expires_at - stored.created_at == timedelta(minutes=5)
 
 
 def test_registration_stores_the_key_and_answers_its_public_information(api, user, alice):
@@ -334,3 +336,17 @@ def test_other_factors_are_not_passkeys(api, user, alice):
     totp = Authenticator.objects.create(user=user, type="totp", name="Phone app")
     assert api.get(PASSKEYS, **alice).json() == []
     assert api.delete(passkey_url(str(totp.pk)), **alice).status_code == 404
+
+
+def test_clearsessions_deletes_used_and_expired_challenges(api, alice, clock, settings):
+    settings.TESSERA = {**settings.TESSERA, "MFA_RECENT_AUTH_MAX_AGE": timedelta(hours=1)}
+    used = begin_registration(api, alice)
+    complete_registration(api, alice, SoftAuthenticator().create(used))
+    begin_registration(api, alice)  # expires
+    clock.advance(minutes=6)
+    live = begin_registration(api, alice)
+    out = StringIO()
+    call_command("tessera_clearsessions", stdout=out)
+    assert "2 used or expired passkey challenge(s)" in out.getvalue()
+    (kept,) = WebAuthnChallenge.objects.all()
+    assert kept.digest == hashlib.sha256(unb64url(live["challenge"])).hexdigest()
