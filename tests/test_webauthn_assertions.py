@@ -389,3 +389,11 @@ def test_passkeys_off_refuses_every_ceremony(run, key, settings):
     settings.TESSERA = {}
     with pytest.raises(errors.PasskeysDisabled):
         run.verify(key.get(options))
+
+
+def test_an_android_apps_origin_is_accepted_once_listed(run, key, settings):
+    app = "android:apk-key-hash:" + b64url(bytes(32))
+    assert refused(run, key.get(run.options(), origin=app)) == "webauthn_origin_invalid"
+    origins = [*settings.TESSERA["WEBAUTHN_ORIGINS"], app]
+    settings.TESSERA = {**settings.TESSERA, "WEBAUTHN_ORIGINS": origins}
+    assert run.verify(key.get(run.options(), origin=app))

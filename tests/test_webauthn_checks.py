@@ -30,8 +30,23 @@ def ids(settings_dict: dict) -> list[str]:
             "WEBAUTHN_RP_ID": "xn--bcher-kva.example",
             "WEBAUTHN_ORIGINS": ["https://xn--bcher-kva.example"],
         },
+        {
+            "WEBAUTHN_RP_ID": "example.com",
+            "WEBAUTHN_ORIGINS": [
+                "https://example.com",
+                "android:apk-key-hash:" + "A" * 42 + "w",
+            ],
+        },
     ],
-    ids=["off", "one origin", "subdomain and port", "localhost", "localhost subdomain", "idna"],
+    ids=[
+        "off",
+        "one origin",
+        "subdomain and port",
+        "localhost",
+        "localhost subdomain",
+        "idna",
+        "android app",
+    ],
 )
 def test_a_consistent_relying_party_passes(given):
     assert ids(given) == []
@@ -69,6 +84,8 @@ def test_origins_without_a_relying_party_are_e071():
         "example.com",
         "",
         42,
+        "android:apk-key-hash:short",
+        "ios:bundle-id:com.example.app",
     ],
 )
 def test_an_entry_that_is_no_origin_is_e072(origin):

@@ -499,8 +499,9 @@ OPTIONS: dict[str, Option] = {
     "WEBAUTHN_ORIGINS": Option(
         (),
         (tuple, list),
-        "The origins ('https://app.example.com') whose pages may use the passkeys; each "
-        "host must be WEBAUTHN_RP_ID or a subdomain of it. Required with WEBAUTHN_RP_ID.",
+        "The origins whose pages may use the passkeys: 'https://app.example.com', whose "
+        "host must be WEBAUTHN_RP_ID or a subdomain of it, or an Android app's "
+        "'android:apk-key-hash:…'. Required with WEBAUTHN_RP_ID.",
     ),
     "WEBAUTHN_CHALLENGE_TTL": Option(
         timedelta(minutes=5),

@@ -21,6 +21,8 @@ from .given import given_settings
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _LAST_LABEL = r"[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?"
 RP_ID_PATTERN = re.compile(rf"^(?:{_LABEL}\.)*{_LAST_LABEL}$")
+# What Android reports for a native app: the SHA-256 of its signing certificate, base64url.
+ANDROID_APP_ORIGIN = re.compile(r"^android:apk-key-hash:[A-Za-z0-9_-]{43}$")
 
 
 def check_webauthn(app_configs=None, **kwargs) -> list[CheckMessage]:
@@ -59,14 +61,19 @@ def check_webauthn(app_configs=None, **kwargs) -> list[CheckMessage]:
 
 
 def _origin_messages(origin: Any, rp_id: str) -> list[CheckMessage]:
+    if isinstance(origin, str) and ANDROID_APP_ORIGIN.match(origin):
+        # An Android app's own origin: the app is tied to the domain by the site's
+        # assetlinks.json, not by its name.
+        return []
     host = _origin_host(origin)
     if host is None:
         return [
             _error(
                 f"WEBAUTHN_ORIGINS entry {origin!r} is not an origin.",
                 "tessera.E072",
-                hint="An origin is 'https://host' or 'https://host:port', without a path; "
-                "plain http is for localhost only.",
+                hint="An origin is 'https://host' or 'https://host:port', without a path "
+                "(plain http is for localhost only), or an Android app's "
+                "'android:apk-key-hash:…'.",
             )
         ]
     if host != rp_id and not host.endswith(f".{rp_id}"):
