@@ -16,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_TEST = "tests/test_cache_backend.py::test_behaves_as_djangos_backend"  # redis-marked
+BROWSER_TEST = "tests/test_passkeys_browser.py"
 
 
 def run_pytest_without_services(**env: str) -> subprocess.CompletedProcess:
@@ -46,6 +47,20 @@ def test_a_service_test_fails_when_services_are_required():
 def stand_in(path: Path, body: str) -> None:
     path.write_text(f"#!/bin/sh\n{body}\n")
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+def test_the_browser_test_skips_without_chromium_even_when_services_are_required():
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", BROWSER_TEST],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TESSERA_REQUIRE_SERVICES": "1", "TESSERA_CHROMIUM": "/nonexistent"},
+    )
+    assert result.returncode == 0, result.stdout
+    assert "needs Debian's Chromium at /nonexistent" in result.stdout
+    assert "1 skipped" in result.stdout
 
 
 @pytest.fixture

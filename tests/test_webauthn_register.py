@@ -12,7 +12,7 @@ from django.core.management import call_command
 from tessera import signals
 from tessera.models import Authenticator, WebAuthnChallenge
 
-from .conftest import auth_header, log_in, receiving
+from .conftest import PROTECTED_URL, auth_header, log_in, receiving
 from .webauthn_authenticator import RP_ID, SoftAuthenticator, unb64url
 from .webauthn_support import (
     APP_ORIGIN,
@@ -350,3 +350,12 @@ def test_clearsessions_deletes_used_and_expired_challenges(api, alice, clock, se
     assert "2 used or expired passkey challenge(s)" in out.getvalue()
     (kept,) = WebAuthnChallenge.objects.all()
     assert kept.digest == hashlib.sha256(unb64url(live["challenge"])).hexdigest()
+
+
+def test_a_passkey_ends_the_wait_for_enrolment(api, user, settings):
+    settings.TESSERA = {**settings.TESSERA, "MFA_REQUIRED": "all"}
+    waiting = auth_header(log_in(api)["token"])
+    refused = api.get(PROTECTED_URL, **waiting)
+    assert (refused.status_code, error_code(refused)) == (403, "mfa_enrolment_required")
+    register_passkey(api, waiting)
+    assert api.get(PROTECTED_URL, **waiting).status_code == 200
