@@ -3,6 +3,7 @@ login tickets, and the system checks of the MFA settings."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from io import StringIO
 
@@ -12,15 +13,16 @@ from django.core.cache import caches
 from django.core.checks.registry import registry
 from django.core.management import CommandError, call_command
 from django.test import override_settings
+from rest_framework.exceptions import NotFound
 
 from tessera import signals
 from tessera.checks import check_mfa
-from tessera.models import Authenticator, LoginTicket, RevokeReason, Session
-from tessera.services.mfa import encryption
+from tessera.models import Authenticator, AuthenticatorType, LoginTicket, RevokeReason, Session
+from tessera.services.mfa import encryption, factors, totp
 from tessera.services.sessions import open_session
 
-from .conftest import PASSWORD, failing, get_protected, post_login, receiving
-from .mfa_support import TOTP_URL, mfa_ticket, second_factor
+from .conftest import PASSWORD, create_user, failing, get_protected, post_login, receiving
+from .mfa_support import TOTP_URL, enable_totp, mfa_ticket, second_factor
 
 pytestmark = pytest.mark.django_db
 
@@ -54,6 +56,33 @@ def test_reset_commits_with_the_cache_down(api, alice_mfa, user, monkeypatch):
     monkeypatch.setattr(caches["default"], "set_many", failing(ConnectionError("down")))
     call_command("tessera_reset_mfa", "alice", stdout=StringIO())
     assert not Session.objects.live().exists()
+
+
+# --- Factors by id, for the factor types that have several ----------------------------------
+
+
+def test_a_factor_is_found_by_id_only_for_its_owner(alice_mfa, user):
+    bob = create_user("bob", email="bob@example.com")
+    bobs = enable_totp(bob)
+    alices_app = Authenticator.objects.get(user=user, type="totp")
+    assert factors.own_factor(user, str(alices_app.pk)) == alices_app
+    assert factors.own_factor(user, alices_app.pk, AuthenticatorType.TOTP) == alices_app
+    bobs_app = Authenticator.objects.get(user=bobs.user, type="totp")
+    for factor_id, factor_type in [
+        (str(bobs_app.pk), None),
+        (str(alices_app.pk), AuthenticatorType.WEBAUTHN),
+        ("not-a-uuid", None),
+        (str(uuid.uuid4()), None),
+    ]:
+        with pytest.raises(NotFound):
+            factors.own_factor(user, factor_id, factor_type)
+
+
+def test_an_unconfirmed_set_up_is_no_factor(user):
+    pending = totp.begin(None, user).authenticator
+    with pytest.raises(NotFound):
+        factors.own_factor(user, str(pending.pk))
+    assert not factors.has_factor(user)
 
 
 # --- The admin --------------------------------------------------------------------------------

@@ -14,12 +14,12 @@ from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
 from tessera import signals
-from tessera.models import Session, SessionKind
+from tessera.models import PendingCacheInvalidation, Session, SessionKind
 from tessera.permissions import RequiresMFA, RequiresRecentAuth
 from tessera.services.sessions import open_session, update_live_sessions
 from tessera.tokens import jwt as codec
 
-from .conftest import JWT_URL, PASSWORD, auth_header, post_login, receiving
+from .conftest import JWT_URL, PASSWORD, auth_header, failing, post_login, receiving
 from .mfa_support import REAUTHENTICATE_URL, app_code, mfa_ticket, second_factor
 
 pytestmark = pytest.mark.django_db
@@ -215,6 +215,21 @@ def test_reauthentication_drops_the_cached_copy(api, user, login, clock):
     reauthenticate(api, token, password=PASSWORD)
     assert caches["default"].get(key) is None
     assert call(RecentOnly, token).status_code == 200
+
+
+def test_with_the_cache_down_reauthentication_rolls_back_with_503(
+    api, user, login, clock, monkeypatch, settings
+):
+    # No last-used write on the way in: its own eviction would fail first.
+    settings.TESSERA = {"MIN_REFRESH_INTERVAL": timedelta(hours=1)}
+    token = login()["token"]
+    before = Session.objects.get().auth_time
+    clock.advance(minutes=10)
+    monkeypatch.setattr(caches["default"], "delete_many", failing(ConnectionError("down")))
+    response = reauthenticate(api, token, password=PASSWORD)
+    assert (response.status_code, response.json()["code"]) == (503, "service_unavailable")
+    assert Session.objects.get().auth_time == before
+    assert not PendingCacheInvalidation.objects.exists()
 
 
 def test_a_session_revoked_behind_the_cache_is_tombstoned_again(user, login):

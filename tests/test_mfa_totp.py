@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pyotp
 import pytest
 from cryptography.fernet import Fernet
+from django.core.cache import caches
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 from django.utils import timezone
@@ -16,7 +17,7 @@ from tessera import signals
 from tessera.models import Authenticator, AuthenticatorType, RecoveryCode
 from tessera.services.mfa import encryption
 
-from .conftest import auth_header, post_login, receiving
+from .conftest import auth_header, failing, post_login, receiving
 from .mfa_support import (
     FACTORS_URL,
     REAUTHENTICATE_URL,
@@ -125,6 +126,21 @@ def test_confirming_with_one_step_of_drift(api, signed_in, clock):
 def test_confirming_with_two_steps_of_drift_is_refused(api, signed_in, clock):
     secret = begin(api, signed_in)["secret"]
     assert confirm(api, signed_in, app_code(secret, 2)).status_code == 400
+
+
+def test_with_the_cache_down_a_confirmation_ending_a_wait_rolls_back(
+    api, user, settings, monkeypatch
+):
+    settings.TESSERA = {"MFA_REQUIRED": "all"}
+    signed_in = auth_header(post_login(api).json()["token"])
+    secret = begin(api, signed_in)["secret"]
+    monkeypatch.setattr(caches["default"], "delete_many", failing(ConnectionError("down")))
+    response = confirm(api, signed_in, pyotp.TOTP(secret).now())
+    assert (response.status_code, response.json()["code"]) == (503, "service_unavailable")
+    assert Authenticator.objects.get().confirmed_at is None
+    assert not RecoveryCode.objects.exists()
+    monkeypatch.undo()
+    assert confirm(api, signed_in, pyotp.TOTP(secret).now()).status_code == 200
 
 
 def test_confirming_without_a_set_up_is_404(api, signed_in):

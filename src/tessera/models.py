@@ -30,7 +30,7 @@ class RevokeReason(models.TextChoices):
     DEACTIVATED = "deactivated", "Account deactivated"
     TOKEN_REUSED = "token_reused", "Refresh token reused"
     MFA_RESET = "mfa_reset", "Second factors reset"
-    MFA_ENROLLED = "mfa_enrolled", "A second factor replaced the password-only login"
+    MFA_ENROLLED = "mfa_enrolled", "Ended when a second factor was set up"
 
 
 class SessionQuerySet(models.QuerySet):

@@ -33,7 +33,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='session',
             name='revoke_reason',
-            field=models.CharField(blank=True, choices=[('logout', 'Logged out'), ('logout_all', 'Logged out everywhere'), ('user', 'Revoked by the user'), ('admin', 'Revoked by an administrator'), ('expired', 'Expired'), ('limit', 'Displaced by a newer login'), ('password_changed', 'Password changed'), ('password_reset', 'Password reset'), ('deactivated', 'Account deactivated'), ('token_reused', 'Refresh token reused'), ('mfa_reset', 'Second factors reset'), ('mfa_enrolled', 'A second factor replaced the password-only login')], max_length=32),
+            field=models.CharField(blank=True, choices=[('logout', 'Logged out'), ('logout_all', 'Logged out everywhere'), ('user', 'Revoked by the user'), ('admin', 'Revoked by an administrator'), ('expired', 'Expired'), ('limit', 'Displaced by a newer login'), ('password_changed', 'Password changed'), ('password_reset', 'Password reset'), ('deactivated', 'Account deactivated'), ('token_reused', 'Refresh token reused'), ('mfa_reset', 'Second factors reset'), ('mfa_enrolled', 'Ended when a second factor was set up')], max_length=32),
         ),
         migrations.CreateModel(
             name='Authenticator',
