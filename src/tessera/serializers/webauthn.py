@@ -137,7 +137,3 @@ class PasskeyLoginSerializer(serializers.Serializer):
     device_name = serializers.CharField(
         required=False, allow_blank=True, max_length=100, default=""
     )
-
-
-class WebAuthnAssertionSerializer(serializers.Serializer):
-    credential = credential_field()

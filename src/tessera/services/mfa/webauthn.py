@@ -26,9 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.http import Http404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from webauthn import (
@@ -540,7 +538,7 @@ def _refused_as(error: type[Exception]) -> Iterator[None]:
 
 def rename_passkey(user, passkey_id: str, name: str) -> Authenticator:
     passkey = own_passkey(user, passkey_id)
-    passkey.name = name or DEFAULT_NAME
+    passkey.name = name
     passkey.save(update_fields=["name"])
     return passkey
 
@@ -551,7 +549,4 @@ def delete_passkey(request, user, passkey_id: str) -> None:
 
 def own_passkey(user, passkey_id: str) -> Authenticator:
     """One of ``user``'s passkeys; another user's id, or no such id, is 404."""
-    try:
-        return user_passkeys(user).get(pk=passkey_id)
-    except (Authenticator.DoesNotExist, ValidationError) as exc:
-        raise Http404 from exc
+    return factors.own_factor(user, passkey_id, AuthenticatorType.WEBAUTHN)
