@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import partial
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -67,6 +69,14 @@ requires_email_user_model = pytest.mark.skipif(
 )
 
 
+# Debian's Chromium, driven by Playwright. Without Chromium a browser test skips, even
+# under TESSERA_REQUIRE_SERVICES=1 (.ci/run installs it, and fails in CI when it cannot);
+# once Chromium is there, a missing Playwright fails such a pass instead of skipping.
+CHROMIUM = Path(os.environ.get("TESSERA_CHROMIUM", "/usr/bin/chromium"))
+PLAYWRIGHT = importlib.util.find_spec("playwright") is not None
+requires_browser = pytest.mark.browser
+
+
 def missing_services(item: pytest.Item) -> list[str]:
     """Why ``item`` cannot run here: one reason per service it is marked for and lacks."""
     return [
@@ -76,17 +86,34 @@ def missing_services(item: pytest.Item) -> list[str]:
     ]
 
 
+def missing_browser(item: pytest.Item) -> str | None:
+    """Why ``item``, if marked ``browser``, cannot drive a browser here."""
+    if not item.get_closest_marker("browser"):
+        return None
+    if not CHROMIUM.exists():
+        return f"needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)"
+    if not PLAYWRIGHT:
+        return "needs Playwright for Python (pip install playwright)"
+    return None
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # A skip mark rather than pytest.skip() in a hook, so the summary names the test's line.
-    if REQUIRE_SERVICES:
-        return
     for item in items:
-        if reasons := missing_services(item):
+        reasons = [] if REQUIRE_SERVICES else missing_services(item)
+        if (browser := missing_browser(item)) and not (REQUIRE_SERVICES and CHROMIUM.exists()):
+            reasons.append(browser)
+        if reasons:
             item.add_marker(pytest.mark.skip(reason=reasons[0]))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    if REQUIRE_SERVICES and (reasons := missing_services(item)):
+    if not REQUIRE_SERVICES:
+        return
+    reasons = missing_services(item)
+    if CHROMIUM.exists() and (browser := missing_browser(item)):
+        reasons.append(browser)
+    if reasons:
         pytest.fail(f"TESSERA_REQUIRE_SERVICES=1, but this test {reasons[0]}", pytrace=False)
 
 
@@ -196,6 +223,15 @@ def inactive_user(db):
 @pytest.fixture
 def unusable_user(db):
     return create_user("dave", password=None, email="dave@example.com")
+
+
+@pytest.fixture
+def alice_mfa(user):
+    """Alice with an authenticator app set up and confirmed, and her recovery codes."""
+    # Imported here: tests/mfa_support.py imports this module.
+    from .mfa_support import enable_totp
+
+    return enable_totp(user)
 
 
 @pytest.fixture

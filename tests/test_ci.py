@@ -16,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVICE_TEST = "tests/test_cache_backend.py::test_behaves_as_djangos_backend"  # redis-marked
+BROWSER_TEST = "tests/test_passkeys_browser.py"
 
 
 def run_pytest_without_services(**env: str) -> subprocess.CompletedProcess:
@@ -43,9 +44,29 @@ def test_a_service_test_fails_when_services_are_required():
     assert "skipped" not in result.stdout
 
 
+def stand_in(path: Path, body: str) -> None:
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+
+
+def test_the_browser_test_skips_without_chromium_even_when_services_are_required():
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", BROWSER_TEST],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "TESSERA_REQUIRE_SERVICES": "1", "TESSERA_CHROMIUM": "/nonexistent"},
+    )
+    assert result.returncode == 0, result.stdout
+    assert "needs Debian's Chromium at /nonexistent" in result.stdout
+    assert "1 skipped" in result.stdout
+
+
 @pytest.fixture
 def unreachable_services(tmp_path) -> dict:
-    """A PATH on which make succeeds (logging its calls) and no service answers or starts."""
+    """A PATH on which make succeeds (logging its calls) and no service answers or starts;
+    a Chromium stand-in where .ci/run looks for one, and an apt-get that installs nothing."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     log = tmp_path / "make.log"
@@ -55,12 +76,18 @@ def unreachable_services(tmp_path) -> dict:
         "pg_ctlcluster": "exit 1",
         "redis-cli": "exit 1",
         "redis-server": "exit 1",
+        "apt-get": f'echo "$*" >> "{tmp_path / "apt-get.log"}"; exit 1',
     }
     for name, body in stand_ins.items():
-        path = bin_dir / name
-        path.write_text(f"#!/bin/sh\n{body}\n")
-        path.chmod(path.stat().st_mode | stat.S_IEXEC)
-    return {"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "log": log}
+        stand_in(bin_dir / name, body)
+    chromium = tmp_path / "chromium"
+    stand_in(chromium, "exit 0")
+    return {
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+        "log": log,
+        "chromium": chromium,
+        "apt-get log": tmp_path / "apt-get.log",
+    }
 
 
 def run_ci(unreachable_services: dict, **env: str) -> subprocess.CompletedProcess:
@@ -69,7 +96,12 @@ def run_ci(unreachable_services: dict, **env: str) -> subprocess.CompletedProces
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "PATH": unreachable_services["PATH"], **env},
+        env={
+            **os.environ,
+            "PATH": unreachable_services["PATH"],
+            "TESSERA_CHROMIUM": str(unreachable_services["chromium"]),
+            **env,
+        },
     )
 
 
@@ -86,3 +118,39 @@ def test_a_developer_run_skips_the_second_pass_without_the_services(unreachable_
     result = run_ci(unreachable_services, CI="")
     assert result.returncode == 0, result.stdout
     assert "=== SKIPPED the PostgreSQL + Redis run: PostgreSQL does not answer" in result.stdout
+
+
+def test_ci_fails_when_chromium_is_missing_and_cannot_be_installed(unreachable_services):
+    unreachable_services["chromium"].unlink()
+    result = run_ci(unreachable_services, CI="true")
+    assert result.returncode == 1, result.stdout
+    assert "FAIL (CI=true): no Chromium at" in result.stdout
+    # Nothing ran: a pass without the browser test would claim what it did not run.
+    assert not unreachable_services["log"].exists()
+    if os.geteuid() == 0:
+        assert unreachable_services["apt-get log"].read_text().startswith("update")
+
+
+def test_a_developer_run_without_chromium_goes_on_without_the_browser_test(
+    unreachable_services,
+):
+    unreachable_services["chromium"].unlink()
+    result = run_ci(unreachable_services, CI="")
+    assert result.returncode == 0, result.stdout
+    assert "the passkey browser test will skip" in result.stdout
+    assert unreachable_services["log"].read_text().splitlines() == ["test", "package-check"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason=".ci/run installs Chromium only as root")
+def test_ci_installs_a_missing_chromium_with_apt_get(unreachable_services, tmp_path):
+    chromium = unreachable_services["chromium"]
+    chromium.unlink()
+    stand_in(
+        tmp_path / "bin" / "apt-get",
+        f'[ "$1" = update ] || {{ printf "#!/bin/sh\\n" > "{chromium}"; chmod +x "{chromium}"; }}',
+    )
+    result = run_ci(unreachable_services, CI="true")
+    assert "apt-get install chromium" in result.stdout
+    assert chromium.exists()
+    # Past the Chromium step: the run fails later, on the unreachable services.
+    assert "FAIL (CI=true): PostgreSQL does not answer" in result.stdout

@@ -95,6 +95,11 @@ def at_manager_post(ctx: Context) -> dict[str, Any]:
     return {"pk": ctx.manager_post}
 
 
+def no_passkey(ctx: Context) -> dict[str, Any]:
+    # The caller's session id: a well-formed id that names none of its passkeys.
+    return {"passkey_id": ctx.session_id}
+
+
 # Write on the public board: model permission (Admin, Manager), scope posts:write,
 # and ownership of the manager's post unless an Admin (or superuser) moderates.
 BOARD_WRITE = dict(user=403, hr=403, staff=403, pat_noscope=403)
@@ -167,6 +172,28 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("api/auth/jwt/sliding/", "POST"): Case(expect(400)),
     ("api/auth/jwt/sliding/refresh/", "POST"): Case(expect(400)),
     ("api/auth/jwt/jwks/", "GET"): Case(expect(200)),
+    ("api/auth/mfa/", "GET"): Case(login_only(200)),
+    ("api/auth/mfa/totp/", "POST"): Case(login_only(200)),
+    # Recent enough (the session was just opened), but nobody has an app set up.
+    ("api/auth/mfa/totp/", "DELETE"): Case(login_only(404)),
+    ("api/auth/mfa/totp/confirm/", "POST"): Case(login_only(400)),
+    ("api/auth/mfa/recovery-codes/", "GET"): Case(login_only(200)),
+    # Recovery codes need a second factor first.
+    ("api/auth/mfa/recovery-codes/", "POST"): Case(login_only(409)),
+    ("api/auth/mfa/authenticate/", "POST"): Case(expect(400)),
+    ("api/auth/reauthenticate/", "POST"): Case(login_only(400)),
+    # Passkeys are off in the suite's settings: the ceremonies answer 404 passkeys_disabled
+    # once the caller passes, and the keys a user has stay manageable.
+    ("api/auth/mfa/webauthn/", "GET"): Case(login_only(200)),
+    ("api/auth/mfa/webauthn/register/begin/", "POST"): Case(login_only(404), body={}),
+    ("api/auth/mfa/webauthn/register/complete/", "POST"): Case(login_only(400)),
+    ("api/auth/mfa/webauthn/<str:passkey_id>/", "PATCH"): Case(
+        login_only(404), body={"name": "Matrix"}, kwargs=no_passkey
+    ),
+    ("api/auth/mfa/webauthn/<str:passkey_id>/", "DELETE"): Case(login_only(404), kwargs=no_passkey),
+    ("api/auth/reauthenticate/webauthn/begin/", "POST"): Case(login_only(404)),
+    ("api/auth/passkey/login/begin/", "POST"): Case(expect(404)),
+    ("api/auth/passkey/login/complete/", "POST"): Case(expect(400)),
 }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import unquote
 
 import jsonschema
+import pyotp
 import pytest
 from django.conf import settings
 from django.test import override_settings
@@ -28,6 +29,7 @@ from .accounts_support import NEW_PASSWORD, only_mail_to, reset_parts, verify_ke
 from .conftest import PASSWORD, auth_header
 from .jwt_keys import entry
 from .routes_support import tessera_routes
+from .webauthn_authenticator import ORIGIN, RP_ID, SoftAuthenticator
 
 pytestmark = pytest.mark.django_db
 
@@ -134,6 +136,16 @@ def browser_login(client: SchemaCheckedClient) -> None:
     client.credentials(HTTP_X_CSRFTOKEN=client.cookies[settings.CSRF_COOKIE_NAME].value)
     body = {"username": "alice", "password": PASSWORD}
     assert client.post(reverse("tessera:session-login"), body, format="json").status_code == 200
+
+
+def with_authenticator_app(client: SchemaCheckedClient) -> tuple[dict[str, str], list[str]]:
+    """Alice sets up an authenticator app; her login header and recovery codes."""
+    login = log_in(client)
+    secret = client.post(reverse("tessera:mfa-totp"), **login).json()["secret"]
+    body = {"code": pyotp.TOTP(secret).now()}
+    confirmed = client.post(reverse("tessera:mfa-totp-confirm"), body, format="json", **login)
+    assert confirmed.status_code == 200
+    return login, confirmed.json()["recovery_codes"]
 
 
 def personal_token(client: SchemaCheckedClient, login: dict[str, str]) -> dict:
@@ -279,6 +291,118 @@ def revoke_personal_token(client):
     client.delete(reverse("tessera:token-detail", args=[token_id]), **login)
 
 
+def list_factors(client):
+    login, _codes = with_authenticator_app(client)
+    factors = client.get(reverse("tessera:mfa"), **login).json()["factors"]
+    assert {factor["type"] for factor in factors} == {"totp", "recovery_codes"}
+
+
+def set_up_totp(client):
+    with_authenticator_app(client)
+
+
+def remove_totp(client):
+    login, _codes = with_authenticator_app(client)
+    client.delete(reverse("tessera:mfa-totp"), **login)
+
+
+def recovery_codes(client):
+    login, _codes = with_authenticator_app(client)
+    client.get(reverse("tessera:mfa-recovery-codes"), **login)
+    client.post(reverse("tessera:mfa-recovery-codes"), **login)
+
+
+def second_factor_logins(client):
+    """Each kind of login stops at mfa_required and ends in its own answer."""
+    _login, codes = with_authenticator_app(client)
+    body = {"username": "alice", "password": PASSWORD}
+    logins = ["tessera:login", "tessera:jwt-obtain", "tessera:jwt-sliding", "tessera:session-login"]
+    for name, code in zip(logins, codes, strict=False):
+        if name == "tessera:session-login":
+            client.get(reverse("tessera:csrf"))
+            client.credentials(HTTP_X_CSRFTOKEN=client.cookies[settings.CSRF_COOKIE_NAME].value)
+        stopped = client.post(reverse(name), body, format="json")
+        assert stopped.json()["code"] == "mfa_required"
+        second = {"ticket": stopped.json()["ticket"], "code": code}
+        finished = client.post(reverse("tessera:mfa-authenticate"), second, format="json")
+        assert finished.status_code == 200
+
+
+def reauthenticate(client):
+    body = {"password": PASSWORD}
+    client.post(reverse("tessera:reauthenticate"), body, format="json", **log_in(client))
+
+
+PASSKEYS_ON = override_settings(
+    TESSERA={
+        "WEBAUTHN_RP_ID": RP_ID,
+        "WEBAUTHN_ORIGINS": [ORIGIN],
+    }
+)
+
+
+def passkey(client, login: dict[str, str], key: SoftAuthenticator | None = None, **fields) -> dict:
+    key = key or SoftAuthenticator()
+    with PASSKEYS_ON:
+        options = client.post(
+            reverse("tessera:passkey-register-begin"), fields, format="json", **login
+        ).json()
+        body = {"credential": key.create(options), "name": "Laptop", **fields}
+        response = client.post(
+            reverse("tessera:passkey-register-complete"), body, format="json", **login
+        )
+    assert response.status_code == 201
+    return response.json()
+
+
+def register_a_passkey(client):
+    passkey(client, log_in(client), passwordless=True)
+
+
+def list_passkeys(client):
+    login = log_in(client)
+    passkey(client, login)
+    client.get(reverse("tessera:passkey-list"), **login)
+
+
+def rename_a_passkey(client):
+    login = log_in(client)
+    url = reverse("tessera:passkey-detail", args=[passkey(client, login)["id"]])
+    client.patch(url, {"name": "Phone"}, format="json", **login)
+
+
+def delete_a_passkey(client):
+    login = log_in(client)
+    url = reverse("tessera:passkey-detail", args=[passkey(client, login)["id"]])
+    client.delete(url, **login)
+
+
+def passwordless_logins(client):
+    """A passkey alone logs in, into each kind of session."""
+    key = SoftAuthenticator()
+    passkey(client, log_in(client), key, passwordless=True)
+    client.get(reverse("tessera:csrf"))
+    client.credentials(HTTP_X_CSRFTOKEN=client.cookies[settings.CSRF_COOKIE_NAME].value)
+    with PASSKEYS_ON:
+        for kind in ("token", "jwt", "sliding", "browser"):
+            options = client.post(reverse("tessera:passkey-login-begin")).json()
+            body = {"credential": key.get(options), "kind": kind}
+            response = client.post(reverse("tessera:passkey-login-complete"), body, format="json")
+            assert response.status_code == 200
+
+
+def passkey_login_options(client):
+    with PASSKEYS_ON:
+        client.post(reverse("tessera:passkey-login-begin"))
+
+
+def reauthentication_options(client):
+    login = log_in(client)
+    passkey(client, login)
+    with PASSKEYS_ON:
+        client.post(reverse("tessera:reauthenticate-webauthn-begin"), **login)
+
+
 SCENARIOS: dict[tuple[str, str], Callable[[SchemaCheckedClient], None]] = {
     ("tessera:login", "post"): login_and_list_sessions,
     ("tessera:logout", "post"): logout,
@@ -306,6 +430,22 @@ SCENARIOS: dict[tuple[str, str], Callable[[SchemaCheckedClient], None]] = {
     ("tessera:token-list", "get"): list_personal_tokens,
     ("tessera:token-list", "post"): create_personal_token,
     ("tessera:token-detail", "delete"): revoke_personal_token,
+    ("tessera:mfa", "get"): list_factors,
+    ("tessera:mfa-totp", "post"): set_up_totp,
+    ("tessera:mfa-totp", "delete"): remove_totp,
+    ("tessera:mfa-totp-confirm", "post"): set_up_totp,
+    ("tessera:mfa-recovery-codes", "get"): recovery_codes,
+    ("tessera:mfa-recovery-codes", "post"): recovery_codes,
+    ("tessera:mfa-authenticate", "post"): second_factor_logins,
+    ("tessera:reauthenticate", "post"): reauthenticate,
+    ("tessera:passkey-register-begin", "post"): register_a_passkey,
+    ("tessera:passkey-register-complete", "post"): register_a_passkey,
+    ("tessera:passkey-list", "get"): list_passkeys,
+    ("tessera:passkey-detail", "patch"): rename_a_passkey,
+    ("tessera:passkey-detail", "delete"): delete_a_passkey,
+    ("tessera:passkey-login-begin", "post"): passkey_login_options,
+    ("tessera:passkey-login-complete", "post"): passwordless_logins,
+    ("tessera:reauthenticate-webauthn-begin", "post"): reauthentication_options,
 }
 
 
@@ -349,6 +489,28 @@ def test_refusal_of_a_personal_access_token_matches_the_schema(client, user):
 def test_unknown_session_matches_the_schema(client, user):
     url = reverse("tessera:session-detail", args=["not-a-session"])
     assert client.delete(url, **log_in(client)).status_code == 404
+
+
+def test_second_factor_errors_match_the_schema(client, user):
+    login, _codes = with_authenticator_app(client)
+    confirm = client.post(
+        reverse("tessera:mfa-totp-confirm"), {"code": "1"}, format="json", **login
+    )
+    assert confirm.status_code == 404
+    assert client.post(reverse("tessera:mfa-totp"), **login).status_code == 409
+    body = {"username": "alice", "password": PASSWORD}
+    ticket = client.post(reverse("tessera:login"), body, format="json").json()["ticket"]
+    wrong = {"ticket": ticket, "code": "000000"}
+    assert client.post(reverse("tessera:mfa-authenticate"), wrong, format="json").status_code == 400
+    unknown = {"ticket": "unknown", "code": "000000"}
+    assert (
+        client.post(reverse("tessera:mfa-authenticate"), unknown, format="json").status_code == 401
+    )
+    wrong_password = {"password": "wrong"}
+    reauthenticate = client.post(
+        reverse("tessera:reauthenticate"), wrong_password, format="json", **login
+    )
+    assert reauthenticate.status_code == 400
 
 
 def test_the_check_refuses_a_schema_that_does_not_match(user):

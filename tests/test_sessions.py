@@ -44,6 +44,9 @@ def test_list_shows_own_live_sessions_and_marks_current(api, user, other_user, l
         "revoked",
         "revoke_reason",
         "current",
+        "amr",
+        "auth_time",
+        "mfa_enrolment_required",
     }
 
 

@@ -15,9 +15,18 @@ CREDENTIALS = {"username": "alice", "password": PASSWORD}
 
 
 def test_tessera_urls_is_every_feature_module():
-    from tessera.urls import accounts, browser, jwt, registration, sessions, tokens
+    from tessera.urls import (
+        accounts,
+        browser,
+        jwt,
+        mfa,
+        registration,
+        sessions,
+        tokens,
+        webauthn,
+    )
 
-    modules = [sessions, registration, accounts, browser, jwt, tokens]
+    modules = [sessions, registration, accounts, browser, jwt, tokens, mfa, webauthn]
     assert [p.name for p in all_routes] == [p.name for m in modules for p in m.urlpatterns]
 
 

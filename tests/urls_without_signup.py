@@ -8,6 +8,7 @@ tessera_urls = (
         path("", include("tessera.urls.accounts")),
         path("", include("tessera.urls.jwt")),
         path("", include("tessera.urls.tokens")),
+        path("", include("tessera.urls.mfa")),
     ],
     "tessera",
 )

@@ -92,6 +92,12 @@ TESSERA = {
         "posts:read": "Read your own posts.",
         "posts:write": "Create, change and delete posts.",
     },
+    # Passkeys for the page at /passkeys/ (docs/passkeys.md). Browsers allow WebAuthn over
+    # plain HTTP on localhost only: open http://localhost:8000/passkeys/, not 127.0.0.1.
+    # DEMO_ORIGIN names another port when the demo runs elsewhere.
+    "WEBAUTHN_RP_ID": "localhost",
+    "WEBAUTHN_RP_NAME": "Tessera demo",
+    "WEBAUTHN_ORIGINS": [os.environ.get("DEMO_ORIGIN", "http://localhost:8000")],
 }
 
 SPECTACULAR_SETTINGS = {"TITLE": "Tessera demo API", "VERSION": "0.1.0"}

@@ -22,4 +22,5 @@ urlpatterns = [
     path("api/my-posts/<int:pk>/", views.MyPostViewSet.as_view(ITEM), name="my-post-detail"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path("passkeys/", views.PasskeysPage.as_view(), name="passkeys"),
 ]

@@ -7,8 +7,10 @@
   post, unless the writer is an Admin moderating.
 - ``api/my-posts/``: the user's own posts only. Another user's post id is 404; reading
   needs ``posts:read`` and writing ``posts:write``.
+- ``passkeys/``: a page that registers a passkey and logs in with it (docs/passkeys.md).
 """
 
+from django.views.generic import TemplateView
 from rest_framework import serializers, viewsets
 from rest_framework.permissions import (
     DjangoModelPermissions,
@@ -19,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from demo.models import Post
+from tessera.conf import tessera_settings
 from tessera.permissions import (
     HasRole,
     IsAdmin,
@@ -103,3 +106,12 @@ class MyPostViewSet(OwnedObjectsMixin, viewsets.ModelViewSet):
     queryset = Post.objects.select_related("owner")
     serializer_class = PostSerializer
     permission_classes = [IsAuthenticated, DjangoModelPermissions, PostScopes]
+
+
+class PasskeysPage(TemplateView):
+    """Plain HTML and JavaScript calling Tessera's endpoints, as a front end would."""
+
+    template_name = "demo/passkeys.html"
+
+    def get_context_data(self, **kwargs):
+        return {**super().get_context_data(**kwargs), "rp_id": tessera_settings.WEBAUTHN_RP_ID}

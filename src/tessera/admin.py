@@ -1,4 +1,5 @@
-"""Admin for sessions. It never shows a token or digest: there is nothing to copy."""
+"""Admin for sessions and second factors. It never shows a token, digest or secret:
+there is nothing to copy."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .errors import ServiceUnavailable
-from .models import RevokeReason, Session
+from .models import Authenticator, RevokeReason, Session
 from .services.sessions import revoke_sessions
 
 
@@ -80,6 +81,9 @@ class SessionAdmin(admin.ModelAdmin):
         "expires_at",
         "revoked_at",
         "revoke_reason",
+        "amr",
+        "auth_time",
+        "mfa_enrolment_required",
     ]
     actions = ["revoke"]
 
@@ -109,3 +113,30 @@ class SessionAdmin(admin.ModelAdmin):
             )
             return
         self.message_user(request, _("%d session(s) revoked.") % count, messages.SUCCESS)
+
+
+@admin.register(Authenticator)
+class AuthenticatorAdmin(admin.ModelAdmin):
+    """Which second factors each user has: a list only, never a secret or key.
+
+    Factors are removed by their owner or with ``manage.py tessera_reset_mfa``, which
+    also takes care of recovery codes and sessions; the admin changes nothing here.
+    """
+
+    list_display = ["user", "type", "name", "created_at", "confirmed_at", "last_used_at"]
+    list_display_links = None
+    list_filter = ["type", ("confirmed_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["user"]
+    fields = list_display
+
+    def get_search_fields(self, request) -> list[str]:
+        return _user_identity_lookups()
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -5,6 +5,11 @@ credential of its kind (so the next class can try), ``(user, session)`` when it 
 valid, and raises ``AuthenticationFailed`` when it is Tessera's but bad.
 ``request.auth`` is the :class:`tessera.models.Session`, except with HTTP Basic (None: no
 session is opened) and with stateless JWT (the token's claims).
+
+A session opened while MFA_REQUIRED found no second factor for its user is refused (403
+``mfa_enrolment_required``) by every class here except on views whose
+``open_during_mfa_enrolment`` is true: Tessera's factor set-up, ``me/`` (read), logout.
+The project's own views need nothing for that.
 """
 
 from __future__ import annotations
@@ -20,12 +25,18 @@ from rest_framework.settings import api_settings
 
 from .conf import tessera_settings
 from .csrf import enforce_csrf
-from .errors import HttpsRequired, InvalidCredentials, InvalidHeader, InvalidToken
+from .errors import (
+    HttpsRequired,
+    InvalidCredentials,
+    InvalidHeader,
+    InvalidToken,
+    MFAEnrolmentRequired,
+)
 from .legacy.digests import legacy_digests
-from .models import SessionKind
+from .models import Session, SessionKind
 from .services import browser as browser_service
 from .services import jwt as jwt_service
-from .services.login import check_credentials
+from .services.login import check_credentials, require_password_only_account
 from .services.sessions import authenticate_digest, authenticate_token
 from .tokens import jwt as jwt_codec
 from .tokens import opaque
@@ -57,6 +68,21 @@ def _header_keywords(keywords: tuple[str, ...]) -> frozenset[bytes]:
     return frozenset(keyword.lower().encode() for keyword in keywords)
 
 
+def refuse_until_enrolled(request, result):
+    """``result`` unless its session may only set up a second factor and the view is not
+    open to such sessions (403 ``mfa_enrolment_required``)."""
+    auth = result[1] if result is not None else None
+    if isinstance(auth, Session):
+        waiting = auth.mfa_enrolment_required
+    else:
+        waiting = isinstance(auth, dict) and auth.get("mfa_enrolment_required") is True
+    if waiting:
+        view = (getattr(request, "parser_context", None) or {}).get("view")
+        if not getattr(view, "open_during_mfa_enrolment", False):
+            raise MFAEnrolmentRequired()
+    return result
+
+
 class TokenAuthentication(BaseAuthentication):
     """Opaque per-device tokens: ``Authorization: Token tsr1_…`` (or ``Bearer``).
 
@@ -84,7 +110,7 @@ class TokenAuthentication(BaseAuthentication):
             ) from exc
         if not self.handles(token):
             return None
-        return self.authenticate_credentials(token)
+        return refuse_until_enrolled(request, self.authenticate_credentials(token))
 
     def handles(self, token: str) -> bool:
         """Whether ``token`` looks like this class's; others go to the next class, unqueried."""
@@ -119,7 +145,7 @@ class JWTAuthentication(TokenAuthentication):
             return None
         result = self.authenticate_credentials(cookie)
         enforce_csrf(request)
-        return result
+        return refuse_until_enrolled(request, result)
 
     def handles(self, token: str) -> bool:
         return jwt_codec.looks_like_jwt(token)
@@ -150,7 +176,7 @@ class SessionAuthentication(BaseAuthentication):
             store.flush()
             return None
         enforce_csrf(request)
-        return session.user, session
+        return refuse_until_enrolled(request, (session.user, session))
 
 
 # Longer passwords are refused before hashing, as the login endpoint refuses them.
@@ -162,7 +188,9 @@ class BasicAuthentication(BaseAuthentication):
 
     For scripts and tools: every request runs the password hasher. Switched on with
     ``TESSERA['BASIC_AUTH']``; credentials go through the login checks (same throttle
-    counters, the hasher run once for unknown users, inactive users refused). Plain HTTP
+    counters, the hasher run once for unknown users, inactive users refused), and a user
+    with a second factor, or whom MFA_REQUIRED covers, is refused (403
+    ``mfa_not_supported``: a personal access token is the way for scripts). Plain HTTP
     is refused unless DEBUG or ``BASIC_AUTH_ALLOW_HTTP``. No challenge is announced, so
     browsers never prompt for, cache and then replay these credentials cross-site.
     ``request.auth`` is None: no session is opened per request.
@@ -193,7 +221,9 @@ class BasicAuthentication(BaseAuthentication):
             raise InvalidHeader("Invalid basic header. Expected identifier:password.")
         if len(password.encode("utf-8", "surrogatepass")) > BASIC_PASSWORD_MAX_BYTES:
             raise InvalidCredentials()
-        return check_credentials(request, identifier, password), None
+        user = check_credentials(request, identifier, password)
+        require_password_only_account(user)
+        return user, None
 
 
 class ImportedTokenAuthentication(TokenAuthentication):

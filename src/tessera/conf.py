@@ -427,6 +427,96 @@ OPTIONS: dict[str, Option] = {
         positive=True,
         bounds_id="tessera.E044",
     ),
+    # Second factors (docs/mfa.md).
+    "MFA_ENCRYPTION_KEYS": Option(
+        None,
+        (list, tuple),
+        "Fernet keys that encrypt TOTP secrets at rest: the first encrypts, every one "
+        "decrypts (rotation: put a new key first, run tessera_reencrypt_mfa_secrets, then "
+        "drop the old one). None: one key derived from SIGNING_KEY.",
+        nullable=True,
+    ),
+    "MFA_REQUIRED": Option(
+        None,
+        (str, list, tuple),
+        "Who must have a second factor: None (nobody), 'all', or a list of role (group) "
+        "names. A user it covers who has none logs in to a session that may only set "
+        "one up.",
+        nullable=True,
+    ),
+    "MFA_TICKET_LIFETIME": Option(
+        timedelta(minutes=5),
+        (timedelta,),
+        "How long the login ticket of mfa_required waits for the second factor.",
+        positive=True,
+    ),
+    "MFA_MAX_FAILURES": Option(
+        5,
+        (int,),
+        "Wrong second-factor codes after which a login ticket is dead.",
+        positive=True,
+    ),
+    "MFA_THROTTLE_RATES": Option(
+        {"ticket": "5/min", "user": "20/hour"},
+        (dict,),
+        "Second-factor attempts allowed per login ticket and per user (logins, "
+        "reauthenticate/ and TOTP confirmation), counted before the code is checked. "
+        "Keys given replace the defaults one by one; None disables one.",
+        merge_per_key=True,
+    ),
+    "MFA_RECOVERY_CODE_COUNT": Option(
+        10, (int,), "Recovery codes in each set generated.", positive=True
+    ),
+    "MFA_RECENT_AUTH_MAX_AGE": Option(
+        timedelta(minutes=5),
+        (timedelta,),
+        "How recent the session's last authentication must be for RequiresRecentAuth "
+        "(disabling a factor, new recovery codes, changing the e-mail, deleting the "
+        "account) unless the permission is given its own max_age.",
+        positive=True,
+    ),
+    "MFA_TOTP_ISSUER": Option(
+        None,
+        (str,),
+        "The issuer authenticator apps show beside the account; None: SITE_NAME.",
+        nullable=True,
+    ),
+    # Passkeys (WebAuthn): docs/passkeys.md.
+    "WEBAUTHN_RP_ID": Option(
+        None,
+        (str,),
+        "The relying party id passkeys are bound to: the site's domain, e.g. "
+        "'example.com'. Setting it switches passkeys on; None: off, and the passkey "
+        "ceremonies (register, log in, re-authenticate) answer 404 passkeys_disabled.",
+        nullable=True,
+    ),
+    "WEBAUTHN_RP_NAME": Option(
+        None,
+        (str,),
+        "The name authenticators show when a passkey is created; None: the relying party id.",
+        nullable=True,
+    ),
+    "WEBAUTHN_ORIGINS": Option(
+        (),
+        (tuple, list),
+        "The origins whose pages may use the passkeys: 'https://app.example.com', whose "
+        "host must be WEBAUTHN_RP_ID or a subdomain of it, or an Android app's "
+        "'android:apk-key-hash:…'. Required with WEBAUTHN_RP_ID.",
+    ),
+    "WEBAUTHN_CHALLENGE_TTL": Option(
+        timedelta(minutes=5),
+        (timedelta,),
+        "Lifetime of a WebAuthn challenge (a ceremony must end within it).",
+        positive=True,
+    ),
+    "WEBAUTHN_USER_VERIFICATION": Option(
+        "preferred",
+        (str,),
+        "Whether a passkey used as a second factor or to re-authenticate must verify the "
+        "user (PIN, biometrics): 'required', 'preferred' or 'discouraged'. Passwordless "
+        "login always requires it.",
+        choices=("required", "preferred", "discouraged"),
+    ),
 }
 
 

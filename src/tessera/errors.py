@@ -66,6 +66,96 @@ class AddressTaken(exceptions.APIException):
     default_code = "email_taken"
 
 
+class SecondFactorRefused(exceptions.ValidationError):
+    """A wrong or reused second-factor proof, reported on the field that carried it.
+
+    Its own class so that a login ticket counts it as a failure; the body is an ordinary
+    validation error (``code`` ``invalid``, the field's code ``invalid_code``,
+    ``code_reused``…), since the client may simply try again.
+    """
+
+    default_detail = _("Invalid input.")
+
+    def __init__(self, field: str, message: str, code: str) -> None:
+        super().__init__({field: [ErrorDetail(message, code=code)]})
+
+
+# Passkeys (WebAuthn). Each says which check of the ceremony failed; all are 400, since an
+# authenticated user registering a key must not read a refusal as "logged out" (401).
+
+
+class WebAuthnResponseInvalid(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("This WebAuthn response is malformed or could not be verified.")
+    default_code = "webauthn_invalid"
+
+
+class WebAuthnChallengeInvalid(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _(
+        "This WebAuthn response answers no challenge issued here for this step, or one that "
+        "expired or was already used. Begin again."
+    )
+    default_code = "webauthn_challenge_invalid"
+
+
+class WebAuthnOriginInvalid(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("This WebAuthn response was made on a page whose origin is not accepted.")
+    default_code = "webauthn_origin_invalid"
+
+
+class WebAuthnRelyingPartyInvalid(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("This WebAuthn response was made for another relying party id.")
+    default_code = "webauthn_rp_id_invalid"
+
+
+class WebAuthnUserNotVerified(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("The authenticator did not verify the user (PIN or biometrics).")
+    default_code = "webauthn_user_verification_required"
+
+
+class WebAuthnSignatureInvalid(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("The passkey's signature does not verify.")
+    default_code = "webauthn_signature_invalid"
+
+
+class WebAuthnSignCountRegressed(exceptions.APIException):
+    """The authenticator's counter did not move forward: a replay, or a cloned key."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("This passkey's signature counter did not increase; it may be cloned.")
+    default_code = "webauthn_sign_count_regressed"
+
+
+class WebAuthnCredentialUnknown(exceptions.APIException):
+    """No such passkey, or not one of the account's: the two read the same."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("This passkey is not registered for this account.")
+    default_code = "webauthn_credential_unknown"
+
+
+class WebAuthnCredentialNotPasswordless(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _(
+        "This passkey is registered as a second factor only; log in with your password."
+    )
+    default_code = "webauthn_credential_not_passwordless"
+
+
+class WebAuthnCredentialNotDiscoverable(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _(
+        "The authenticator did not store this passkey, so it cannot log in without a "
+        "password. Register it with passwordless off."
+    )
+    default_code = "webauthn_credential_not_discoverable"
+
+
 # 401
 
 
@@ -111,6 +201,26 @@ class UserInactive(exceptions.AuthenticationFailed):
     default_code = "user_inactive"
 
 
+class MFARequired(exceptions.AuthenticationFailed):
+    """The password was right and the user has a second factor: the login waits for it.
+
+    The body carries the login ticket to send to ``mfa/authenticate/``, the methods the
+    user can answer with, and per method what the client needs to answer it.
+    """
+
+    default_detail = _("Enter your second factor to finish logging in.")
+    default_code = "mfa_required"
+
+    def __init__(self, ticket: str, methods: list[str], options: dict[str, Any]) -> None:
+        super().__init__()
+        self.body_fields = {"ticket": ticket, "methods": methods, "options": options}
+
+
+class InvalidTicket(exceptions.AuthenticationFailed):
+    default_detail = _("This login ticket is invalid, expired or used up; log in again.")
+    default_code = "invalid_ticket"
+
+
 # 403
 
 
@@ -153,6 +263,19 @@ class PersonalTokenLimitReached(exceptions.PermissionDenied):
     default_code = "personal_token_limit_reached"
 
 
+class MFANotSupported(exceptions.PermissionDenied):
+    default_detail = _(
+        "This account uses a second factor, which this way of signing in cannot ask for. "
+        "Log in, or use a personal access token."
+    )
+    default_code = "mfa_not_supported"
+
+
+class MFAEnrolmentRequired(exceptions.PermissionDenied):
+    default_detail = _("Set up a second factor before doing anything else with this account.")
+    default_code = "mfa_enrolment_required"
+
+
 # The permission classes' refusals (tessera.permissions). DRF raises them as
 # PermissionDenied from a permission's ``message`` and ``code``, taken from these.
 
@@ -175,6 +298,24 @@ class ScopeRequired(exceptions.PermissionDenied):
 class NotOwner(exceptions.PermissionDenied):
     default_detail = _("You do not own this object.")
     default_code = "not_owner"
+
+
+class ReauthenticationRequired(exceptions.PermissionDenied):
+    default_detail = _("Confirm it is you (reauthenticate/) before doing this.")
+    default_code = "reauthentication_required"
+
+
+class SecondFactorRequired(exceptions.PermissionDenied):
+    default_detail = _("This action needs a session signed in with a second factor.")
+    default_code = "mfa_required"
+
+
+# 404
+
+
+class PasskeysDisabled(exceptions.NotFound):
+    default_detail = _("Passkeys are not enabled on this server.")
+    default_code = "passkeys_disabled"
 
 
 # 413, 503
@@ -211,6 +352,24 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = _("The request conflicts with data stored meanwhile. Try again.")
     default_code = "conflict"
+
+
+class TOTPAlreadyEnabled(Conflict):
+    default_detail = _(
+        "An authenticator app is already set up; remove it before setting up another."
+    )
+    default_code = "totp_already_enabled"
+
+
+class MFANotEnabled(Conflict):
+    default_detail = _("Recovery codes need a second factor; set one up first.")
+    default_code = "mfa_not_enabled"
+
+
+class WebAuthnCredentialRegistered(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = _("This passkey is already registered.")
+    default_code = "webauthn_credential_registered"
 
 
 def tessera_error_classes() -> list[type[exceptions.APIException]]:
@@ -267,7 +426,12 @@ def error_body(exc: exceptions.APIException) -> dict[str, Any]:
         full = _field_errors(exc.get_full_details())
         first = next(iter(full.values()))[0]
         return {"code": first["code"], "detail": first["detail"]}
-    return {"code": codes if isinstance(codes, str) else exc.default_code, "detail": str(detail)}
+    return {
+        "code": codes if isinstance(codes, str) else exc.default_code,
+        "detail": str(detail),
+        # What an error tells the client besides its code (MFARequired's login ticket).
+        **getattr(exc, "body_fields", {}),
+    }
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]):

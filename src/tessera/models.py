@@ -29,6 +29,8 @@ class RevokeReason(models.TextChoices):
     PASSWORD_RESET = "password_reset", "Password reset"
     DEACTIVATED = "deactivated", "Account deactivated"
     TOKEN_REUSED = "token_reused", "Refresh token reused"
+    MFA_RESET = "mfa_reset", "Second factors reset"
+    MFA_ENROLLED = "mfa_enrolled", "Ended when a second factor was set up"
 
 
 class SessionQuerySet(models.QuerySet):
@@ -67,6 +69,13 @@ class Session(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     revoke_reason = models.CharField(max_length=32, choices=RevokeReason.choices, blank=True)
+    # How the user proved who they are (RFC 8176 values: "pwd", "otp", "hwk", "fed"…) and
+    # when they last did: step-up checks read these.
+    amr = models.JSONField(default=list, blank=True)
+    auth_time = models.DateTimeField(null=True, blank=True)
+    # MFA_REQUIRED covers the user and they have no second factor yet: the session may
+    # only enrol one (and read me/, log out) until they do.
+    mfa_enrolment_required = models.BooleanField(default=False)
 
     objects = SessionQuerySet.as_manager()
 
@@ -229,3 +238,137 @@ class PendingCacheInvalidation(models.Model):
 
     def __str__(self) -> str:
         return f"pending {self.action} since {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+# Second factors
+
+
+class AuthenticatorType(models.TextChoices):
+    TOTP = "totp", "Authenticator app (TOTP)"
+    RECOVERY_CODES = "recovery_codes", "Recovery codes"
+    WEBAUTHN = "webauthn", "Security key or passkey"
+
+
+class Authenticator(models.Model):
+    """One second factor of a user: a TOTP secret, a set of recovery codes, or a passkey.
+
+    Secrets never appear in clear: a TOTP secret is encrypted (``secret``), recovery codes
+    are digests (:class:`RecoveryCode`), and a passkey holds only its public key. A TOTP
+    factor counts once ``confirmed_at`` is set; until then it is an enrolment in progress.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tessera_authenticators"
+    )
+    type = models.CharField(max_length=16, choices=AuthenticatorType.choices)
+    name = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    # TOTP: the secret, encrypted with MFA_ENCRYPTION_KEYS; the last time step accepted,
+    # so one code cannot be used twice.
+    secret = models.TextField(blank=True, editable=False)
+    last_used_step = models.BigIntegerField(null=True, blank=True, editable=False)
+    # WebAuthn: the credential id (base64url, looked up by passwordless login), its
+    # COSE public key, the signature counter, transports, and whether it is a
+    # discoverable credential that may log in without a password.
+    credential_id = models.CharField(  # noqa: DJ001 - NULL for other types: unique admits many
+        max_length=1400, unique=True, null=True, blank=True, editable=False
+    )
+    public_key = models.BinaryField(null=True, blank=True, editable=False)
+    sign_count = models.PositiveBigIntegerField(default=0, editable=False)
+    transports = models.JSONField(default=list, blank=True, editable=False)
+    passwordless = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            # One authenticator app and one set of recovery codes per user.
+            models.UniqueConstraint(
+                fields=["user", "type"],
+                condition=Q(type__in=["totp", "recovery_codes"]),
+                name="tessera_authenticator_one_per_type",
+            )
+        ]
+        indexes = [models.Index(fields=["user", "type"], name="tessera_authenticator_user")]
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} of {self.user_id}"
+
+
+class RecoveryCode(models.Model):
+    """One single-use recovery code; only its keyed digest (HMAC of SIGNING_KEY) is kept."""
+
+    authenticator = models.ForeignKey(
+        Authenticator, on_delete=models.CASCADE, related_name="recovery_codes"
+    )
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"recovery code of {self.authenticator_id}"
+
+
+class LoginTicket(models.Model):
+    """A login that passed its first factor and waits for the second; single use.
+
+    Only ``sha256(ticket)`` is stored. It carries the login's intent (credential kind,
+    device name) and is bound to the client that started it (user agent, IP), so it
+    finishes exactly the login that was started and nothing else.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="tessera_login_tickets"
+    )
+    credential = models.CharField(max_length=16)
+    device_name = models.CharField(max_length=100, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    amr = models.JSONField(default=list)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    failures = models.PositiveSmallIntegerField(default=0)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="tessera_login_ticket_expires")]
+
+    def __str__(self) -> str:
+        return f"login ticket of {self.user_id}"
+
+
+class WebAuthnChallengePurpose(models.TextChoices):
+    REGISTER = "register", "Register a passkey"
+    AUTHENTICATE = "authenticate", "Second factor of a login"
+    PASSWORDLESS = "passwordless", "Log in with a passkey"
+    REAUTHENTICATE = "reauthenticate", "Confirm it is still the user"
+
+
+class WebAuthnChallenge(models.Model):
+    """A WebAuthn challenge handed to a client; single use, expiring, bound to its purpose.
+
+    Bound to the user (registration, re-authentication) or to the login ticket (second
+    factor); a passwordless challenge is bound to neither, and to the credential it meets.
+    Only ``sha256(challenge)`` is stored.
+    """
+
+    digest = models.CharField(max_length=64, unique=True, editable=False)
+    purpose = models.CharField(max_length=16, choices=WebAuthnChallengePurpose.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    ticket = models.ForeignKey(
+        LoginTicket, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="tessera_webauthn_expires")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} challenge"

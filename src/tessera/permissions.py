@@ -1,4 +1,4 @@
-"""Permission classes for roles, scopes and object ownership.
+"""Permission classes for roles, scopes, object ownership and step-up authentication.
 
 They combine with DRF's own classes and operators::
 
@@ -13,6 +13,9 @@ They combine with DRF's own classes and operators::
   sessions carry every scope their user holds, personal access tokens those chosen when
   they were created.
 - **Ownership** compares an object's owner field with the request's user.
+- **Step-up**: :class:`RequiresRecentAuth` wants the session's last authentication (its
+  login or ``reauthenticate/``) to be recent, :class:`RequiresMFA` a session signed in
+  with a second factor. Both read the Session row (cached), never a token's claims.
 
 A class that asks for a role, a scope or ownership refuses anonymous requests, which DRF
 answers with 401; an authenticated request that lacks it gets 403 with a stable ``code``.
@@ -21,6 +24,7 @@ answers with 401; an authenticated request that lacks it gets 403 with a stable 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from django.core.exceptions import FieldDoesNotExist, ImproperlyConfigured
@@ -32,11 +36,14 @@ from .errors import (
     AdminRequired,
     NotOwner,
     PersonalTokenNotAllowed,
+    ReauthenticationRequired,
     RoleRequired,
     ScopeRequired,
+    SecondFactorRequired,
     ServiceUnavailable,
 )
 from .models import Session, SessionKind
+from .services.mfa import stepup
 from .services.scopes import granted_scopes
 
 __all__ = [
@@ -51,6 +58,8 @@ __all__ = [
     "OwnedObjectsMixin",
     "ReadOnly",
     "ReadOnlyForPersonalAccessTokens",
+    "RequiresMFA",
+    "RequiresRecentAuth",
     "TokenHasReadWriteScope",
     "roles_of",
     "scopes_of",
@@ -266,6 +275,50 @@ class ReadOnlyForPersonalAccessTokens(IsNotPersonalAccessToken):
         if request.method in SAFE_METHODS:
             return _authenticated(request)
         return super().has_permission(request, view)
+
+
+class _BoundByMaxAge(BasePermissionMetaclass):
+    """Lets ``RequiresRecentAuth(max_age=timedelta(minutes=1))`` stand in
+    ``permission_classes``, as :class:`_BoundByNames` does for names."""
+
+    def __call__(cls, *, max_age: timedelta | None = None):
+        if max_age is None:
+            return super().__call__()
+        if not isinstance(max_age, timedelta) or max_age <= timedelta(0):
+            raise TypeError(f"{cls.__name__} takes a positive timedelta, not {max_age!r}.")
+        label = f"{cls.__name__}(max_age={max_age!r})"
+        return type(cls)(label, (cls,), {"max_age": max_age, "__module__": cls.__module__})
+
+
+class RequiresRecentAuth(BasePermission, metaclass=_BoundByMaxAge):
+    """The session's user proved who they are within ``max_age``
+    (``TESSERA['MFA_RECENT_AUTH_MAX_AGE']``, 5 minutes, by default).
+
+    A login counts, and so does ``POST reauthenticate/`` with the password or a second
+    factor. Refused: 403 ``reauthentication_required``; personal access tokens, HTTP
+    Basic and sessions older than Tessera's step-up records always are.
+    """
+
+    max_age: timedelta | None = None
+    message = ReauthenticationRequired.default_detail
+    code = ReauthenticationRequired.default_code
+
+    def has_permission(self, request, view) -> bool:
+        return _authenticated(request) and stepup.is_recent(request, self.max_age)
+
+
+class RequiresMFA(BasePermission):
+    """The session was signed in with a second factor (its ``amr`` holds ``mfa``).
+
+    A session signed in with the password only may step up with ``POST reauthenticate/``
+    and a code. Refused: 403 ``mfa_required``.
+    """
+
+    message = SecondFactorRequired.default_detail
+    code = SecondFactorRequired.default_code
+
+    def has_permission(self, request, view) -> bool:
+        return _authenticated(request) and stepup.has_mfa(request)
 
 
 def owner_pk(obj: Any, owner_field: str) -> Any:

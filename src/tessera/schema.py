@@ -6,9 +6,9 @@ from collections.abc import Callable
 from typing import Any
 
 try:
-    from drf_spectacular.utils import extend_schema
+    from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 except ImportError:  # the `openapi` extra is not installed
-    extend_schema = None
+    extend_schema = PolymorphicProxySerializer = None
 else:
     from . import schema_extensions  # noqa: F401  (registers the security schemes)
 
@@ -25,3 +25,12 @@ def document(**kwargs: Any) -> Callable:
         return extend_schema(**kwargs)(target) if extend_schema else target
 
     return decorate
+
+
+def one_of(name: str, serializers: list) -> Any:
+    """A response that is exactly one of ``serializers`` (no discriminating field)."""
+    if PolymorphicProxySerializer is None:
+        return None
+    return PolymorphicProxySerializer(
+        component_name=name, serializers=serializers, resource_type_field_name=None
+    )

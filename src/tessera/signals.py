@@ -16,6 +16,26 @@ Account signals are sent with the user model as ``sender``:
 - ``password_changed(user, request)``: through ``password/change/``.
 - ``password_reset(user, request)``: through ``password/reset/confirm/``.
 
+Second-factor signals are sent with ``sender=Authenticator`` (``mfa_ticket_issued`` with
+``sender=LoginTicket``); ``request`` is None when no request is behind the event:
+
+- ``mfa_ticket_issued(user, ticket, request)``: a password login stopped at
+  ``mfa_required`` and got a login ticket.
+- ``mfa_factor_enrolled(user, authenticator, request)``: a set-up began (a TOTP secret
+  was issued; it counts once confirmed).
+- ``mfa_factor_confirmed(user, authenticator, request)``: a new factor counts from now.
+- ``mfa_factor_disabled(user, authenticator, request)``: a factor was removed (by the
+  user, with the last one its recovery codes, or by ``tessera_reset_mfa``).
+- ``mfa_factor_used(user, authenticator, request)``: a second factor completed a login
+  or a reauthentication.
+- ``mfa_recovery_codes_generated(user, authenticator, request)``: a new set of recovery
+  codes, with the first factor or on request; the old set stopped working.
+- ``mfa_recovery_code_used(user, authenticator, remaining, request)``: sent besides
+  ``mfa_factor_used``; ``remaining`` codes are left.
+- ``mfa_failed(user, field, code, ticket, request)``: a wrong or reused proof (``code``
+  is the field error's code, e.g. ``invalid_code``); ``ticket`` is None outside a login.
+  Many in a row for one user mean someone else knows their password: alert on it.
+
 Django's ``user_logged_in`` and ``user_logged_out`` are sent by the login and logout
 endpoints too, so receivers written for Django's own login keep working.
 """
@@ -25,6 +45,14 @@ from django.dispatch import Signal
 __all__ = [
     "email_changed",
     "email_verified",
+    "mfa_factor_confirmed",
+    "mfa_factor_disabled",
+    "mfa_factor_enrolled",
+    "mfa_factor_used",
+    "mfa_failed",
+    "mfa_recovery_code_used",
+    "mfa_recovery_codes_generated",
+    "mfa_ticket_issued",
     "password_changed",
     "password_reset",
     "refresh_token_reused",
@@ -45,3 +73,11 @@ email_changed = Signal()
 password_changed = Signal()
 password_reset = Signal()
 refresh_token_reused = Signal()
+mfa_ticket_issued = Signal()
+mfa_factor_enrolled = Signal()
+mfa_factor_confirmed = Signal()
+mfa_factor_disabled = Signal()
+mfa_factor_used = Signal()
+mfa_recovery_codes_generated = Signal()
+mfa_recovery_code_used = Signal()
+mfa_failed = Signal()

@@ -13,15 +13,19 @@ from django.core.checks import Tags, register
 from .accounts import check_accounts
 from .jwt import check_jwt
 from .legacy import check_authentication_order
+from .mfa import check_mfa
 from .settings import check_settings
 from .throttling import check_atomic_requests
+from .webauthn import check_webauthn
 
 __all__ = [
     "check_accounts",
     "check_atomic_requests",
     "check_authentication_order",
     "check_jwt",
+    "check_mfa",
     "check_settings",
+    "check_webauthn",
     "register_checks",
 ]
 
@@ -30,6 +34,8 @@ def register_checks() -> None:
     register(check_settings, Tags.security)
     register(check_jwt, Tags.security)
     register(check_accounts, Tags.security)
+    register(check_mfa, Tags.security)
     register(check_authentication_order, Tags.security)
+    register(check_webauthn, Tags.security)
     # Tagged database: it reads DATABASES, and Django runs it where databases are in play.
     register(check_atomic_requests, Tags.database)

@@ -5,6 +5,8 @@
 - :mod:`.sessions`: password login, the session list, the login responses.
 - :mod:`.accounts`: the ``user`` in responses, sign-up, ``me/``, passwords, verification.
 - :mod:`.jwt` and :mod:`.tokens`: the JWT endpoints and personal access tokens.
+- :mod:`.mfa` and :mod:`.webauthn`: second factors, and passkeys with their WebAuthn
+  options.
 
 The three a project may replace through settings are importable from here:
 ``USER_SERIALIZER``, ``REGISTER_SERIALIZER`` and ``ME_SERIALIZER`` default to

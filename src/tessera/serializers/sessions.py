@@ -5,7 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from ..models import RevokeReason, Session
-from .fields import PasswordField
+from .fields import ErrorSerializer, PasswordField
 
 
 class LoginSerializer(serializers.Serializer):
@@ -28,7 +28,9 @@ class LoginSerializer(serializers.Serializer):
 
 class SessionSerializer(serializers.ModelSerializer):
     """A session as listed in ``sessions/``. A live one has ``revoked: null`` and
-    ``revoke_reason: ""``; one without any expiry has ``expiry: null``."""
+    ``revoke_reason: ""``; one without any expiry has ``expiry: null``. ``amr`` and
+    ``auth_time`` say how and when its user last proved who they are (null: before Tessera
+    recorded it, or a personal access token)."""
 
     created = serializers.DateTimeField(source="created_at", read_only=True)
     last_used = serializers.DateTimeField(source="last_used_at", read_only=True)
@@ -38,6 +40,11 @@ class SessionSerializer(serializers.ModelSerializer):
         choices=RevokeReason.choices, read_only=True, allow_blank=True
     )
     current = serializers.SerializerMethodField()
+    amr = serializers.ListField(child=serializers.CharField(), read_only=True)
+    auth_time = serializers.DateTimeField(read_only=True, allow_null=True)
+    mfa_enrolment_required = serializers.BooleanField(
+        read_only=True, help_text="The session may only set up a second factor (MFA_REQUIRED)."
+    )
 
     class Meta:
         model = Session
@@ -53,6 +60,9 @@ class SessionSerializer(serializers.ModelSerializer):
             "revoked",
             "revoke_reason",
             "current",
+            "amr",
+            "auth_time",
+            "mfa_enrolment_required",
         ]
         read_only_fields = fields
 
@@ -67,6 +77,21 @@ class LoginResponseSerializer(serializers.Serializer):
     expiry = serializers.DateTimeField(allow_null=True)
     user = serializers.DictField(help_text="The USER_SERIALIZER representation.")
     session = SessionSerializer()
+
+
+class LoginErrorSerializer(ErrorSerializer):
+    """A login's error; with ``mfa_required`` it holds what ``mfa/authenticate/`` needs."""
+
+    ticket = serializers.CharField(required=False, help_text="Single use, short-lived.")
+    methods = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="The second factors the user can answer with (totp, recovery_codes…).",
+    )
+    options = serializers.DictField(
+        required=False,
+        help_text="Per method, what the client needs to answer it (e.g. WebAuthn options).",
+    )
 
 
 class BrowserLoginResponseSerializer(serializers.Serializer):

@@ -15,6 +15,8 @@ token rotated, and ``user_logged_in`` is sent (by
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.contrib.auth import user_logged_out
 from django.middleware.csrf import rotate_token
 
@@ -24,7 +26,14 @@ from .sessions import open_session, revoke_sessions
 SESSION_KEY = "_tessera_session_digest"
 
 
-def open_browser_session(request, user, device_name: str = "") -> Session:
+def open_browser_session(
+    request,
+    user,
+    device_name: str = "",
+    *,
+    amr: Sequence[str] = ("pwd",),
+    mfa_enrolment_required: bool = False,
+) -> Session:
     """Open a browser session and bind it to a fresh Django session, atomically."""
     django_request = request._request
     _revoke_bound_session(django_request, RevokeReason.LOGOUT)
@@ -37,7 +46,13 @@ def open_browser_session(request, user, device_name: str = "") -> Session:
         return session
 
     return open_session(
-        user, kind=SessionKind.BROWSER, request=request, device_name=device_name, issue=bind
+        user,
+        kind=SessionKind.BROWSER,
+        request=request,
+        device_name=device_name,
+        issue=bind,
+        amr=amr,
+        mfa_enrolment_required=mfa_enrolment_required,
     )
 
 

@@ -8,6 +8,7 @@ or a thief holds a copy it should not.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -75,17 +76,32 @@ def _identity(session: Session) -> dict[str, str]:
     return {"sub": str(session.user_id), "sid": str(session.pk)}
 
 
+# How the session was authenticated, in access and sliding tokens: a copy as of the
+# token's issue. Step-up checks read the Session row, which reauthenticate/ renews.
+AUTHENTICATION_CLAIMS = ("amr", "auth_time", "mfa_enrolment_required")
+
+
+def _authentication(session: Session) -> dict:
+    claims: dict = {"amr": list(session.amr or [])}
+    if session.auth_time is not None:
+        claims["auth_time"] = int(session.auth_time.timestamp())
+    if session.mfa_enrolment_required:
+        claims["mfa_enrolment_required"] = True
+    return claims
+
+
 def _custom_claims(session: Session) -> dict:
     hook = tessera_settings.JWT_CLAIMS_HOOK
     if not hook:
         return {}
     claims = import_string(hook)(session.user, session)
-    return {k: v for k, v in claims.items() if k not in codec.REGISTERED_CLAIMS}
+    reserved = (*codec.REGISTERED_CLAIMS, *AUTHENTICATION_CLAIMS)
+    return {k: v for k, v in claims.items() if k not in reserved}
 
 
 def issue_access(session: Session, now: datetime) -> str:
     return codec.encode(
-        {**_custom_claims(session), **_identity(session)},
+        {**_custom_claims(session), **_authentication(session), **_identity(session)},
         token_type=codec.ACCESS,
         issued_at=now,
         expires_at=_cap(session, now + tessera_settings.JWT_ACCESS_LIFETIME),
@@ -103,11 +119,19 @@ def _encode_refresh(session: Session, row: RefreshToken, jti: str) -> str:
     )
 
 
-def open_pair_session(request, user, device_name: str = "") -> TokenPair:
+def open_pair_session(
+    request,
+    user,
+    device_name: str = "",
+    *,
+    amr: Sequence[str] = ("pwd",),
+    mfa_enrolment_required: bool = False,
+) -> TokenPair:
     """A JWT login: the session, its first refresh token and an access token, atomically.
 
     The claims hook runs inside the session's transaction: if it raises, no session and
-    no refresh row are left for a pair the client never received.
+    no refresh row are left for a pair the client never received. ``amr`` and
+    ``mfa_enrolment_required`` are :func:`~tessera.services.sessions.open_session`'s.
     """
 
     def first_pair(session: Session, _token: str) -> TokenPair:
@@ -122,11 +146,24 @@ def open_pair_session(request, user, device_name: str = "") -> TokenPair:
         return TokenPair(session, issue_access(session, now), _encode_refresh(session, row, jti))
 
     return session_service.open_session(
-        user, kind=SessionKind.JWT, request=request, device_name=device_name, issue=first_pair
+        user,
+        kind=SessionKind.JWT,
+        request=request,
+        device_name=device_name,
+        issue=first_pair,
+        amr=amr,
+        mfa_enrolment_required=mfa_enrolment_required,
     )
 
 
-def open_sliding_session(request, user, device_name: str = "") -> SlidingToken:
+def open_sliding_session(
+    request,
+    user,
+    device_name: str = "",
+    *,
+    amr: Sequence[str] = ("pwd",),
+    mfa_enrolment_required: bool = False,
+) -> SlidingToken:
     """A sliding-token login; the session ends when its token can no longer be refreshed."""
 
     def first_token(session: Session, _token: str) -> SlidingToken:
@@ -141,6 +178,8 @@ def open_sliding_session(request, user, device_name: str = "") -> SlidingToken:
         device_name=device_name,
         idle_lifetime=tessera_settings.JWT_SLIDING_REFRESH_LIFETIME,
         issue=first_token,
+        amr=amr,
+        mfa_enrolment_required=mfa_enrolment_required,
     )
 
 
@@ -274,6 +313,7 @@ def _encode_sliding(session: Session, now: datetime, refresh_until: datetime) ->
     return codec.encode(
         {
             **_custom_claims(session),
+            **_authentication(session),
             **_identity(session),
             "refresh_exp": int(refresh_until.timestamp()),
         },

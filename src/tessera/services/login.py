@@ -1,24 +1,34 @@
 """Login: throttle, check the password, then open the session the client asked for.
 
-The stages are separate functions so that other ways of proving who the user is (and
-a second factor between password and session) join the same pipeline:
-:func:`check_credentials` establishes the user, :func:`complete_login` opens the session.
+The stages are separate functions so that other ways of proving who the user is join
+the same pipeline: :func:`check_credentials` establishes the user, :func:`complete_login`
+opens the session, or stops at ``mfa_required`` when the user has a second factor that
+the login has not shown yet; :func:`complete_second_factor` then finishes that login.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.hashers import make_password
+from django.db import transaction
+from django.utils.translation import gettext_lazy as _
 
 from ..conf import tessera_settings
-from ..errors import InvalidCredentials
-from ..models import SessionKind, identity_key
+from ..errors import (
+    InvalidCredentials,
+    InvalidTicket,
+    MFANotSupported,
+    MFARequired,
+    SecondFactorRefused,
+)
+from ..models import LoginTicket, SessionKind, identity_key
 from . import browser, jwt, throttling
 from .client import client_key
+from .mfa import factors, methods, policy, tickets
 from .sessions import open_session
 from .verification import email_of, require_verified, users_with_identity
 
@@ -114,15 +124,18 @@ class LoginIntent:
 
 
 # How each credential a login can ask for is opened; every one goes through
-# tessera.services.sessions.open_session.
+# tessera.services.sessions.open_session. Each takes (request, user, device_name) and
+# open_session's amr and mfa_enrolment_required as keywords.
 CREDENTIALS: dict[str, Callable[..., Any]] = {
-    TOKEN: lambda request, user, device_name: open_session(
-        user, kind=SessionKind.TOKEN, request=request, device_name=device_name
+    TOKEN: lambda request, user, device_name, **authentication: open_session(
+        user, kind=SessionKind.TOKEN, request=request, device_name=device_name, **authentication
     ),
     JWT: jwt.open_pair_session,
     SLIDING: jwt.open_sliding_session,
     BROWSER: browser.open_browser_session,
 }
+
+PASSWORD_AMR = ("pwd",)
 
 
 def login(request, identifier: str, password: str, intent: LoginIntent) -> Any:
@@ -130,12 +143,62 @@ def login(request, identifier: str, password: str, intent: LoginIntent) -> Any:
     return complete_login(request, check_credentials(request, identifier, password), intent)
 
 
-def complete_login(request, user, intent: LoginIntent) -> Any:
+def complete_login(request, user, intent: LoginIntent, *, amr: Sequence[str] = PASSWORD_AMR) -> Any:
     """Open the session ``intent`` asks for, for a user whose identity is established.
 
     Every way of logging in ends here, so limits, signals and the session list are the
-    same for all of them. Returns the credential's own result: an
+    same for all of them. ``amr`` says how the user proved who they are (RFC 8176). If
+    they have a second factor and ``amr`` lacks ``"mfa"``, no session opens: a login
+    ticket is issued and :class:`~tessera.errors.MFARequired` raised (401
+    ``mfa_required``). A user MFA_REQUIRED covers who has no factor gets a session that
+    may only set one up. Returns the credential's own result: an
     :class:`~tessera.services.sessions.IssuedToken`, a JWT pair, a sliding token, or a
     browser session.
     """
-    return CREDENTIALS[intent.credential](request, user, intent.device_name)
+    second_factor_shown = methods.MFA in amr
+    if not second_factor_shown and factors.has_factor(user):
+        names = methods.enrolled_methods(user)
+        ticket, row = tickets.issue(request, user, intent.credential, intent.device_name, amr)
+        raise MFARequired(ticket, names, methods.options(request, user, row, names))
+    return CREDENTIALS[intent.credential](
+        request,
+        user,
+        intent.device_name,
+        amr=list(amr),
+        mfa_enrolment_required=not second_factor_shown and policy.covers(user),
+    )
+
+
+def complete_second_factor(request, ticket: LoginTicket, field: str, value: Any) -> Any:
+    """Finish the login ``ticket`` started, with the proof in body field ``field``.
+
+    The proof, the ticket's use and the new session commit together or not at all, so a
+    login that fails at the last step (a session limit) spends neither code nor ticket.
+    A wrong proof counts against the ticket, outside that transaction. The result is
+    what the started login would have returned (see :func:`complete_login`).
+    """
+    user = ticket.user
+    methods.count_attempt(user, ticket)
+    try:
+        with transaction.atomic():
+            verified = methods.verify(request, user, field, value, ticket=ticket)
+            tickets.consume(ticket)
+            result = complete_login(
+                request,
+                user,
+                LoginIntent(ticket.credential, ticket.device_name),
+                amr=methods.combined_amr(ticket.amr, verified.amr),
+            )
+    except SecondFactorRefused:
+        if not tickets.record_failure(ticket):
+            raise InvalidTicket(_("Too many wrong codes; log in again.")) from None
+        raise
+    methods.announce_use(request, user, verified)
+    return result
+
+
+def require_password_only_account(user) -> None:
+    """Refuse, for ways of signing in that cannot ask for a second factor (DRF's
+    ``obtain_auth_token``, HTTP Basic), users with a factor or whom MFA_REQUIRED covers."""
+    if factors.has_factor(user) or policy.covers(user):
+        raise MFANotSupported()

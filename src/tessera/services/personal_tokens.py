@@ -4,8 +4,10 @@ A personal access token is a :class:`~tessera.models.Session` of kind ``pat`` wi
 same opaque token format as a login, so the one ``TokenAuthentication`` class serves
 both. It differs in three ways: its scopes are chosen at creation (never more than the
 creating session may use), its expiry is chosen too (bounded by ``PAT_MAX_TTL``) and
-does not slide with use, and only a recent login (or the password, given again) may
-create one, so a stolen long-idle session cannot mint itself a durable credential.
+does not slide with use, and only a recent authentication (a login or
+``reauthenticate/`` within ``PAT_FRESH_LOGIN``, or, for an account without a second
+factor, the password given again) may create one, so a stolen long-idle session cannot
+mint itself a durable credential.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ..conf import tessera_settings
 from ..errors import FreshLoginRequired, PersonalTokenLimitReached, PersonalTokenNotAllowed
 from ..models import RevokeReason, Session, SessionKind
 from .login import check_credentials, identifier_of
+from .mfa import factors, stepup
 from .scopes import granted_scopes
 from .sessions import IssuedToken, open_session, revoke_own_session
 
@@ -45,7 +48,7 @@ def create_personal_token(
         raise PersonalTokenNotAllowed(
             _("A personal access token cannot create personal access tokens.")
         )
-    _require_fresh_login(request, session, password)
+    _require_fresh_login(request, password)
     not_granted = sorted(set(scopes) - granted_scopes(user, session))
     if not_granted:
         raise exceptions.ValidationError(
@@ -63,14 +66,17 @@ def create_personal_token(
             scopes=sorted(set(scopes)),
             expires_at=now + lifetime if lifetime is not None else None,
             is_login=False,
+            amr=(),
         )
 
 
-def _require_fresh_login(request, session, password: str | None) -> None:
-    """A session younger than PAT_FRESH_LOGIN, or the right password, or refusal.
+def _require_fresh_login(request, password: str | None) -> None:
+    """An authentication within PAT_FRESH_LOGIN, or the right password, or refusal.
 
     A password that is given is always checked, through the login throttles, so this
-    endpoint cannot be used to guess passwords faster than the login endpoint.
+    endpoint cannot be used to guess passwords faster than the login endpoint. For an
+    account with a second factor the password alone is not enough: its owner
+    reauthenticates with the factor first.
     """
     if password is not None:
         user = request.user
@@ -82,10 +88,14 @@ def _require_fresh_login(request, session, password: str | None) -> None:
             raise exceptions.ValidationError(
                 {"password": ["The password is not correct."]}, code="incorrect"
             )
+        if not factors.has_factor(user):
+            return
+    if stepup.is_recent(request, tessera_settings.PAT_FRESH_LOGIN):
         return
-    fresh_since = timezone.now() - tessera_settings.PAT_FRESH_LOGIN
-    if isinstance(session, Session) and session.created_at > fresh_since:
-        return
+    if factors.has_factor(request.user):
+        raise FreshLoginRequired(
+            _("Creating a personal access token needs a recent login: reauthenticate/ first.")
+        )
     raise FreshLoginRequired()
 
 

@@ -10,6 +10,7 @@ from ..conf import tessera_settings
 from ..errors import field_error
 from ..models import EmailKeyPurpose, RevokeReason
 from . import emails
+from .mfa.stepup import require_recent_authentication
 from .passwords import check_current_password
 from .sessions import revoke_user_sessions
 from .users import fresh_user
@@ -26,6 +27,7 @@ def update_profile(request, serializer) -> Any:
 
     The address is not changed here: a key is e-mailed to the new address and the change
     happens when it comes back (see :func:`tessera.services.verification.consume`).
+    Asking for a new address needs a recent authentication and the current password.
     """
     user = serializer.instance
     data = serializer.validated_data
@@ -33,6 +35,7 @@ def update_profile(request, serializer) -> Any:
     new_email = data.pop(email_field, None)
     current_password = data.pop("current_password", None)
     if new_email is not None and not same_address(email_of(user), new_email):
+        require_recent_authentication(request)
         if not current_password:
             raise field_error(
                 "current_password",

@@ -8,7 +8,7 @@ call it (a second factor may stand between the password and the session).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -101,6 +101,8 @@ def open_session(
     idle_lifetime: timedelta | None = LIFETIME_FROM_SETTINGS,
     issue: Callable[[Session, str], T] = issue_opaque_token,
     is_login: bool = True,
+    amr: Sequence[str] = ("pwd",),
+    mfa_enrolment_required: bool = False,
 ) -> T:
     """Open a session for ``user`` together with its first credential; the only birth of one.
 
@@ -114,7 +116,10 @@ def open_session(
     fixes the absolute expiry (None: never) for credentials whose lifetime the user
     chose; ``idle_lifetime`` replaces the kind's idle lifetime. ``is_login`` is False
     for credentials minted by an already signed-in user (personal access tokens): they
-    send ``session_created`` but not Django's ``user_logged_in``.
+    send ``session_created`` but not Django's ``user_logged_in``, and have no
+    ``auth_time``. ``amr`` says how the user proved who they are (RFC 8176 values);
+    ``mfa_enrolment_required`` opens a session that may only set up a second factor
+    (MFA_REQUIRED, see :mod:`tessera.services.mfa.factors`).
     """
     now = timezone.now()
     session_id = uuid.uuid4()
@@ -141,6 +146,9 @@ def open_session(
             last_used_at=now,
             idle_expires_at=idle_expires_at,
             expires_at=expires_at,
+            amr=list(amr),
+            auth_time=now if is_login else None,
+            mfa_enrolment_required=mfa_enrolment_required,
         )
         issued = issue(session, token)
         signals.session_created.send(sender=Session, session=session, request=request)
@@ -356,13 +364,39 @@ def forget_deleted_user(user) -> None:
 def forget_cached_user(user) -> None:
     """Make the next request of each of the user's sessions reload the user row."""
     digests = list(Session.objects.live().filter(user=user).values_list("token_digest", flat=True))
-    session_cache.evict(digests)
-    # A revocation that landed between the query and the eviction lost its tombstone.
-    revoked = Session.objects.filter(token_digest__in=digests, revoked_at__isnull=False)
-    session_cache.tombstone(list(revoked.values_list("token_digest", flat=True)))
+    _forget_cached(digests)
     # Inside a transaction (the admin's, ATOMIC_REQUESTS) others still read the old row
     # until it commits; this keeps their copies out once it has.
     session_cache.settle_on_commit(digests)
+
+
+def update_live_sessions(sessions: Iterable[Session], **fields: Any) -> int:
+    """Change fields that cached copies carry (``auth_time``, ``amr``…) on live sessions.
+
+    As with a revocation, the cached copies are dropped inside the caller's transaction
+    (an HTTP caller's change rolls back with 503 when the cache cannot take it), and once
+    it commits they are kept out for a moment, so a reader that loaded the row meanwhile
+    leaves no stale copy (see :func:`session_cache.settle_on_commit`).
+    """
+    sessions = list(sessions)
+    if not sessions:
+        return 0
+    digests = [session.token_digest for session in sessions]
+    with transaction.atomic():
+        written = Session.objects.filter(
+            pk__in=[session.pk for session in sessions], revoked_at__isnull=True
+        ).update(**fields)
+        _forget_cached(digests)
+        session_cache.settle_on_commit(digests)
+    return written
+
+
+def _forget_cached(digests: list[str]) -> None:
+    session_cache.evict(digests)
+    # A revocation that landed between the caller's query and the eviction lost its
+    # tombstone.
+    revoked = Session.objects.filter(token_digest__in=digests, revoked_at__isnull=False)
+    session_cache.tombstone(list(revoked.values_list("token_digest", flat=True)))
 
 
 # Sessions carried over from other token libraries (see tessera.legacy).

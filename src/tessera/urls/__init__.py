@@ -11,6 +11,7 @@ public sign-up, for example::
             path("", include("tessera.urls.accounts")),
             path("", include("tessera.urls.jwt")),
             path("", include("tessera.urls.tokens")),
+            path("", include("tessera.urls.mfa")),
         ],
         "tessera",
     )
@@ -20,7 +21,7 @@ Every module's routes share the ``tessera`` namespace, which Tessera's own redir
 cookies rely on (e.g. ``tessera:jwt-refresh``).
 """
 
-from . import accounts, browser, jwt, registration, sessions, tokens
+from . import accounts, browser, jwt, mfa, registration, sessions, tokens, webauthn
 
 app_name = "tessera"
 
@@ -31,4 +32,6 @@ urlpatterns = [
     *browser.urlpatterns,
     *jwt.urlpatterns,
     *tokens.urlpatterns,
+    *mfa.urlpatterns,
+    *webauthn.urlpatterns,
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils.module_loading import import_string
 from rest_framework import status
-from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.permissions import SAFE_METHODS, AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
 from ..authentication import BasicAuthentication
@@ -66,11 +66,20 @@ class RegisterView(TesseraAPIView):
 
 
 class MeView(TesseraAPIView):
-    """The signed-in user's profile (ME_SERIALIZER); DELETE closes the account."""
+    """The signed-in user's profile (ME_SERIALIZER); DELETE closes the account.
+
+    Closing the account, like changing the address, needs a recent authentication.
+    """
 
     authentication_classes = SIGNED_IN_AUTHENTICATION
     permission_classes = [IsAuthenticated, ReadOnlyForPersonalAccessTokens]
     serializer_class = MeSerializer
+    recent_auth_methods = ("DELETE",)
+
+    @property
+    def open_during_mfa_enrolment(self) -> bool:
+        # A session waiting for MFA enrolment may read the profile, not change it.
+        return self.request is not None and self.request.method in SAFE_METHODS
 
     def get_serializer_class(self):
         if self.request is not None and self.request.method == "DELETE":

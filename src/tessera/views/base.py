@@ -4,6 +4,7 @@ from django.db import transaction
 from django.utils.module_loading import import_string
 from rest_framework import generics
 from rest_framework.exceptions import ParseError
+from rest_framework.response import Response
 
 from ..authentication import (
     JWTAuthentication,
@@ -14,8 +15,10 @@ from ..authentication import (
 from ..conf import tessera_settings
 from ..errors import RequestTooLarge, exception_handler
 from ..parsers import JSONParser
+from ..permissions import RequiresRecentAuth
 from ..serializers.fields import EmptySerializer, ErrorSerializer
 from ..services import login as login_service
+from .login_responses import login_response
 
 
 def error_responses(*statuses: int) -> dict[int, type]:
@@ -39,6 +42,11 @@ class TesseraAPIView(generics.GenericAPIView):
 
     # Announced in WWW-Authenticate when no authentication class of the view does.
     challenge_class: type = TokenAuthentication
+    # Methods that need a recent authentication (RequiresRecentAuth), e.g. ("DELETE",).
+    recent_auth_methods: tuple[str, ...] = ()
+    # Whether a session waiting for MFA enrolment may call this view (see
+    # tessera.authentication.refuse_until_enrolled).
+    open_during_mfa_enrolment = False
 
     @classmethod
     def as_view(cls, **initkwargs):
@@ -72,14 +80,22 @@ class TesseraAPIView(generics.GenericAPIView):
         """The request body as the view's serializer validated it."""
         return self.valid_serializer(request).validated_data
 
-    def password_login(self, request, credential: str):
-        """Log in with the body's identifier and password, ending in ``credential``.
+    def get_permissions(self):
+        permissions = super().get_permissions()
+        if self.request is not None and self.request.method in self.recent_auth_methods:
+            permissions.append(RequiresRecentAuth())
+        return permissions
+
+    def password_login(self, request, credential: str) -> Response:
+        """Log in with the body's identifier and password, ending in ``credential``; the
+        login's answer (or 401 ``mfa_required`` with a ticket for a second factor).
 
         For the views whose serializer is :class:`~tessera.serializers.sessions.LoginSerializer`.
         """
         data = self.validated(request)
         intent = login_service.LoginIntent(credential, data["device_name"])
-        return login_service.login(request, data["identifier"], data["password"], intent)
+        result = login_service.login(request, data["identifier"], data["password"], intent)
+        return login_response(self, credential, result)
 
     def get_exception_handler(self):
         return exception_handler

@@ -19,14 +19,14 @@ from ..schema import document
 from ..serializers.fields import ErrorSerializer
 from ..serializers.sessions import (
     BrowserLoginResponseSerializer,
+    LoginErrorSerializer,
     LoginSerializer,
-    SessionSerializer,
 )
 from ..services import browser as browser_service
 from ..services import login as login_service
 from .base import TesseraAPIView, error_responses
 
-ERRORS = error_responses(400, 401, 403, 429, 503)
+ERRORS = {**error_responses(400, 403, 429, 503), 401: LoginErrorSerializer}
 
 
 class CsrfView(TesseraAPIView):
@@ -52,14 +52,7 @@ class SessionLoginView(TesseraAPIView):
     @document(request=LoginSerializer, responses={200: BrowserLoginResponseSerializer, **ERRORS})
     def post(self, request):
         enforce_csrf(request)
-        session = self.password_login(request, login_service.BROWSER)
-        request.auth = session
-        return Response(
-            {
-                "user": self.user_data(session.user),
-                "session": SessionSerializer(session, context=self.get_serializer_context()).data,
-            }
-        )
+        return self.password_login(request, login_service.BROWSER)
 
 
 class SessionLogoutView(TesseraAPIView):
@@ -68,6 +61,7 @@ class SessionLogoutView(TesseraAPIView):
     authentication_classes = [SessionAuthentication]
     permission_classes = [IsAuthenticated]
     serializer_class = None
+    open_during_mfa_enrolment = True
 
     @document(request=None, responses={204: None, 401: ErrorSerializer, 403: ErrorSerializer})
     def post(self, request):

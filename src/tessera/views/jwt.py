@@ -8,7 +8,6 @@ from rest_framework.response import Response
 
 from ..authentication import JWTAuthentication
 from ..conf import tessera_settings
-from ..cookies import set_token_cookies
 from ..csrf import enforce_csrf
 from ..schema import EMPTY_OBJECT, document
 from ..serializers.jwt import (
@@ -19,13 +18,15 @@ from ..serializers.jwt import (
     TokenPairWithUserSerializer,
     VerifySerializer,
 )
-from ..serializers.sessions import LoginSerializer
+from ..serializers.sessions import LoginErrorSerializer, LoginSerializer
 from ..services import jwt as jwt_service
 from ..services import login as login_service
 from ..tokens import jwt as codec
 from .base import TesseraAPIView, error_responses
+from .login_responses import token_pair_response
 
 ERRORS = error_responses(400, 401, 403, 429, 503)
+LOGIN_ERRORS = {**ERRORS, 401: LoginErrorSerializer}
 
 
 class JWTEndpoint(TesseraAPIView):
@@ -34,13 +35,6 @@ class JWTEndpoint(TesseraAPIView):
     authentication_classes: list = []
     challenge_class = JWTAuthentication
     permission_classes = [AllowAny]
-
-
-def token_pair_response(pair, **extra) -> Response:
-    response = Response({"access": pair.access, "refresh": pair.refresh, **extra})
-    if tessera_settings.JWT_COOKIES:
-        set_token_cookies(response, pair)
-    return response
 
 
 class CookieCSRFMixin:
@@ -57,10 +51,9 @@ class JWTObtainView(CookieCSRFMixin, JWTEndpoint):
 
     serializer_class = LoginSerializer
 
-    @document(request=LoginSerializer, responses={200: TokenPairWithUserSerializer, **ERRORS})
+    @document(request=LoginSerializer, responses={200: TokenPairWithUserSerializer, **LOGIN_ERRORS})
     def post(self, request):
-        pair = self.password_login(request, login_service.JWT)
-        return token_pair_response(pair, user=self.user_data(pair.session.user))
+        return self.password_login(request, login_service.JWT)
 
 
 class JWTRefreshView(CookieCSRFMixin, JWTEndpoint):
@@ -96,10 +89,9 @@ class SlidingObtainView(JWTEndpoint):
 
     serializer_class = LoginSerializer
 
-    @document(request=LoginSerializer, responses={200: SlidingTokenSerializer, **ERRORS})
+    @document(request=LoginSerializer, responses={200: SlidingTokenSerializer, **LOGIN_ERRORS})
     def post(self, request):
-        sliding = self.password_login(request, login_service.SLIDING)
-        return Response({"token": sliding.token})
+        return self.password_login(request, login_service.SLIDING)
 
 
 class SlidingRefreshView(JWTEndpoint):

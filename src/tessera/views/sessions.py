@@ -16,6 +16,7 @@ from ..permissions import IsNotPersonalAccessToken
 from ..schema import document
 from ..serializers.fields import ErrorSerializer
 from ..serializers.sessions import (
+    LoginErrorSerializer,
     LoginResponseSerializer,
     LoginSerializer,
     ObtainAuthTokenSerializer,
@@ -27,6 +28,8 @@ from ..services import sessions as session_service
 from .base import TesseraAPIView, error_responses
 
 ERRORS = error_responses(400, 401, 429, 503)
+# A login's 401 may be mfa_required, which carries the ticket for its second factor.
+LOGIN_ERRORS = {**error_responses(400, 403, 429, 503), 401: LoginErrorSerializer}
 
 
 def logged_out_response() -> Response:
@@ -43,20 +46,9 @@ class LoginView(TesseraAPIView):
     permission_classes = [AllowAny]
     serializer_class = LoginSerializer
 
-    @document(request=LoginSerializer, responses={200: LoginResponseSerializer, **ERRORS})
+    @document(request=LoginSerializer, responses={200: LoginResponseSerializer, **LOGIN_ERRORS})
     def post(self, request):
-        issued = self.password_login(request, login_service.TOKEN)
-        request.auth = issued.session
-        return Response(
-            {
-                "token": issued.token,
-                "expiry": issued.session.expiry(),
-                "user": self.user_data(issued.session.user),
-                "session": SessionSerializer(
-                    issued.session, context=self.get_serializer_context()
-                ).data,
-            }
-        )
+        return self.password_login(request, login_service.TOKEN)
 
 
 class LogoutView(TesseraAPIView):
@@ -64,6 +56,7 @@ class LogoutView(TesseraAPIView):
 
     permission_classes = [IsAuthenticated]
     serializer_class = None
+    open_during_mfa_enrolment = True
 
     @document(request=None, responses={204: None, 401: ErrorSerializer})
     def post(self, request):
@@ -83,6 +76,7 @@ class LogoutAllView(TesseraAPIView):
 
     permission_classes = [IsAuthenticated, IsNotPersonalAccessToken]
     serializer_class = None
+    open_during_mfa_enrolment = True
 
     @document(request=None, responses={204: None, 401: ErrorSerializer})
     def post(self, request):
@@ -123,7 +117,8 @@ class ObtainAuthTokenView(TesseraAPIView):
     """Drop-in for DRF's ``obtain_auth_token``: ``{username, password}`` → ``{token}``.
 
     Each call opens a new session, so two devices never share a token. Form posts are
-    accepted as DRF's view accepts them.
+    accepted as DRF's view accepts them. It cannot ask for a second factor: a user who
+    has one (or must, under MFA_REQUIRED) is refused with 403 ``mfa_not_supported``.
     """
 
     authentication_classes: list = []
@@ -131,14 +126,13 @@ class ObtainAuthTokenView(TesseraAPIView):
     parser_classes = [JSONParser, FormParser, MultiPartParser]
     serializer_class = ObtainAuthTokenSerializer
 
-    @document(responses={200: TokenOnlySerializer, **ERRORS})
+    @document(responses={200: TokenOnlySerializer, **error_responses(400, 401, 403, 429, 503)})
     def post(self, request):
         data = self.validated(request)
-        issued = login_service.login(
-            request,
-            data["username"],
-            data["password"],
-            login_service.LoginIntent(login_service.TOKEN, "api-token-auth"),
+        user = login_service.check_credentials(request, data["username"], data["password"])
+        login_service.require_password_only_account(user)
+        issued = login_service.complete_login(
+            request, user, login_service.LoginIntent(login_service.TOKEN, "api-token-auth")
         )
         return Response({"token": issued.token})
 

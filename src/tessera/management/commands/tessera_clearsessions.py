@@ -9,9 +9,11 @@ from django.utils import timezone
 from tessera import session_cache
 from tessera.models import (
     EmailVerificationKey,
+    LoginTicket,
     PendingCacheInvalidation,
     RefreshToken,
     Session,
+    WebAuthnChallenge,
 )
 from tessera.services.throttling import clear_expired_counters
 
@@ -20,8 +22,9 @@ class Command(BaseCommand):
     help = (
         "Delete what can no longer be used, in batches: sessions that ended (expired or "
         "revoked) more than --keep-days ago, expired refresh tokens, used or expired "
-        "e-mail verification keys, and expired throttle counters; then write to the cache "
-        "the invalidations an outage left pending. Run it daily from cron."
+        "e-mail verification keys, login tickets and passkey challenges, and expired "
+        "throttle counters; then write to the cache the invalidations an outage left "
+        "pending. Run it daily from cron."
     )
 
     def add_arguments(self, parser):
@@ -53,10 +56,20 @@ class Command(BaseCommand):
             EmailVerificationKey.objects.filter(Q(used_at__isnull=False) | Q(expires_at__lt=now)),
             batch_size,
         )
+        tickets = delete_in_batches(
+            LoginTicket.objects.filter(Q(used_at__isnull=False) | Q(expires_at__lt=now)),
+            batch_size,
+        )
+        challenges = delete_in_batches(
+            WebAuthnChallenge.objects.filter(Q(used_at__isnull=False) | Q(expires_at__lt=now)),
+            batch_size,
+        )
         counters = clear_expired_counters()
         self.stdout.write(
             f"Deleted {sessions} ended session(s), {refresh_tokens} expired refresh token(s), "
-            f"{keys} used or expired e-mail key(s) and {counters} throttle counter(s)."
+            f"{keys} used or expired e-mail key(s), {tickets} used or expired login "
+            f"ticket(s), {challenges} used or expired passkey challenge(s) and {counters} "
+            "throttle counter(s)."
         )
         self.replay_cache_invalidations()
 
