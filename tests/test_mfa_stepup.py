@@ -14,9 +14,9 @@ from rest_framework.test import APIRequestFactory
 from rest_framework.views import APIView
 
 from tessera import signals
-from tessera.models import PendingCacheInvalidation, Session, SessionKind
+from tessera.models import PendingCacheInvalidation, RevokeReason, Session, SessionKind
 from tessera.permissions import RequiresMFA, RequiresRecentAuth
-from tessera.services.sessions import open_session, update_live_sessions
+from tessera.services.sessions import open_session, revoke_user_sessions, update_live_sessions
 from tessera.tokens import jwt as codec
 
 from .conftest import JWT_URL, PASSWORD, auth_header, failing, post_login, receiving
@@ -363,3 +363,49 @@ def test_with_a_second_factor_the_password_alone_mints_no_token(api, alice_mfa, 
     assert (
         api.post("/api/auth/tokens/", body, format="json", **auth_header(token)).status_code == 201
     )
+
+
+def test_a_user_with_a_second_factor_cannot_step_up_with_the_password_alone(
+    api, alice_mfa, clock, hasher_calls
+):
+    """Else a stolen session and a phished password could remove the factor."""
+    ticket = mfa_ticket(api)
+    token = second_factor(api, ticket, code=alice_mfa.next_code()).json()["token"]
+    session = Session.objects.get(kind=SessionKind.TOKEN)
+    clock.advance(hours=2)
+    hasher_calls.reset_mock()
+    response = api.post(
+        REAUTHENTICATE_URL, {"password": PASSWORD}, format="json", **auth_header(token)
+    )
+    assert response.status_code == 400
+    assert response.json()["fields"]["password"][0]["code"] == "second_factor_required"
+    assert hasher_calls.call_count == 0
+    assert Session.objects.get(pk=session.pk).auth_time == session.auth_time
+    refused = api.delete("/api/auth/mfa/totp/", **auth_header(token))
+    assert refused.json()["code"] == "reauthentication_required"
+
+
+def test_setting_up_an_authenticator_app_needs_a_recent_authentication(api, user, login, clock):
+    token = login()["token"]
+    clock.advance(hours=2)
+    refused = api.post("/api/auth/mfa/totp/", **auth_header(token))
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "reauthentication_required"
+    assert not user.tessera_authenticators.exists()
+    assert (
+        api.post(
+            REAUTHENTICATE_URL, {"password": PASSWORD}, format="json", **auth_header(token)
+        ).status_code
+        == 204
+    )
+    assert api.post("/api/auth/mfa/totp/", **auth_header(token)).status_code == 200
+
+
+def test_a_password_change_ends_logins_waiting_for_their_second_factor(api, alice_mfa):
+    ticket = mfa_ticket(api)
+    alice_mfa.user.set_password("another long passphrase")
+    alice_mfa.user.save()
+    revoke_user_sessions(alice_mfa.user, RevokeReason.PASSWORD_CHANGED)
+    response = second_factor(api, ticket, code=alice_mfa.next_code())
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_ticket"

@@ -81,6 +81,8 @@ def test_origins_without_a_relying_party_are_e071():
         "https://Example.com",
         "https://user@example.com",
         "https://example.com:99999",
+        "https://example.com:443",  # browsers drop the default port
+        "https://*.example.com",  # and match no wildcards
         "example.com",
         "",
         42,

@@ -3,6 +3,8 @@ login into each kind of session, and the recent authentication that managing key
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import user_logged_in
@@ -383,3 +385,24 @@ def test_passkeys_off_answers_404(api, key, settings):
     response = api.post(PASSKEY_LOGIN_BEGIN)
     assert response.status_code == 404
     assert error_code(response) == "passkeys_disabled"
+
+
+def test_a_deeply_nested_client_data_is_a_clean_400(api, key):
+    options = api.post(PASSKEY_LOGIN_BEGIN).json()
+    nested = b"[" * 15_000 + b"]" * 15_000
+    credential = tampered(key.get(options), "clientDataJSON", lambda _: nested)
+    response = api.post(PASSKEY_LOGIN_COMPLETE, {"credential": credential}, format="json")
+    assert response.status_code == 400
+    assert error_code(response) == "webauthn_invalid"
+
+
+def test_a_credential_id_longer_than_webauthn_allows_is_refused(api, alice):
+    from .webauthn_support import begin_registration, complete_registration
+
+    oversized = SoftAuthenticator(credential_id=os.urandom(1100))
+    options = begin_registration(api, alice)
+    response = complete_registration(api, alice, oversized.create(options))
+    assert response.status_code == 400
+    assert error_code(response) == "webauthn_invalid"
+    assert not Authenticator.objects.filter(type="webauthn").exists()
+    assert error_code(passwordless(api, oversized)) == "webauthn_credential_unknown"

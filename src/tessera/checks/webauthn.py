@@ -106,6 +106,10 @@ def _origin_host(origin: Any) -> str | None:
     local = host == "localhost" or host.endswith(".localhost")
     if parts.scheme != "https" and not (parts.scheme == "http" and local):
         return None
+    # Browsers report an origin without its scheme's default port, and match no
+    # wildcards: such an entry would never equal what a page sends.
+    if parts.port == {"https": 443, "http": 80}[parts.scheme] or "*" in host:
+        return None
     return host
 
 

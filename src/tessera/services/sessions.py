@@ -28,7 +28,7 @@ from ..errors import (
     TokenRevoked,
     UserInactive,
 )
-from ..models import RevokeReason, Session, SessionKind
+from ..models import LoginTicket, RevokeReason, Session, SessionKind
 from ..tokens import jwt as jwt_codec
 from ..tokens import opaque
 from .client import client_ip, user_agent
@@ -347,7 +347,12 @@ def revoke_own_session(user, session_id: str, reason: str, *, kind: str | None =
 
 
 def revoke_user_sessions(user, reason: str, *, keep: Session | None = None) -> int:
-    """Revoke every live session of ``user`` (but ``keep``), whatever its kind."""
+    """Revoke every live session of ``user`` (but ``keep``), whatever its kind.
+
+    Logins waiting for their second factor end too: after a password change or reset,
+    someone who had the old password must not finish one.
+    """
+    LoginTicket.objects.filter(user=user, used_at__isnull=True).update(used_at=timezone.now())
     sessions = Session.objects.live().filter(user=user)
     if keep is not None:
         sessions = sessions.exclude(pk=keep.pk)

@@ -60,9 +60,10 @@ class FactorListView(FactorView):
 
 class TOTPView(FactorView):
     """POST: a new secret to add to an authenticator app (confirm it with a code).
-    DELETE: remove the app (needs a recent authentication)."""
+    DELETE: remove the app. Both need a recent authentication: a stolen session must not
+    put its own app in front of the account."""
 
-    recent_auth_methods = ("DELETE",)
+    recent_auth_methods = ("POST", "DELETE")
 
     @document(
         request=None, responses={200: TOTPEnrolmentSerializer, **ERRORS, **error_responses(409)}
@@ -88,6 +89,7 @@ class TOTPConfirmView(FactorView):
     of recovery codes, shown only in this answer."""
 
     serializer_class = CodeSerializer
+    recent_auth_methods = ("POST",)
 
     @document(responses={200: TOTPConfirmedSerializer, **CODE_ERRORS, **error_responses(404)})
     def post(self, request):

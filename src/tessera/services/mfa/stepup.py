@@ -14,15 +14,16 @@ from datetime import timedelta
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from rest_framework.exceptions import NotAuthenticated
 
 from ...conf import tessera_settings
-from ...errors import ReauthenticationRequired
+from ...errors import ReauthenticationRequired, SecondFactorRefused
 from ...models import Session
 from .. import sessions as session_service
 from ..passwords import check_current_password
 from ..users import fresh_user
-from . import methods
+from . import factors, methods
 
 PASSWORD = "password"
 
@@ -61,6 +62,14 @@ def reauthenticate(request, field: str, value: Any) -> Session:
     user = request.user
     verified = None
     if field == PASSWORD:
+        if factors.has_factor(user):
+            # Otherwise a stolen session plus a phished password could remove the factor
+            # or mint a lasting token: the step-up must be the second factor itself.
+            raise SecondFactorRefused(
+                PASSWORD,
+                _("This account has a second factor: re-authenticate with it."),
+                "second_factor_required",
+            )
         check_current_password(fresh_user(user), value, PASSWORD)
         added: tuple[str, ...] = ("pwd",)
     else:

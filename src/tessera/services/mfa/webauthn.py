@@ -88,8 +88,11 @@ DEFAULT_NAME = "Passkey"
 # The body field of mfa/authenticate/ and reauthenticate/ that carries an assertion.
 PROOF_FIELD = "webauthn"
 # What py_webauthn and its parsers raise on bytes a client made up: bad input, a 400,
-# never a 500.
-_MALFORMED = (WebAuthnException, ValueError, TypeError, KeyError, IndexError)
+# never a 500. RecursionError: a deeply nested clientDataJSON (JSON inside base64, parsed
+# again after the request body).
+_MALFORMED = (WebAuthnException, ValueError, TypeError, KeyError, IndexError, RecursionError)
+# The WebAuthn limit on a credential id: longer ones come from no real authenticator.
+MAX_CREDENTIAL_ID_BYTES = 1023
 
 
 @dataclass(frozen=True)
@@ -239,6 +242,8 @@ def register(request, user, credential: Any, *, name: str, passwordless: bool) -
     try:
         with transaction.atomic():
             parsed, verified = _verify_registration(user, credential, passwordless)
+            if len(verified.credential_id) > MAX_CREDENTIAL_ID_BYTES:
+                raise WebAuthnResponseInvalid()
             credential_id = bytes_to_base64url(verified.credential_id)
             if Authenticator.objects.filter(credential_id=credential_id).exists():
                 raise WebAuthnCredentialRegistered()
@@ -457,6 +462,8 @@ def _verify_assertion(
 
 
 def _passkey_for(parsed, owner) -> Authenticator:
+    if len(parsed.raw_id) > MAX_CREDENTIAL_ID_BYTES:
+        raise WebAuthnCredentialUnknown()
     if parsed.id != bytes_to_base64url(parsed.raw_id):
         raise WebAuthnResponseInvalid()
     passkeys = Authenticator.objects.select_related("user").filter(
