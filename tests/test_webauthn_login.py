@@ -10,7 +10,7 @@ from django.conf import settings as django_settings
 from django.contrib.auth import user_logged_in
 
 from tessera import signals
-from tessera.models import Authenticator, LoginTicket, Session
+from tessera.models import Authenticator, LoginTicket, Session, WebAuthnChallenge
 
 from .conftest import JWT_URL, LOGIN_URL, auth_header, log_in, post_login, receiving
 from .webauthn_authenticator import SoftAuthenticator, flip_last_byte, tampered
@@ -406,3 +406,17 @@ def test_a_credential_id_longer_than_webauthn_allows_is_refused(api, alice):
     assert error_code(response) == "webauthn_invalid"
     assert not Authenticator.objects.filter(type="webauthn").exists()
     assert error_code(passwordless(api, oversized)) == "webauthn_credential_unknown"
+
+
+def test_reauthentication_options_need_a_passkey(api, alice):
+    """Empty options would let a shared device offer other accounts' passkeys."""
+    response = api.post(REAUTHENTICATE_BEGIN, **alice)
+    assert response.status_code == 404
+    assert not WebAuthnChallenge.objects.exists()
+
+
+def test_reauthentication_options_are_throttled(api, alice, key, settings):
+    settings.TESSERA = {**settings.TESSERA, "MFA_THROTTLE_RATES": {"user": "2/hour"}}
+    statuses = [api.post(REAUTHENTICATE_BEGIN, **alice).status_code for _ in range(3)]
+    assert statuses == [200, 200, 429]
+    assert WebAuthnChallenge.objects.filter(purpose="reauthenticate").count() == 2

@@ -29,6 +29,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from rest_framework.exceptions import NotFound
 from webauthn import (
     generate_authentication_options,
     generate_registration_options,
@@ -82,6 +83,7 @@ from ...models import (
     WebAuthnChallenge,
     WebAuthnChallengePurpose,
 )
+from .. import throttling
 from . import factors
 
 DEFAULT_NAME = "Passkey"
@@ -322,11 +324,23 @@ def verify_second_factor(ticket: LoginTicket, credential: Any) -> Assertion:
 
 
 def reauthentication_options(user) -> dict[str, Any]:
-    """Request options for a logged-in user to prove again that it is them."""
+    """Request options for a logged-in user to prove again that it is them.
+
+    Each call stores a challenge, so calls are throttled like second-factor attempts (in
+    a bucket of their own). A user without passkeys gets 404: empty options would let the
+    browser offer other accounts' discoverable passkeys on a shared device.
+    """
+    relying_party()  # 404 passkeys_disabled first, when they are off
+    throttling.hit(
+        "webauthn-reauthenticate-options", str(user.pk), tessera_settings.MFA_THROTTLE_RATES["user"]
+    )
+    passkeys = list(user_passkeys(user))
+    if not passkeys:
+        raise NotFound(_("No passkey is registered for this account."))
     return _request_options(
         WebAuthnChallengePurpose.REAUTHENTICATE,
         user=user,
-        allowed=user_passkeys(user),
+        allowed=passkeys,
         user_verification=tessera_settings.WEBAUTHN_USER_VERIFICATION,
     )
 
