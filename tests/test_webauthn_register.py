@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import struct
 from datetime import timedelta
 from io import StringIO
 
+import cbor2
 import pytest
 from django.core.management import call_command
 
@@ -359,3 +361,22 @@ def test_a_passkey_ends_the_wait_for_enrolment(api, user, settings):
     assert (refused.status_code, error_code(refused)) == (403, "mfa_enrolment_required")
     register_passkey(api, waiting)
     assert api.get(PROTECTED_URL, **waiting).status_code == 200
+
+
+class OffCurveKey(SoftAuthenticator):
+    """An authenticator whose public key is no point of its curve: nothing could verify."""
+
+    def credential_id_and_key(self) -> bytes:
+        cose_key = cbor2.dumps(
+            {1: 2, 3: -7, -1: 1, -2: (1).to_bytes(32, "big"), -3: (1).to_bytes(32, "big")}
+        )
+        id_length = struct.pack(">H", len(self.credential_id))
+        return bytes(16) + id_length + self.credential_id + cose_key
+
+
+def test_a_public_key_that_can_never_verify_is_refused(api, alice):
+    options = begin_registration(api, alice)
+    response = complete_registration(api, alice, OffCurveKey().create(options))
+    assert response.status_code == 400
+    assert response.json()["code"] == "webauthn_invalid"
+    assert not Authenticator.objects.filter(type="webauthn").exists()

@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import rsa
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -46,6 +47,10 @@ from webauthn.helpers import (
     parse_authenticator_data,
     parse_client_data_json,
     parse_registration_credential_json,
+)
+from webauthn.helpers.decode_credential_public_key import decode_credential_public_key
+from webauthn.helpers.decoded_public_key_to_cryptography import (
+    decoded_public_key_to_cryptography,
 )
 from webauthn.helpers.exceptions import WebAuthnException
 from webauthn.helpers.structs import (
@@ -246,6 +251,7 @@ def register(request, user, credential: Any, *, name: str, passwordless: bool) -
             parsed, verified = _verify_registration(user, credential, passwordless)
             if len(verified.credential_id) > MAX_CREDENTIAL_ID_BYTES:
                 raise WebAuthnResponseInvalid()
+            _require_usable_public_key(verified.credential_public_key)
             credential_id = bytes_to_base64url(verified.credential_id)
             if Authenticator.objects.filter(credential_id=credential_id).exists():
                 raise WebAuthnCredentialRegistered()
@@ -288,6 +294,23 @@ def _verify_registration(user, credential: Any, passwordless: bool):
             require_user_verification=_requires_uv(passwordless),
         )
     return parsed, verified
+
+
+# Smaller RSA moduli than this are refused at registration, as for JWT keys.
+MIN_RSA_KEY_BITS = 2048
+
+
+def _require_usable_public_key(cose_key: bytes) -> None:
+    """Refuse a public key no assertion could ever be verified with.
+
+    With ``none`` attestation nothing else vouches for the key; one that is not a point on
+    its curve, or an RSA modulus too small to trust, would count as a second factor that
+    only ever fails.
+    """
+    with _refused_as(WebAuthnResponseInvalid):
+        key = decoded_public_key_to_cryptography(decode_credential_public_key(cose_key))
+    if isinstance(key, rsa.RSAPublicKey) and key.key_size < MIN_RSA_KEY_BITS:
+        raise WebAuthnResponseInvalid()
 
 
 def _reports_not_discoverable(credential: Any) -> bool:
