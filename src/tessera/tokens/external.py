@@ -145,7 +145,8 @@ class IssuerKeys:
     jwks_uri: str | None
     keys: dict[str, VerificationKey] = field(default_factory=dict)
     fetched_at: float = 0.0
-    last_attempt: float = float("-inf")
+    last_failure: float = float("-inf")
+    last_kid_refresh: float = float("-inf")
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def key(self, kid: str) -> VerificationKey | None:
@@ -154,31 +155,33 @@ class IssuerKeys:
             return self.keys[kid]
         with self.lock:
             if kid not in self.keys or self._stale():
-                self._refresh()
+                self._refresh(for_unknown_kid=bool(self.keys) and kid not in self.keys)
         if not self.keys:
             raise IssuerUnreachable(f"No keys of {self.issuer} could be fetched.")
         return self.keys.get(kid)
 
     def _stale(self) -> bool:
-        return (
-            time.time() - self.fetched_at >= tessera_settings.EXTERNAL_JWKS_MAX_AGE.total_seconds()
-        )
+        max_age = tessera_settings.EXTERNAL_JWKS_MAX_AGE.total_seconds()
+        return time.time() - self.fetched_at >= max_age
 
-    def _refresh(self) -> None:
+    def _refresh(self, *, for_unknown_kid: bool) -> None:
         if self._adopt_shared():
             return
         now = time.time()
-        if self.keys:
-            wait = tessera_settings.EXTERNAL_JWKS_REFRESH_INTERVAL.total_seconds()
-        else:
-            wait = NO_KEYS_RETRY_SECONDS
-        if now - self.last_attempt < wait:
+        interval = tessera_settings.EXTERNAL_JWKS_REFRESH_INTERVAL.total_seconds()
+        backoff = interval if self.keys else NO_KEYS_RETRY_SECONDS
+        if now - self.last_failure < backoff:
             return
-        self.last_attempt = now
+        if for_unknown_kid:
+            # Anyone can send a made-up kid: those fetches are rationed.
+            if now - self.last_kid_refresh < interval:
+                return
+            self.last_kid_refresh = now
         try:
             document = fetch_json(self._jwks_uri())
             keys = parse_key_set(document)
         except IssuerUnreachable as exc:
+            self.last_failure = now
             logger.warning("Keys of issuer %s not refreshed: %s", self.issuer, exc)
             return
         self.keys, self.fetched_at = keys, now
