@@ -14,10 +14,12 @@ from cryptography.hazmat.primitives import serialization
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.urls import path
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from tessera import schema_extensions  # noqa: F401  (registers the OpenAPI schemes)
 from tessera.authentication import ExternalJWTAuthentication, JWTAuthentication
 from tessera.models import ExternalIdentity
 from tessera.permissions import HasRole, HasScope
@@ -458,3 +460,9 @@ def test_deeply_nested_payload_claiming_the_issuer(api, victim):
     payload = f'{{"iss": "{victim.url}", "x": {nested}}}'
     response = get(api, f"{head}.{b64(payload.encode())}.sig")
     assert response.status_code == 401, response.content
+
+
+def test_the_openapi_schema_describes_the_scheme():
+    scheme = OpenApiAuthenticationExtension.get_match(ExternalJWTAuthentication())
+    assert scheme.name == "externalJWT"
+    assert scheme.get_security_definition(None)["bearerFormat"] == "JWT"
