@@ -466,3 +466,15 @@ def test_the_openapi_schema_describes_the_scheme():
     scheme = OpenApiAuthenticationExtension.get_match(ExternalJWTAuthentication())
     assert scheme.name == "externalJWT"
     assert scheme.get_security_definition(None)["bearerFormat"] == "JWT"
+
+
+def test_a_symmetric_key_in_the_key_set_is_never_used(api, issuer, trust, monkeypatch):
+    trust(issuer)
+    linked(issuer)
+    secret = b"s" * 32
+    published = issuer.jwks()
+    published["keys"].append({"kty": "oct", "kid": "shared", "k": b64(secret), "use": "sig"})
+    monkeypatch.setattr(issuer, "jwks", lambda: published)
+    token = pyjwt.encode(issuer.claims(), secret, "HS256", headers={"kid": "shared"})
+    assert_refused(get(api, token))
+    assert get(api, issuer.token()).status_code == 200
