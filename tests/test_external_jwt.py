@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import jwt as pyjwt
 import pytest
@@ -478,3 +479,25 @@ def test_a_symmetric_key_in_the_key_set_is_never_used(api, issuer, trust, monkey
     token = pyjwt.encode(issuer.claims(), secret, "HS256", headers={"kid": "shared"})
     assert_refused(get(api, token))
     assert get(api, issuer.token()).status_code == 200
+
+
+def test_an_empty_key_set_is_503_and_not_fetched_per_request(api, issuer, trust, monkeypatch):
+    trust(issuer, jwks_uri=issuer.url + "/keys")
+    linked(issuer)
+    monkeypatch.setattr(issuer, "jwks", lambda: {"keys": []})
+    for _ in range(3):
+        assert get(api, issuer.token()).status_code == 503
+    assert issuer.key_fetches() == 1
+
+
+def test_concurrent_unknown_kids_fetch_once(api, issuer, trust):
+    trust(issuer)
+    linked(issuer)
+    assert get(api, issuer.token()).status_code == 200
+    new_kid = issuer.rotate()
+    held = external.issuer_keys(external.trusted_issuers()[issuer.url])
+    with ThreadPoolExecutor(8) as pool:
+        keys = list(pool.map(lambda _: held.key(new_kid), range(8)))
+    assert all(key is not None for key in keys)
+    assert get(api, issuer.token(kid=new_kid)).status_code == 200
+    assert issuer.key_fetches() == 2

@@ -217,7 +217,7 @@ class IssuerKeys:
 
 
 def parse_key_set(document: Any) -> dict[str, VerificationKey]:
-    """The signing keys of a JWKS document that have a kid, by kid."""
+    """The signing keys of a JWKS document that have a kid, by kid; at least one."""
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
         raise IssuerUnreachable("Not a JWK set.")
     keys = {}
@@ -234,6 +234,9 @@ def parse_key_set(document: Any) -> dict[str, VerificationKey]:
         keys[item["kid"]] = VerificationKey(
             parsed.key, parsed.key_type, algorithm if isinstance(algorithm, str) else None
         )
+    if not keys:
+        # Counted as a failed fetch, so it is retried after the back-off, not per request.
+        raise IssuerUnreachable("The JWK set has no usable signing key.")
     return keys
 
 
