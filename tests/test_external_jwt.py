@@ -501,3 +501,14 @@ def test_concurrent_unknown_kids_fetch_once(api, issuer, trust):
     assert all(key is not None for key in keys)
     assert get(api, issuer.token(kid=new_kid)).status_code == 200
     assert issuer.key_fetches() == 2
+
+
+@pytest.mark.urls("tests.urls")
+def test_the_admin_lists_and_searches_identities(client, issuer):
+    admin_user = get_user_model().objects.create_superuser("root", "root@example.test", "pw")
+    linked(issuer)
+    client.force_login(admin_user)
+    url = "/admin/tessera/externalidentity/"
+    response = client.get(url, {"q": "alice"})
+    assert response.status_code == 200
+    assert b"user-1" in response.content
