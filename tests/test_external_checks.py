@@ -71,6 +71,11 @@ def test_a_repeated_issuer_is_an_error():
     assert ids(GOOD, GOOD) == ["tessera.E080"]
 
 
+def test_tesseras_own_issuer_is_an_error():
+    with override_settings(TESSERA={"TRUSTED_ISSUERS": [GOOD], "JWT_ISSUER": GOOD["issuer"]}):
+        assert [message.id for message in check_trusted_issuers()] == ["tessera.E080"]
+
+
 def test_jwt_authentication_listed_first_is_an_error():
     own = "tessera.authentication.JWTAuthentication"
     external = "tessera.authentication.ExternalJWTAuthentication"

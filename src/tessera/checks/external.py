@@ -43,6 +43,9 @@ def check_trusted_issuers(app_configs=None, **kwargs) -> list[CheckMessage]:
         if isinstance(issuer, str):
             if issuer in seen:
                 messages.append(_error(index, f"repeats the issuer {issuer!r}", "tessera.E080"))
+            if issuer == given.get("JWT_ISSUER"):
+                # Tessera's own tokens would then be taken for the external issuer's.
+                messages.append(_error(index, "has Tessera's own JWT_ISSUER", "tessera.E080"))
             seen.add(issuer)
     return messages + _order_messages()
 
