@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .errors import ServiceUnavailable
-from .models import Authenticator, RevokeReason, Session
+from .models import Authenticator, ExternalIdentity, RevokeReason, Session
 from .services.sessions import revoke_sessions
 
 
@@ -140,3 +140,21 @@ class AuthenticatorAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(ExternalIdentity)
+class ExternalIdentityAdmin(admin.ModelAdmin):
+    """Links of trusted issuers' users (``iss`` + ``sub``) to local users.
+
+    Adding one lets that identity in under ``"user": "link"``; deleting one refuses it
+    (or, under ``"create"``, makes it a new user on its next request).
+    """
+
+    list_display = ["subject", "issuer", "user", "created_at", "last_seen_at"]
+    list_filter = ["issuer"]
+    list_select_related = ["user"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["created_at", "last_seen_at"]
+
+    def get_search_fields(self, request) -> list[str]:
+        return ["subject", *_user_identity_lookups()]

@@ -4,7 +4,8 @@ Each follows DRF's pattern: ``authenticate`` returns ``None`` when the request c
 credential of its kind (so the next class can try), ``(user, session)`` when it is
 valid, and raises ``AuthenticationFailed`` when it is Tessera's but bad.
 ``request.auth`` is the :class:`tessera.models.Session`, except with HTTP Basic (None: no
-session is opened) and with stateless JWT (the token's claims).
+session is opened), with stateless JWT (the token's claims) and with an external issuer's
+token (a :class:`tessera.tokens.external.ExternalToken`).
 
 A session opened while MFA_REQUIRED found no second factor for its user is refused (403
 ``mfa_enrolment_required``) by every class here except on views whose
@@ -30,19 +31,22 @@ from .errors import (
     InvalidCredentials,
     InvalidHeader,
     InvalidToken,
+    IssuerUnavailable,
     MFAEnrolmentRequired,
 )
 from .legacy.digests import legacy_digests
 from .models import Session, SessionKind
 from .services import browser as browser_service
+from .services import external_identities
 from .services import jwt as jwt_service
 from .services.login import check_credentials, require_password_only_account
 from .services.sessions import authenticate_digest, authenticate_token
+from .tokens import external, opaque
 from .tokens import jwt as jwt_codec
-from .tokens import opaque
 
 __all__ = [
     "BasicAuthentication",
+    "ExternalJWTAuthentication",
     "ImportedTokenAuthentication",
     "JWTAuthentication",
     "SessionAuthentication",
@@ -152,6 +156,38 @@ class JWTAuthentication(TokenAuthentication):
 
     def authenticate_credentials(self, token: str):
         return jwt_service.authenticate_access(token)
+
+
+class ExternalJWTAuthentication(TokenAuthentication):
+    """Access tokens of the issuers in ``TESSERA['TRUSTED_ISSUERS']``: ``Bearer <jwt>``.
+
+    A JWT whose ``iss`` is no trusted issuer's goes to the next class, so list this one
+    before :class:`JWTAuthentication`. ``request.auth`` is an
+    :class:`~tessera.tokens.external.ExternalToken`; no Tessera session is opened, so there
+    is nothing to revoke here: the issuer's token lifetime bounds access.
+    """
+
+    keywords = ("Bearer",)
+
+    def handles(self, token: str) -> bool:
+        return external.entry_for(token) is not None
+
+    def authenticate_credentials(self, token: str):
+        entry = external.entry_for(token)
+        try:
+            claims = external.decode(token, entry)
+        except external.IssuerUnreachable as exc:
+            raise IssuerUnavailable() from exc
+        except jwt_codec.InvalidJWT as exc:
+            raise jwt_service.CODEC_ERRORS.get(exc.code, InvalidToken)(str(exc)) from exc
+        user = external_identities.user_for(entry, claims)
+        auth = external.ExternalToken(
+            issuer=entry["issuer"],
+            claims=claims,
+            roles=external.claimed_names(claims, entry.get("roles_claim")),
+            scopes=external.claimed_names(claims, entry.get("scopes_claim")),
+        )
+        return user, auth
 
 
 class SessionAuthentication(BaseAuthentication):

@@ -503,6 +503,34 @@ OPTIONS: dict[str, Option] = {
         "host must be WEBAUTHN_RP_ID or a subdomain of it, or an Android app's "
         "'android:apk-key-hash:…'. Required with WEBAUTHN_RP_ID.",
     ),
+    "TRUSTED_ISSUERS": Option(
+        (),
+        (tuple, list),
+        "Resource-server mode: the external issuers whose access tokens "
+        "ExternalJWTAuthentication accepts, one dict each: issuer, audience, algorithms, "
+        "user ('link', 'create' or a dotted path), optional jwks_uri and claim mappings "
+        "(docs/federation.md).",
+    ),
+    "EXTERNAL_JWKS_TIMEOUT": Option(
+        timedelta(seconds=5),
+        (timedelta,),
+        "Connect and read timeout of each request for an issuer's discovery document or keys.",
+        positive=True,
+    ),
+    "EXTERNAL_JWKS_MAX_AGE": Option(
+        timedelta(hours=1),
+        (timedelta,),
+        "How long an issuer's keys are used before they are fetched again; when the issuer "
+        "is unreachable the old keys are kept.",
+        positive=True,
+    ),
+    "EXTERNAL_JWKS_REFRESH_INTERVAL": Option(
+        timedelta(minutes=5),
+        (timedelta,),
+        "Keys are fetched again for a token with an unknown kid, or after a failed fetch, "
+        "at most this often per issuer and process.",
+        positive=True,
+    ),
     "WEBAUTHN_CHALLENGE_TTL": Option(
         timedelta(minutes=5),
         (timedelta,),

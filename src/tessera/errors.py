@@ -176,6 +176,11 @@ class InvalidToken(exceptions.AuthenticationFailed):
     default_code = "invalid_token"
 
 
+class UnknownExternalIdentity(exceptions.AuthenticationFailed):
+    default_detail = _("This identity of the token's issuer is not linked to a user.")
+    default_code = "unknown_external_identity"
+
+
 class WrongTokenType(exceptions.AuthenticationFailed):
     default_detail = _("Token has the wrong type.")
     default_code = "wrong_token_type"
@@ -337,6 +342,13 @@ class ServiceUnavailable(exceptions.APIException):
     def __init__(self, detail: str | None = None, code: str | None = None) -> None:
         super().__init__(detail, code)
         self.wait = tessera_settings.RETRY_AFTER
+
+
+class IssuerUnavailable(ServiceUnavailable):
+    """No keys of a trusted issuer are held and the issuer cannot be reached."""
+
+    default_detail = _("The token's issuer cannot be reached. Try again shortly.")
+    default_code = "issuer_unavailable"
 
 
 def field_error(field: str, message: str, code: str) -> exceptions.ValidationError:

@@ -372,3 +372,29 @@ class WebAuthnChallenge(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} challenge"
+
+
+class ExternalIdentity(models.Model):
+    """A user of an external issuer (``iss``, ``sub``) linked to a local user.
+
+    ``last_seen_at`` is written at most once per ``MIN_REFRESH_INTERVAL``.
+    """
+
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["issuer", "subject"], name="tessera_external_identity_unique"
+            )
+        ]
+        verbose_name_plural = "external identities"
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"

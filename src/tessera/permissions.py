@@ -8,7 +8,8 @@ They combine with DRF's own classes and operators::
 - **Roles** are the names of the user's Django groups, read with one query the first
   time a request asks and remembered on that request only, never in a cache or a token:
   a user removed from a group is refused from their next request on. Only a project
-  that sets ``JWT_ROLES_CLAIM`` trusts a JWT's roles claim instead.
+  that sets ``JWT_ROLES_CLAIM`` trusts a JWT's roles claim instead, and an external
+  issuer's entry with a ``roles_claim`` its tokens' claim.
 - **Scopes** restrict what a session may do (see :mod:`tessera.services.scopes`): login
   sessions carry every scope their user holds, personal access tokens those chosen when
   they were created.
@@ -45,6 +46,7 @@ from .errors import (
 from .models import Session, SessionKind
 from .services.mfa import stepup
 from .services.scopes import granted_scopes
+from .tokens.external import ExternalToken
 
 __all__ = [
     "HasAllRoles",
@@ -91,11 +93,14 @@ def _remembered(request, key: str, compute: Callable[[], frozenset[str]]) -> fro
 
 
 def _claimed_roles(request) -> frozenset[str] | None:
-    """Roles from the JWT's claim when the project opted in (JWT_ROLES_CLAIM), else None."""
+    """Roles from the token's claim when the project opted in (JWT_ROLES_CLAIM, or the
+    external issuer's ``roles_claim``), else None."""
+    auth = getattr(request, "auth", None)
+    if isinstance(auth, ExternalToken):
+        return auth.roles
     claim = tessera_settings.JWT_ROLES_CLAIM
     if not claim:
         return None
-    auth = getattr(request, "auth", None)
     claims = auth if isinstance(auth, dict) else getattr(auth, "jwt_claims", None)
     value = claims.get(claim) if isinstance(claims, dict) else None
     if not isinstance(value, list) or not all(isinstance(name, str) for name in value):

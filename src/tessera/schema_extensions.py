@@ -45,6 +45,20 @@ class JWTScheme(OpenApiAuthenticationExtension):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
 
 
+class ExternalJWTScheme(OpenApiAuthenticationExtension):
+    target_class = "tessera.authentication.ExternalJWTAuthentication"
+    name = "externalJWT"
+    priority = 2
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": "Access token of a trusted issuer (TRUSTED_ISSUERS).",
+        }
+
+
 class BrowserSessionScheme(OpenApiAuthenticationExtension):
     target_class = "tessera.authentication.SessionAuthentication"
     name = "tesseraSession"

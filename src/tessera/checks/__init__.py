@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.core.checks import Tags, register
 
 from .accounts import check_accounts
+from .external import check_trusted_issuers
 from .jwt import check_jwt
 from .legacy import check_authentication_order
 from .mfa import check_mfa
@@ -25,6 +26,7 @@ __all__ = [
     "check_jwt",
     "check_mfa",
     "check_settings",
+    "check_trusted_issuers",
     "check_webauthn",
     "register_checks",
 ]
@@ -37,5 +39,6 @@ def register_checks() -> None:
     register(check_mfa, Tags.security)
     register(check_authentication_order, Tags.security)
     register(check_webauthn, Tags.security)
+    register(check_trusted_issuers, Tags.security)
     # Tagged database: it reads DATABASES, and Django runs it where databases are in play.
     register(check_atomic_requests, Tags.database)

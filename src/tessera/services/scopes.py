@@ -5,7 +5,9 @@ holds all of them; ``TESSERA['USER_SCOPES']`` names a callable ``user -> iterabl
 names`` to restrict that (names it returns that are not declared are ignored). A login
 session (``Session.scopes is None``) uses every scope its user holds; a personal access
 token uses those chosen at its creation that its user *still* holds, so taking a scope
-away from a user takes it away from the user's tokens on their next request.
+away from a user takes it away from the user's tokens on their next request. An external
+issuer's token whose entry maps a ``scopes_claim`` uses the scopes it carries that its
+user holds; without that mapping, every scope its user holds.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from django.utils.module_loading import import_string
 
 from ..conf import tessera_settings
 from ..models import Session
+from ..tokens.external import ExternalToken
 
 
 def declared_scopes() -> dict[str, str]:
@@ -40,5 +43,8 @@ def granted_scopes(user, session) -> frozenset[str]:
     scope the user holds, like a login session.
     """
     held = held_scopes(user)
-    chosen = session.scopes if isinstance(session, Session) else None
+    if isinstance(session, ExternalToken):
+        chosen = session.scopes
+    else:
+        chosen = session.scopes if isinstance(session, Session) else None
     return held if chosen is None else held & frozenset(chosen)

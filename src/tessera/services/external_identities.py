@@ -1,0 +1,117 @@
+"""Which local user an external issuer's token stands for (the entry's ``user``).
+
+- ``"link"``: only a user already linked to the token's ``iss`` + ``sub``.
+- ``"create"``: that user, or on first sight a new user linked to them. With
+  ``"link_verified_email": True`` an existing user whose e-mail equals the token's is
+  linked instead, but only when the token asserts ``email_verified: true``: whoever
+  controls the issuer's accounts then controls local accounts with the same address.
+- a dotted path: ``callable(claims) -> user or None``, the project's own rule.
+
+A request reads the link (one query); ``last_seen_at`` is written at most once per
+``MIN_REFRESH_INTERVAL``. Inactive users are refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import DatabaseError, IntegrityError, transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from ..conf import tessera_settings
+from ..errors import ServiceUnavailable, UnknownExternalIdentity, UserInactive
+from ..models import ExternalIdentity
+
+LINK, CREATE = "link", "create"
+
+
+def user_for(entry: dict[str, Any], claims: dict[str, Any]):
+    """The active local user the verified ``claims`` of ``entry``'s issuer stand for."""
+    mode = entry["user"]
+    try:
+        if mode in (LINK, CREATE):
+            user = _linked_user(entry, claims)
+            if user is None and mode == CREATE:
+                user = _link_on_first_sight(entry, claims)
+        else:
+            user = import_string(mode)(claims)
+    except DatabaseError as exc:
+        raise ServiceUnavailable() from exc
+    if user is None:
+        raise UnknownExternalIdentity()
+    if not user.is_active:
+        raise UserInactive()
+    return user
+
+
+def _linked_user(entry: dict[str, Any], claims: dict[str, Any]):
+    identity = (
+        ExternalIdentity.objects.select_related("user")
+        .filter(issuer=entry["issuer"], subject=claims["sub"])
+        .first()
+    )
+    if identity is None:
+        return None
+    now = timezone.now()
+    seen_before = now - tessera_settings.MIN_REFRESH_INTERVAL
+    if identity.last_seen_at < seen_before:
+        ExternalIdentity.objects.filter(pk=identity.pk, last_seen_at__lt=seen_before).update(
+            last_seen_at=now
+        )
+    return identity.user
+
+
+def verified_email(entry: dict[str, Any], claims: dict[str, Any]) -> str | None:
+    """The token's e-mail address if the issuer asserts it is verified, else None."""
+    email = claims.get(entry.get("email_claim", "email"))
+    if claims.get("email_verified") is not True or not isinstance(email, str) or "@" not in email:
+        return None
+    return email
+
+
+def _link_on_first_sight(entry: dict[str, Any], claims: dict[str, Any]):
+    email = verified_email(entry, claims)
+    try:
+        with transaction.atomic():
+            user = _user_with_email(email) if entry.get("link_verified_email") else None
+            if user is None:
+                user = _new_user(entry, claims, email)
+            if user is None:
+                return None
+            ExternalIdentity.objects.create(
+                issuer=entry["issuer"], subject=claims["sub"], user=user
+            )
+    except IntegrityError:
+        # A concurrent request linked this identity first.
+        return _linked_user(entry, claims)
+    return user
+
+
+def _user_with_email(email: str | None):
+    if email is None:
+        return None
+    model = get_user_model()
+    users = list(
+        model._default_manager.filter(**{f"{model.get_email_field_name()}__iexact": email})[:2]
+    )
+    return users[0] if len(users) == 1 else None
+
+
+def _new_user(entry: dict[str, Any], claims: dict[str, Any], email: str | None):
+    """A new user without a password, named after the identity (or by the verified e-mail
+    when the user model is named by its e-mail); None when it cannot be named."""
+    model = get_user_model()
+    email_field = model.get_email_field_name()
+    digest = hashlib.sha256(f"{entry['issuer']}\n{claims['sub']}".encode()).hexdigest()
+    fields: dict[str, Any] = {model.USERNAME_FIELD: f"ext-{digest[:24]}"}
+    if email is not None:
+        fields[email_field] = model._default_manager.normalize_email(email)
+    elif model.USERNAME_FIELD == email_field:
+        return None
+    user = model(**fields)
+    user.set_unusable_password()
+    user.save()
+    return user

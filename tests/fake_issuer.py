@@ -1,0 +1,123 @@
+"""A fake OpenID issuer on 127.0.0.1: discovery, a JWKS with key rotation, and tokens.
+
+Served by a thread of the test process on a free port; nothing leaves this machine.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+JWKS_PATH = "/keys"
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+
+
+class FakeIssuer:
+    """One issuer: ``start()``, mint tokens with ``token()``, ``rotate()`` its key,
+    ``down = True`` to answer 503, ``stop()`` to close the port."""
+
+    def __init__(self, algorithm: str = "RS256") -> None:
+        self.algorithm = algorithm
+        self.keys: list[tuple[str, Any]] = []
+        self.requests: list[str] = []
+        self.down = False
+        self._server: ThreadingHTTPServer | None = None
+        self.rotate()
+
+    # --- Serving ----------------------------------------------------------------------
+
+    def start(self) -> FakeIssuer:
+        issuer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                issuer.requests.append(self.path)
+                if issuer.down:
+                    self.send_error(503)
+                    return
+                if self.path == DISCOVERY_PATH:
+                    body = {"issuer": issuer.url, "jwks_uri": issuer.url + JWKS_PATH}
+                elif self.path == JWKS_PATH:
+                    body = issuer.jwks()
+                else:
+                    self.send_error(404)
+                    return
+                data = json.dumps(body).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() the issuer first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def key_fetches(self) -> int:
+        return self.requests.count(JWKS_PATH)
+
+    # --- Keys and tokens --------------------------------------------------------------
+
+    def rotate(self, *, keep_old: bool = True) -> str:
+        """A new signing key, published beside the old ones unless ``keep_old`` is false."""
+        if self.algorithm.startswith("ES"):
+            private = ec.generate_private_key(ec.SECP256R1())
+        else:
+            private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        kid = uuid.uuid4().hex
+        self.keys = ([*self.keys] if keep_old else []) + [(kid, private)]
+        return kid
+
+    def jwks(self) -> dict:
+        published = []
+        for kid, private in self.keys:
+            jwk = jwt.get_algorithm_by_name(self.algorithm).to_jwk(
+                private.public_key(), as_dict=True
+            )
+            published.append({**jwk, "kid": kid, "use": "sig", "alg": self.algorithm})
+        return {"keys": published}
+
+    def private_key(self, kid: str | None = None) -> Any:
+        if kid is None:
+            return self.keys[-1][1]
+        return dict(self.keys)[kid]
+
+    def claims(self, **claims: Any) -> dict:
+        now = int(time.time())
+        defaults = {
+            "iss": self.url,
+            "aud": "https://api.example.test",
+            "sub": "user-1",
+            "iat": now,
+            "exp": now + 300,
+        }
+        return {**defaults, **claims}
+
+    def token(self, *, headers: dict | None = None, kid: str | None = None, **claims: Any) -> str:
+        kid = kid or self.keys[-1][0]
+        return jwt.encode(
+            self.claims(**claims),
+            self.private_key(kid),
+            algorithm=self.algorithm,
+            headers={"kid": kid, **(headers or {})},
+        )

@@ -1,0 +1,514 @@
+"""Resource-server mode: access tokens of trusted issuers, against a fake issuer on 127.0.0.1."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import jwt as pyjwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.urls import path
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from tessera import schema_extensions  # noqa: F401  (registers the OpenAPI schemes)
+from tessera.authentication import ExternalJWTAuthentication, JWTAuthentication
+from tessera.models import ExternalIdentity
+from tessera.permissions import HasRole, HasScope
+from tessera.tokens import external
+
+from .conftest import SCOPES, create_user
+from .fake_issuer import FakeIssuer
+
+pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
+
+AUDIENCE = "https://api.example.test"
+
+
+class WhoAmI(APIView):
+    authentication_classes = [ExternalJWTAuthentication, JWTAuthentication]
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request):
+        return Response(
+            {
+                "username": request.user.get_username(),
+                "issuer": request.auth.issuer,
+                "sub": request.auth.claims["sub"],
+            }
+        )
+
+
+class ManagersOnly(WhoAmI):
+    permission_classes = [HasRole("Manager")]
+
+
+class PostReaders(WhoAmI):
+    permission_classes = [HasScope("posts:read")]
+
+
+urlpatterns = [
+    path("me/", WhoAmI.as_view()),
+    path("managers/", ManagersOnly.as_view()),
+    path("posts/", PostReaders.as_view()),
+]
+
+
+def map_by_username(claims):
+    return get_user_model().objects.filter(username=claims.get("preferred_username")).first()
+
+
+@pytest.fixture
+def issuer():
+    fake = FakeIssuer().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def other_issuer():
+    fake = FakeIssuer("ES256").start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def trust(settings):
+    """``trust(issuer, **entry)`` makes the issuer trusted (alone unless ``also`` is given)."""
+
+    def configure(*fakes, **entry):
+        entries = [
+            {
+                "issuer": fake.url,
+                "audience": AUDIENCE,
+                "algorithms": [fake.algorithm],
+                "user": "link",
+                **entry,
+            }
+            for fake in fakes
+        ]
+        settings.TESSERA = {**settings.TESSERA, "TRUSTED_ISSUERS": entries, "SCOPES": SCOPES}
+
+    return configure
+
+
+def get(api, token, url="/me/"):
+    return api.get(url, HTTP_AUTHORIZATION=f"Bearer {token}")
+
+
+def linked(fake, username="alice", subject="user-1"):
+    user = create_user(username)
+    ExternalIdentity.objects.create(issuer=fake.url, subject=subject, user=user)
+    return user
+
+
+def assert_refused(response, code="invalid_token"):
+    assert response.status_code == 401, response.content
+    assert response.json()["code"] == code
+    assert response["WWW-Authenticate"]
+
+
+# --- Users --------------------------------------------------------------------------
+
+
+def test_link_mode_authenticates_a_linked_user(api, issuer, trust):
+    trust(issuer)
+    linked(issuer)
+    response = get(api, issuer.token())
+    assert response.status_code == 200, response.content
+    assert response.json() == {"username": "alice", "issuer": issuer.url, "sub": "user-1"}
+
+
+def test_link_mode_refuses_an_unlinked_identity(api, issuer, trust):
+    trust(issuer)
+    create_user("alice")
+    assert_refused(get(api, issuer.token()), "unknown_external_identity")
+    assert not ExternalIdentity.objects.exists()
+
+
+def test_create_mode_creates_and_links_on_first_sight_then_reuses(api, issuer, trust):
+    trust(issuer, user="create")
+    first = get(api, issuer.token(sub="new-person"))
+    assert first.status_code == 200, first.content
+    identity = ExternalIdentity.objects.get(issuer=issuer.url, subject="new-person")
+    assert not identity.user.has_usable_password()
+    again = get(api, issuer.token(sub="new-person"))
+    assert again.json()["username"] == identity.user.username
+    assert get_user_model().objects.count() == 1
+
+
+def test_create_mode_links_by_verified_email_only_when_asked(api, issuer, trust):
+    alice = create_user("alice", email="alice@example.test")
+    trust(issuer, user="create", link_verified_email=True)
+    response = get(api, issuer.token(sub="s-1", email="ALICE@example.test", email_verified=True))
+    assert response.json()["username"] == "alice"
+    assert ExternalIdentity.objects.get(subject="s-1").user == alice
+
+
+def test_an_unverified_email_never_links_to_an_existing_account(api, issuer, trust):
+    create_user("alice", email="alice@example.test")
+    trust(issuer, user="create", link_verified_email=True)
+    for verified in (False, "true", None):
+        claims = {"email": "alice@example.test", "email_verified": verified}
+        response = get(api, issuer.token(sub=f"s-{verified}", **claims))
+        assert response.status_code == 200
+        assert response.json()["username"] != "alice"
+
+
+def test_verified_email_does_not_link_without_the_setting(api, issuer, trust):
+    create_user("alice", email="alice@example.test")
+    trust(issuer, user="create")
+    response = get(api, issuer.token(email="alice@example.test", email_verified=True))
+    assert response.json()["username"] != "alice"
+
+
+def test_dotted_path_mode_uses_the_projects_function(api, issuer, trust):
+    trust(issuer, user=f"{__name__}.map_by_username")
+    create_user("bob")
+    assert get(api, issuer.token(preferred_username="bob")).json()["username"] == "bob"
+    assert_refused(get(api, issuer.token(preferred_username="nobody")), "unknown_external_identity")
+
+
+def test_inactive_users_are_refused(api, issuer, trust):
+    trust(issuer)
+    user = linked(issuer)
+    user.is_active = False
+    user.save()
+    assert_refused(get(api, issuer.token()), "user_inactive")
+
+
+def test_last_seen_is_written_at_most_once_per_interval(api, issuer, trust, clock):
+    trust(issuer)
+    linked(issuer)
+    clock.advance(hours=1)
+    token = issuer.token(exp=int(clock.now.timestamp()) + 300)
+    assert get(api, token).status_code == 200
+    seen = ExternalIdentity.objects.get().last_seen_at
+    assert seen == clock.now
+    clock.advance(seconds=10)
+    assert get(api, token).status_code == 200
+    assert ExternalIdentity.objects.get().last_seen_at == seen
+
+
+# --- Roles and scopes ---------------------------------------------------------------
+
+
+def test_roles_claim_feeds_has_role(api, issuer, trust):
+    trust(issuer, roles_claim=["realm_access", "roles"])
+    linked(issuer)
+    allowed = issuer.token(realm_access={"roles": ["Manager"]})
+    assert get(api, allowed, "/managers/").status_code == 200
+    staff = issuer.token(realm_access={"roles": ["Staff"]})
+    assert get(api, staff, "/managers/").status_code == 403
+    assert get(api, issuer.token(), "/managers/").status_code == 403
+
+
+def test_without_a_roles_claim_roles_are_the_users_groups(api, issuer, trust):
+    trust(issuer)
+    user = linked(issuer)
+    token = issuer.token(roles=["Manager"])
+    assert get(api, token, "/managers/").status_code == 403
+    user.groups.add(Group.objects.create(name="Manager"))
+    assert get(api, token, "/managers/").status_code == 200
+
+
+def test_scopes_claim_feeds_has_scope(api, issuer, trust):
+    trust(issuer, scopes_claim="scope")
+    linked(issuer)
+    assert get(api, issuer.token(scope="openid posts:read"), "/posts/").status_code == 200
+    assert get(api, issuer.token(scope="openid"), "/posts/").status_code == 403
+    assert get(api, issuer.token(), "/posts/").status_code == 403
+
+
+# --- Keys -----------------------------------------------------------------------------
+
+
+def test_keys_are_discovered_then_cached(api, issuer, trust):
+    trust(issuer)
+    linked(issuer)
+    for _ in range(5):
+        assert get(api, issuer.token()).status_code == 200
+    assert issuer.requests.count("/.well-known/openid-configuration") == 1
+    assert issuer.key_fetches() == 1
+
+
+def test_a_configured_jwks_uri_skips_discovery(api, issuer, trust):
+    trust(issuer, jwks_uri=issuer.url + "/keys")
+    linked(issuer)
+    assert get(api, issuer.token()).status_code == 200
+    assert issuer.requests == ["/keys"]
+
+
+def test_a_rotated_key_is_fetched_once(api, issuer, trust):
+    trust(issuer)
+    linked(issuer)
+    assert get(api, issuer.token()).status_code == 200
+    issuer.rotate(keep_old=False)
+    assert get(api, issuer.token()).status_code == 200
+    assert get(api, issuer.token()).status_code == 200
+    assert issuer.key_fetches() == 2
+
+
+def test_unknown_kid_refreshes_once_per_interval_then_401(api, issuer, trust):
+    trust(issuer)
+    linked(issuer)
+    assert get(api, issuer.token()).status_code == 200
+    stranger = FakeIssuer()
+    stranger.keys = [("not-published", stranger.private_key())]
+    forged = pyjwt.encode(
+        issuer.claims(), stranger.private_key(), "RS256", headers={"kid": "not-published"}
+    )
+    for _ in range(3):
+        assert_refused(get(api, forged))
+    assert issuer.key_fetches() == 2
+
+
+def test_keys_fetched_by_one_process_serve_the_others(api, issuer, trust):
+    trust(issuer)
+    linked(issuer)
+    assert get(api, issuer.token()).status_code == 200
+    external.forget_keys()  # as another process would start: nothing held in memory
+    issuer.down = True
+    assert get(api, issuer.token()).status_code == 200
+    assert issuer.key_fetches() == 1
+
+
+def test_cached_keys_keep_working_while_the_issuer_is_down(api, issuer, trust, settings):
+    trust(issuer)
+    linked(issuer)
+    assert get(api, issuer.token()).status_code == 200
+    issuer.stop()
+    held = external._issuer_keys[issuer.url]
+    held.fetched_at -= 2 * 3600  # the keys are stale: a refetch is due and fails
+    assert get(api, issuer.token()).status_code == 200
+    assert_refused(get(api, forge({"alg": "RS256", "kid": "unknown"}, issuer.claims(), "c2ln")))
+
+
+def test_no_keys_and_the_issuer_down_is_503(api, issuer, trust):
+    trust(issuer)
+    linked(issuer)
+    issuer.down = True
+    response = get(api, issuer.token())
+    assert response.status_code == 503
+    assert response.json()["code"] == "issuer_unavailable"
+    assert response["Retry-After"]
+    issuer.down = False
+    time.sleep(external.NO_KEYS_RETRY_SECONDS)
+    assert get(api, issuer.token()).status_code == 200
+
+
+def test_a_discovery_document_naming_another_issuer_is_refused(api, issuer, trust, settings):
+    trust(issuer)
+    linked(issuer)
+    settings.TESSERA = {
+        **settings.TESSERA,
+        "TRUSTED_ISSUERS": [
+            {**settings.TESSERA["TRUSTED_ISSUERS"][0], "issuer": issuer.url + "/"},
+        ],
+    }
+    response = get(api, issuer.token(iss=issuer.url + "/"))
+    assert response.status_code == 503
+
+
+# --- Attacks: every one a 401, never a 500 ----------------------------------------------
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def forge(header: dict, claims: dict, signature: str = "") -> str:
+    return ".".join([b64(json.dumps(header).encode()), b64(json.dumps(claims).encode()), signature])
+
+
+@pytest.fixture
+def victim(api, issuer, trust):
+    trust(issuer)
+    linked(issuer)
+    assert get(api, issuer.token()).status_code == 200
+    return issuer
+
+
+def test_alg_none(api, victim):
+    token = forge({"alg": "none", "kid": victim.keys[-1][0]}, victim.claims())
+    assert_refused(get(api, token))
+
+
+def test_hs256_signed_with_the_issuers_public_key(api, victim):
+    public_pem = (
+        victim.private_key()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    header = {"alg": "HS256", "kid": victim.keys[-1][0]}
+    signing_input = forge(header, victim.claims()).rstrip(".")
+    signature = hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest()
+    assert_refused(get(api, f"{signing_input}.{b64(signature)}"))
+
+
+def test_wrong_audience(api, victim):
+    assert_refused(get(api, victim.token(aud="https://other.example.test")))
+
+
+def test_wrong_issuer_passes_to_the_next_class(api, victim):
+    response = get(api, victim.token(iss="https://evil.example.test"))
+    assert response.status_code == 401
+    assert response.json()["code"] == "invalid_token"  # JWTAuthentication: not one of ours
+
+
+def test_expired(api, victim):
+    past = int(time.time()) - 3600
+    assert_refused(get(api, victim.token(iat=past - 60, exp=past)), "token_expired")
+
+
+def test_not_before_in_the_future(api, victim):
+    assert_refused(get(api, victim.token(nbf=int(time.time()) + 3600)))
+
+
+def test_issued_in_the_future(api, victim):
+    assert_refused(get(api, victim.token(iat=int(time.time()) + 3600)))
+
+
+@pytest.mark.parametrize("claim", ["sub", "exp"])
+def test_missing_required_claim(api, victim, claim):
+    claims = victim.claims()
+    del claims[claim]
+    token = pyjwt.encode(claims, victim.private_key(), "RS256", headers={"kid": victim.keys[-1][0]})
+    assert_refused(get(api, token))
+
+
+def test_missing_kid(api, victim):
+    claims = victim.claims()
+    assert_refused(get(api, pyjwt.encode(claims, victim.private_key(), "RS256")))
+
+
+def test_token_of_issuer_a_presented_with_issuer_bs_iss(api, issuer, other_issuer, trust):
+    trust(issuer, other_issuer)
+    linked(issuer)
+    ExternalIdentity.objects.create(
+        issuer=other_issuer.url, subject="user-1", user=get_user_model().objects.get()
+    )
+    assert get(api, other_issuer.token()).status_code == 200
+    assert get(api, issuer.token()).status_code == 200
+    # Signed by A, claiming to come from B: B's keys are tried, and none is A's.
+    assert_refused(get(api, issuer.token(iss=other_issuer.url)))
+    # Even with B's kid, A's signature does not verify with B's key.
+    assert_refused(get(api, issuer.token(iss=other_issuer.url, kid=None, headers={})))
+    forged = pyjwt.encode(
+        issuer.claims(iss=other_issuer.url),
+        issuer.private_key(),
+        "RS256",
+        headers={"kid": other_issuer.keys[-1][0]},
+    )
+    assert_refused(get(api, forged))
+
+
+@pytest.mark.parametrize("header_name", ["jwk", "jku", "x5u"])
+def test_key_url_and_embedded_key_headers_are_ignored(api, victim, header_name, monkeypatch):
+    attacker = FakeIssuer().start()
+    try:
+        attacker_kid = attacker.keys[-1][0]
+        header = {
+            "jwk": attacker.jwks()["keys"][0],
+            "jku": attacker.url + "/keys",
+            "x5u": attacker.url + "/keys",
+        }[header_name]
+        token = pyjwt.encode(
+            victim.claims(),
+            attacker.private_key(),
+            "RS256",
+            headers={"kid": attacker_kid, header_name: header},
+        )
+        assert_refused(get(api, token))
+        assert attacker.requests == []
+    finally:
+        attacker.stop()
+
+
+def test_flipped_signature(api, victim):
+    head, body, signature = victim.token().split(".")
+    flipped = signature[:-2] + ("A" if signature[-2] != "A" else "B") + signature[-1]
+    assert_refused(get(api, f"{head}.{body}.{flipped}"))
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "a.b.c",
+        "..",
+        b64(b"[" * 2_500) + ".e30.",
+        b64(b'{"alg":"RS256","kid":"x"}') + "." + b64(b"[" * 2_500) + ".sig",
+        "x" * 9000 + "..",
+    ],
+)
+def test_garbage_never_500(api, victim, token):
+    response = get(api, token)
+    assert response.status_code == 401, response.content
+
+
+def test_deeply_nested_payload_claiming_the_issuer(api, victim):
+    head = b64(json.dumps({"alg": "RS256", "kid": victim.keys[-1][0]}).encode())
+    nested = "[" * 2_500 + "]" * 2_500
+    payload = f'{{"iss": "{victim.url}", "x": {nested}}}'
+    response = get(api, f"{head}.{b64(payload.encode())}.sig")
+    assert response.status_code == 401, response.content
+
+
+def test_the_openapi_schema_describes_the_scheme():
+    scheme = OpenApiAuthenticationExtension.get_match(ExternalJWTAuthentication())
+    assert scheme.name == "externalJWT"
+    assert scheme.get_security_definition(None)["bearerFormat"] == "JWT"
+
+
+def test_a_symmetric_key_in_the_key_set_is_never_used(api, issuer, trust, monkeypatch):
+    trust(issuer)
+    linked(issuer)
+    secret = b"s" * 32
+    published = issuer.jwks()
+    published["keys"].append({"kty": "oct", "kid": "shared", "k": b64(secret), "use": "sig"})
+    monkeypatch.setattr(issuer, "jwks", lambda: published)
+    token = pyjwt.encode(issuer.claims(), secret, "HS256", headers={"kid": "shared"})
+    assert_refused(get(api, token))
+    assert get(api, issuer.token()).status_code == 200
+
+
+def test_an_empty_key_set_is_503_and_not_fetched_per_request(api, issuer, trust, monkeypatch):
+    trust(issuer, jwks_uri=issuer.url + "/keys")
+    linked(issuer)
+    monkeypatch.setattr(issuer, "jwks", lambda: {"keys": []})
+    for _ in range(3):
+        assert get(api, issuer.token()).status_code == 503
+    assert issuer.key_fetches() == 1
+
+
+def test_concurrent_unknown_kids_fetch_once(api, issuer, trust):
+    trust(issuer)
+    linked(issuer)
+    assert get(api, issuer.token()).status_code == 200
+    new_kid = issuer.rotate()
+    held = external.issuer_keys(external.trusted_issuers()[issuer.url])
+    with ThreadPoolExecutor(8) as pool:
+        keys = list(pool.map(lambda _: held.key(new_kid), range(8)))
+    assert all(key is not None for key in keys)
+    assert get(api, issuer.token(kid=new_kid)).status_code == 200
+    assert issuer.key_fetches() == 2
+
+
+@pytest.mark.urls("tests.urls")
+def test_the_admin_lists_and_searches_identities(client, issuer):
+    admin_user = get_user_model().objects.create_superuser("root", "root@example.test", "pw")
+    linked(issuer)
+    client.force_login(admin_user)
+    url = "/admin/tessera/externalidentity/"
+    response = client.get(url, {"q": "alice"})
+    assert response.status_code == 200
+    assert b"user-1" in response.content
