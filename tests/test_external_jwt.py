@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.urls import path
+from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -22,7 +23,7 @@ from rest_framework.views import APIView
 
 from tessera import schema_extensions  # noqa: F401  (registers the OpenAPI schemes)
 from tessera.authentication import ExternalJWTAuthentication, JWTAuthentication
-from tessera.models import ExternalIdentity
+from tessera.models import EmailAddress, ExternalIdentity
 from tessera.permissions import HasRole, HasScope
 from tessera.tokens import external
 
@@ -146,12 +147,42 @@ def test_create_mode_creates_and_links_on_first_sight_then_reuses(api, issuer, t
     assert get_user_model().objects.count() == 1
 
 
+def verified_locally(user):
+    EmailAddress.objects.create(user=user, email=user.email, verified_at=timezone.now())
+    return user
+
+
 def test_create_mode_links_by_verified_email_only_when_asked(api, issuer, trust):
-    alice = create_user("alice", email="alice@example.test")
+    alice = verified_locally(create_user("alice", email="alice@example.test"))
     trust(issuer, user="create", link_verified_email=True)
     response = get(api, issuer.token(sub="s-1", email="ALICE@example.test", email_verified=True))
     assert response.json()["username"] == "alice"
     assert ExternalIdentity.objects.get(subject="s-1").user == alice
+
+
+@pytest.mark.parametrize(
+    "local, claimed",
+    [
+        # An address nobody proved here: someone may have signed up with a victim's.
+        ({"verified": False}, "alice@example.test"),
+        # Look-alikes that database case rules can equate (the dotless i, the long s).
+        ({"verified": True}, "al\u0131ce@example.test"),
+        ({"verified": True, "is_staff": True}, "alice@example.test"),
+        ({"verified": True, "is_superuser": True}, "alice@example.test"),
+    ],
+)
+def test_no_link_to_an_account_whose_address_was_not_proved_here_or_that_is_staff(
+    api, issuer, trust, local, claimed
+):
+    flags = {k: v for k, v in local.items() if k != "verified"}
+    alice = create_user("alice", email="alice@example.test", **flags)
+    if local["verified"]:
+        verified_locally(alice)
+    trust(issuer, user="create", link_verified_email=True)
+    response = get(api, issuer.token(sub="s-2", email=claimed, email_verified=True))
+    assert response.status_code == 200
+    assert response.json()["username"] != "alice"
+    assert ExternalIdentity.objects.get(subject="s-2").user != alice
 
 
 def test_an_unverified_email_never_links_to_an_existing_account(api, issuer, trust):

@@ -24,6 +24,7 @@ from django.utils.module_loading import import_string
 from ..conf import tessera_settings
 from ..errors import ServiceUnavailable, UnknownExternalIdentity, UserInactive
 from ..models import ExternalIdentity
+from .verification import is_verified, users_with_address
 
 LINK, CREATE = "link", "create"
 
@@ -91,12 +92,22 @@ def _link_on_first_sight(entry: dict[str, Any], claims: dict[str, Any]):
 
 
 def _user_with_email(email: str | None):
+    """The one local account an issuer's verified address may be linked to, or None.
+
+    Only an account whose address Tessera itself verified (else anyone could sign up with
+    a victim's address, wait, and be joined by the victim), matched as the project matches
+    addresses without a password (ASCII case only: database case rules map look-alikes
+    such as the dotless ``ı`` onto ``I``), active, and never staff or a superuser.
+    """
     if email is None:
         return None
-    model = get_user_model()
-    users = list(
-        model._default_manager.filter(**{f"{model.get_email_field_name()}__iexact": email})[:2]
-    )
+    users = [
+        user
+        for user in users_with_address(email)
+        if is_verified(user)
+        and not getattr(user, "is_staff", False)
+        and not getattr(user, "is_superuser", False)
+    ]
     return users[0] if len(users) == 1 else None
 
 
