@@ -220,6 +220,15 @@ def tombstone(token_digests: Iterable[str | None]) -> None:
         _record_failure(CacheInvalidation.TOMBSTONE, digests, exc)
 
 
+def tombstone_revoked(token_digests: Iterable[str | None]) -> None:
+    """Tombstone those of these sessions revoked by now: after a deletion of their entries,
+    which may have erased a racing revocation's tombstone."""
+    digests = [d for d in token_digests if d]
+    if digests:
+        revoked = Session.objects.filter(token_digest__in=digests, revoked_at__isnull=False)
+        tombstone(list(revoked.values_list("token_digest", flat=True)))
+
+
 def tombstone_on_commit(token_digests: Iterable[str | None]) -> None:
     """Tombstone again once the caller's transaction commits, then replay the outbox.
 
@@ -258,8 +267,7 @@ def settle_on_commit(token_digests: Iterable[str | None]) -> None:
             except Exception as exc:
                 logger.error("Session cache write failed; recorded for replay.", exc_info=True)
                 _record_failure(CacheInvalidation.EVICT, digests, exc)
-            revoked = Session.objects.filter(token_digest__in=digests, revoked_at__isnull=False)
-            tombstone(list(revoked.values_list("token_digest", flat=True)))
+            tombstone_revoked(digests)
 
     if digests:
         transaction.on_commit(settle, robust=True)

@@ -400,8 +400,7 @@ def _forget_cached(digests: list[str]) -> None:
     session_cache.evict(digests)
     # A revocation that landed between the caller's query and the eviction lost its
     # tombstone.
-    revoked = Session.objects.filter(token_digest__in=digests, revoked_at__isnull=False)
-    session_cache.tombstone(list(revoked.values_list("token_digest", flat=True)))
+    session_cache.tombstone_revoked(digests)
 
 
 # Sessions carried over from other token libraries (see tessera.legacy).
