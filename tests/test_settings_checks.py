@@ -194,6 +194,7 @@ DOTTED = [key for key, option in OPTIONS.items() if option.dotted_path]
 
 def test_the_dotted_path_settings_are_the_serializers_and_the_hooks():
     assert sorted(DOTTED) == [
+        "EMAIL_DISPATCHER",
         "JWT_CLAIMS_HOOK",
         "ME_SERIALIZER",
         "REGISTER_SERIALIZER",

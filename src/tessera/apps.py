@@ -9,5 +9,6 @@ class TesseraConfig(AppConfig):
     def ready(self) -> None:
         from . import receivers  # noqa: F401  (connects the signal receivers)
         from .checks import register_checks
+        from .services import emails  # noqa: F401  (sends a request's e-mails after it)
 
         register_checks()

@@ -245,6 +245,16 @@ OPTIONS: dict[str, Option] = {
         merge_per_key=True,
     ),
     "SITE_NAME": Option("", (str,), "Name of the site in e-mail subjects and bodies."),
+    "EMAIL_DISPATCHER": Option(
+        "tessera.services.emails.deliver",
+        (str,),
+        "Dotted path of `callable(notice)` handed each e-mail notice (a JSON-serialisable "
+        "dict, never a token or key) after the response has been sent. The default "
+        "delivers it in the same process; a task-queue function that calls "
+        "`tessera.services.emails.deliver(notice)` in a worker takes it off the app "
+        "server (see docs/accounts.md).",
+        dotted_path="callable",
+    ),
     "ACCOUNT_THROTTLE_RATES": Option(
         {
             "register_ip": "10/hour",

@@ -5,21 +5,42 @@ same name earlier on its template path: ``tessera/email/<name>_subject.txt``,
 ``<name>.txt`` and ``<name>.html``. Links come from ``TESSERA['FRONTEND_URLS']``, never
 from the request's ``Host`` header, which the client controls.
 
-Sending goes through Django's e-mail backend. A failure is logged and swallowed: the
-HTTP answer must not depend on whether, or to whom, an e-mail went out.
+No e-mail is built or sent inside a request. A flow records a *notice* (plain,
+JSON-serialisable data naming what to send and to whom, never a reset token or a key),
+and the notices of a request are handed to ``TESSERA['EMAIL_DISPATCHER']`` once Django
+reports the request finished: after the WSGI server has written the response, and after
+every transaction of the request has ended. Looking the account up, minting its token or
+key, rendering and sending all happen in :func:`deliver`, so a request for an address
+with an account does exactly the work of one for an address without: no timing tell.
+
+The default dispatcher is :func:`deliver` itself, in the same worker thread, after the
+response. That needs no thread of its own (nothing queued is lost when gunicorn recycles
+a worker, nothing breaks when it forks after ``--preload``, no database connection lives
+outside Django's request cycle) and behaves the same under every WSGI worker class. A
+project with a slow mail server points the setting at a function that queues a task
+which calls :func:`deliver` in a worker (docs/accounts.md shows Celery and RQ).
+
+A failure to send is logged, never answered: the response has been sent already.
 """
 
 from __future__ import annotations
 
 import logging
 import string
+import threading
+from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
+from django.core.signals import request_finished, request_started
+from django.db import connections, transaction
 from django.template.loader import render_to_string
+from django.utils.module_loading import import_string
 
 from ..conf import tessera_settings
 
@@ -54,8 +75,15 @@ def duration_text(value: timedelta) -> str:
     return f"{count} {unit}{'' if count == 1 else 's'}"
 
 
-def send(name: str, to: str, context: dict[str, Any]) -> bool:
-    """Render and send one e-mail; False (and a log entry) when the backend failed."""
+class EmailNotSent(Exception):
+    """The e-mail backend failed; the failure has been logged with its traceback."""
+
+
+def send(name: str, to: str, context: dict[str, Any]) -> None:
+    """Render and send one e-mail now; raises :class:`EmailNotSent` when the backend fails.
+
+    Only :func:`deliver` and the notice handlers call this: a flow records a notice.
+    """
     context = {
         "site_name": tessera_settings.SITE_NAME,
         "login_url": frontend_url("login"),
@@ -73,8 +101,113 @@ def send(name: str, to: str, context: dict[str, Any]) -> bool:
     message.attach_alternative(render_to_string(f"tessera/email/{name}.html", context), "text/html")
     try:
         message.send()
-    except Exception:
+    except Exception as exc:
         user = context.get("user")
         logger.exception("Sending the %r e-mail failed (user %s).", name, getattr(user, "pk", None))
-        return False
-    return True
+        raise EmailNotSent(name) from exc
+
+
+# What each kind of notice runs, by dotted path: the handlers live with the flow that owns
+# their rule, and a task worker importing only this module still finds them.
+HANDLERS: dict[str, str] = {
+    "password_reset": "tessera.services.passwords.deliver_reset_links",
+    "verification_resend": "tessera.services.verification.deliver_resend",
+    "verification_key": "tessera.services.verification.deliver_key",
+    "message": "tessera.services.emails.deliver_message",
+}
+
+# The notices of the request this thread serves (``notices`` unset outside a request).
+# A thread, not a context variable: under ASGI, Django runs request_started's receivers in
+# a task of their own, whose context the view never sees, but every synchronous step of
+# one request (the receivers, the view, the response's close) in one thread of its own.
+_request = threading.local()
+
+
+def notify(kind: str, **fields: Any) -> None:
+    """Record one notice (``fields`` JSON-serialisable) to be dispatched later.
+
+    During a request: once the request has finished. Outside one (a shell, a command, a
+    task): once the current transaction commits, at once in autocommit.
+    """
+    if kind not in HANDLERS:
+        raise ValueError(f"No e-mail notice is called {kind!r}.")
+    notice = {"kind": kind, **fields}
+    pending = getattr(_request, "notices", None)
+    if pending is not None:
+        pending.append(notice)
+    else:
+        transaction.on_commit(partial(dispatch, notice))
+
+
+def notify_message(template: str, to: str, user=None, **context: Any) -> None:
+    """Record one e-mail of ``template`` whose context is ``user`` and plain data only."""
+    notify(
+        "message",
+        template=template,
+        to=to,
+        user=None if user is None else str(user.pk),
+        context=context,
+    )
+
+
+def dispatch(notice: dict[str, Any]) -> None:
+    """Hand one notice to EMAIL_DISPATCHER; whatever fails is logged, never raised."""
+    try:
+        import_string(tessera_settings.EMAIL_DISPATCHER)(notice)
+    except EmailNotSent:
+        pass  # logged with its traceback where it happened
+    except Exception:
+        # The notice is not logged: it carries an address.
+        logger.exception("The %r e-mail notice could not be dispatched.", notice.get("kind"))
+
+
+def deliver(notice: dict[str, Any]) -> None:
+    """Do what a notice asks: look the account up, mint what the e-mail carries, send.
+
+    The default EMAIL_DISPATCHER, and what a task queue's worker calls with the notice it
+    was given. Raises when sending fails, so a task queue can retry it.
+    """
+    fields = dict(notice)
+    handler: Callable[..., None] = import_string(HANDLERS[fields.pop("kind")])
+    handler(**fields)
+
+
+def deliver_message(template: str, to: str, user: str | None, context: dict[str, Any]) -> None:
+    if user is None:
+        send(template, to, {"user": None, **context})
+        return
+    account = user_by_pk(user)
+    if account is not None:
+        send(template, to, {"user": account, **context})
+
+
+def user_by_pk(pk: str):
+    """The user a notice names, or None if it was deleted since the notice was made."""
+    return get_user_model()._default_manager.filter(pk=pk).first()
+
+
+def _collect_notices(**kwargs: Any) -> None:
+    _request.notices = []
+
+
+def _dispatch_collected(**kwargs: Any) -> None:
+    """At request_finished: the response has been written, the request's work is done."""
+    notices = getattr(_request, "notices", None)
+    _request.notices = None
+    if not notices:
+        return
+    # Django may have closed this thread's connections just before (CONN_MAX_AGE): any
+    # that delivering opens again is closed too, so none stays open between requests.
+    closed = {alias for alias in connections if connections[alias].connection is None}
+    try:
+        for notice in notices:
+            dispatch(notice)
+    finally:
+        for alias in closed:
+            connection = connections[alias]
+            if connection.connection is not None and not connection.in_atomic_block:
+                connection.close()
+
+
+request_started.connect(_collect_notices, dispatch_uid="tessera.emails.collect")
+request_finished.connect(_dispatch_collected, dispatch_uid="tessera.emails.dispatch")

@@ -79,12 +79,21 @@ def check_current_password(user, password: str, field: str) -> None:
 
 
 def request_password_reset(request, email: str) -> None:
+    """Count the attempt, then leave a notice: the same work whoever holds ``email``.
+
+    Which accounts get a link is decided when the notice is delivered, after the
+    response (see :func:`deliver_reset_links`).
+    """
+    throttling.hit("password-reset-ip", client_key(request), account_rate("password_reset_ip"))
+    throttling.hit("password-reset-email", fold_case(email), account_rate("password_reset_email"))
+    emails.notify("password_reset", email=email)
+
+
+def deliver_reset_links(email: str) -> None:
     """E-mail a reset link to every active account whose stored address is ``email``.
 
     The link goes to the stored address, never to the submitted spelling of it.
     """
-    throttling.hit("password-reset-ip", client_key(request), account_rate("password_reset_ip"))
-    throttling.hit("password-reset-email", fold_case(email), account_rate("password_reset_email"))
     for user in users_with_address(email):
         if not user.has_usable_password():
             continue
@@ -127,7 +136,7 @@ def confirm_password_reset(request, uid: str, token: str, new_password: str):
         revoke_user_sessions(user, RevokeReason.PASSWORD_RESET)
         cancel_pending_keys(user)
     signals.password_reset.send(sender=user.__class__, user=user, request=request)
-    emails.send("password_changed", email_of(user), {"user": user, "reset": True})
+    emails.notify_message("password_changed", email_of(user), user, reset=True)
     return user
 
 
@@ -154,4 +163,4 @@ def change_password(request, current_password: str, new_password: str) -> None:
         revoke_user_sessions(user, RevokeReason.PASSWORD_CHANGED, keep=current)
         cancel_pending_keys(user)
     signals.password_changed.send(sender=user.__class__, user=user, request=request)
-    emails.send("password_changed", email_of(user), {"user": user, "reset": False})
+    emails.notify_message("password_changed", email_of(user), user, reset=False)

@@ -57,7 +57,7 @@ def _request_email_change(user, new_email: str) -> None:
                 "An account with this e-mail already exists.",
                 "unique",
             )
-        emails.send("account_exists", new_email, {"user": None})
+        emails.notify_message("account_exists", new_email)
         return
     send_key(user, new_email, EmailKeyPurpose.CHANGE)
 

@@ -70,7 +70,7 @@ def register(
         make_password(password)
     owner = existing[0]
     if email_of(owner):
-        emails.send("account_exists", email_of(owner), {"user": owner})
+        emails.notify_message("account_exists", email_of(owner), owner)
     return Registration(user=None)
 
 

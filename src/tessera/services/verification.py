@@ -140,14 +140,26 @@ def cancel_pending_keys(user) -> int:
 
 
 def send_key(user, email: str, purpose: str) -> None:
-    """Mint a key and e-mail its link to ``email``."""
-    key = create_key(user, email, purpose)
+    """E-mail a new key's link to ``email``; the key is minted when the notice is delivered."""
+    emails.notify("verification_key", user=str(user.pk), email=email, purpose=purpose)
+
+
+def deliver_key(user: str, email: str, purpose: str) -> None:
+    """Mint a key and e-mail its link (the notice of :func:`send_key`)."""
+    account = emails.user_by_pk(user)
+    # A key for an account that cannot use it would only wait to expire.
+    if account is not None and account.is_active:
+        _mail_new_key(account, email, purpose)
+
+
+def _mail_new_key(account, email: str, purpose: str) -> None:
+    key = create_key(account, email, purpose)
     name = "verify_email" if purpose == EmailKeyPurpose.VERIFY else "email_change"
     emails.send(
         name,
         email,
         {
-            "user": user,
+            "user": account,
             "email": email,
             "key": key,
             "url": emails.frontend_url("verify_email", key=key),
@@ -188,14 +200,12 @@ def consume(request, key: str) -> Verified:
             request=request,
         )
         if verified.previous_email:
-            emails.send(
+            emails.notify_message(
                 "email_changed",
                 verified.previous_email,
-                {
-                    "user": verified.user,
-                    "old_email": verified.previous_email,
-                    "new_email": verified.email,
-                },
+                verified.user,
+                old_email=verified.previous_email,
+                new_email=verified.email,
             )
     return verified
 
@@ -237,15 +247,20 @@ def address_in_use(email: str, *, exclude=None) -> bool:
 
 
 def resend(request, email: str) -> None:
-    """E-mail a fresh key to each unverified account with this address; silent otherwise."""
+    """Count the attempt, then leave a notice: the same work whoever holds ``email``."""
     rates = (account_rate("resend_ip"), account_rate("resend_email"))
     throttling.hit("resend-ip", client_key(request), rates[0])
     throttling.hit("resend-email", fold_case(email), rates[1])
     if tessera_settings.EMAIL_VERIFICATION == "none":
         return
+    emails.notify("verification_resend", email=email)
+
+
+def deliver_resend(email: str) -> None:
+    """E-mail a fresh key to each unverified account with this address; nothing otherwise."""
     for user in users_with_address(email):
         if not is_verified(user):
-            send_key(user, email_of(user), EmailKeyPurpose.VERIFY)
+            _mail_new_key(user, email_of(user), EmailKeyPurpose.VERIFY)
 
 
 def account_rate(name: str) -> str | None:
