@@ -12,13 +12,14 @@ import asyncio
 import json
 import logging
 import re
+from unittest import mock
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core import mail
 from django.core.handlers.asgi import ASGIHandler
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.test import override_settings
 from django.test.signals import template_rendered
 from django.test.utils import CaptureQueriesContext
@@ -290,3 +291,16 @@ def test_under_asgi_the_e_mail_is_sent_after_the_response(user):
     status, mails_when_written = async_to_sync(asgi_post)(RESET, {"email": ALICE})
     assert (status, mails_when_written) == (202, 0)
     assert [message.to for message in mail.outbox] == [[ALICE]]
+
+
+# The database down
+
+
+@pytest.mark.parametrize("path", [RESET, RESEND], ids=["password reset", "verification resend"])
+def test_with_the_database_down_the_request_is_refused_not_accepted(api, user, queued, path):
+    with mock.patch.object(emails, "require_database", side_effect=OperationalError("down")):
+        response = api.post(path, {"email": ALICE}, format="json")
+    assert response.status_code == 503
+    assert response.json()["code"] == "service_unavailable"
+    assert "Retry-After" in response
+    assert queued == []

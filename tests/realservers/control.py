@@ -19,9 +19,14 @@ import django
 def main() -> None:
     django.setup()
     # Only once Django is set up can the models be imported.
+    from django.db import close_old_connections
+
     from .operations import OPERATIONS
 
     for line in sys.stdin:
+        # As a task worker does between tasks: a connection the database dropped (it was
+        # restarted) is replaced, not failed on forever.
+        close_old_connections()
         command = json.loads(line)
         try:
             answer = {"ok": True, "result": OPERATIONS[command.pop("op")](**command)}

@@ -10,6 +10,7 @@ import base64
 import itertools
 import json
 import re
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ TOKENS = "/api/auth/tokens/"
 PASSWORD_CHANGE = "/api/auth/password/change/"
 PASSWORD_RESET = "/api/auth/password/reset/"
 PASSWORD_RESET_CONFIRM = "/api/auth/password/reset/confirm/"
+MAIL_TIMEOUT = 10.0
 RESET_LINK = re.compile(r"/reset-password/(?P<uid>[^/\s]+)/(?P<token>[^/\s]+)")
 
 
@@ -119,9 +121,13 @@ class Account:
         """Ask ``server`` for a reset e-mail; the uid and token of the link it sent."""
         sent = len(received(self.site.mailbox, self.email))
         expect(server.request("POST", PASSWORD_RESET, body={"email": self.email}), 202)
-        for path in reversed(received(self.site.mailbox, self.email)[sent:]):
-            if link := RESET_LINK.search(plain_text(read(path))):
-                return link.groupdict()
+        # The e-mail is sent once the response has been written: it may still be on its way.
+        deadline = time.monotonic() + MAIL_TIMEOUT
+        while time.monotonic() < deadline:
+            for path in reversed(received(self.site.mailbox, self.email)[sent:]):
+                if link := RESET_LINK.search(plain_text(read(path))):
+                    return link.groupdict()
+            time.sleep(0.01)
         raise UnexpectedAnswer(f"no reset link was sent to {self.email}")
 
     # Use

@@ -43,9 +43,11 @@ def _size(path: Path) -> int:
 
 
 @contextmanager
-def site_for_tests(config: pytest.Config) -> Iterator[Site]:
+def site_for_tests(
+    config: pytest.Config, server_names: tuple[str, ...] = ("A", "B")
+) -> Iterator[Site]:
     """:func:`running_site`, with its logs reported on each failure while it runs."""
-    with running_site() as site:
+    with running_site(server_names) as site:
         plugin = FailureLogs(site)
         config.pluginmanager.register(plugin)
         try:

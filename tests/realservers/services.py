@@ -172,6 +172,10 @@ class PostgresCluster:
             str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
             "--auth=trust", "--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions",
         )  # fmt: skip
+        self.start_again()
+
+    def start_again(self) -> None:
+        """Start the cluster :meth:`start` created, after a :meth:`stop`, on the same port."""
         options = (
             f"-p {self.port} -k {self.directory} -c listen_addresses={HOST} "
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off "
@@ -186,9 +190,14 @@ class PostgresCluster:
         with psycopg.connect(self.url("postgres"), autocommit=True) as connection:
             connection.execute(f'CREATE DATABASE "{name}"')
 
-    def stop(self) -> None:
+    @property
+    def running(self) -> bool:
         # The pid file exists from the server's start to its stop, even a failed start's.
-        if (self.data / "postmaster.pid").exists():
+        return (self.data / "postmaster.pid").exists()
+
+    def stop(self) -> None:
+        """Stop at once (``immediate``): every connection drops, as when the server dies."""
+        if self.running:
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop")
 
 

@@ -38,7 +38,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives
 from django.core.signals import request_finished, request_started
-from django.db import connections, transaction
+from django.db import connections, router, transaction
 from django.template.loader import render_to_string
 from django.utils.module_loading import import_string
 
@@ -148,6 +148,17 @@ def notify_message(template: str, to: str, user=None, **context: Any) -> None:
         user=None if user is None else str(user.pk),
         context=context,
     )
+
+
+def require_database() -> None:
+    """One round trip to the users' database, the same for every request.
+
+    A flow that defers all of its lookups (reset, resend) would otherwise answer 202
+    while the database is down and its e-mail could never be sent: the DatabaseError
+    raised here is answered 503 with Retry-After by the exception handler.
+    """
+    with connections[router.db_for_read(get_user_model())].cursor() as cursor:
+        cursor.execute("SELECT 1")
 
 
 def dispatch(notice: dict[str, Any]) -> None:

@@ -86,6 +86,7 @@ def request_password_reset(request, email: str) -> None:
     """
     throttling.hit("password-reset-ip", client_key(request), account_rate("password_reset_ip"))
     throttling.hit("password-reset-email", fold_case(email), account_rate("password_reset_email"))
+    emails.require_database()
     emails.notify("password_reset", email=email)
 
 

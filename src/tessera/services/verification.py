@@ -253,6 +253,7 @@ def resend(request, email: str) -> None:
     throttling.hit("resend-email", fold_case(email), rates[1])
     if tessera_settings.EMAIL_VERIFICATION == "none":
         return
+    emails.require_database()
     emails.notify("verification_resend", email=email)
 
 
