@@ -25,6 +25,7 @@ from tessera import schema_extensions  # noqa: F401  (registers the OpenAPI sche
 from tessera.authentication import ExternalJWTAuthentication, JWTAuthentication
 from tessera.models import EmailAddress, ExternalIdentity
 from tessera.permissions import HasRole, HasScope
+from tessera.services import issuer_keys
 from tessera.tokens import external
 
 from .conftest import SCOPES, create_user
@@ -307,7 +308,7 @@ def test_keys_fetched_by_one_process_serve_the_others(api, issuer, trust):
     trust(issuer)
     linked(issuer)
     assert get(api, issuer.token()).status_code == 200
-    external.forget_keys()  # as another process would start: nothing held in memory
+    issuer_keys.forget_keys()  # as another process would start: nothing held in memory
     issuer.down = True
     assert get(api, issuer.token()).status_code == 200
     assert issuer.key_fetches() == 1
@@ -318,7 +319,7 @@ def test_cached_keys_keep_working_while_the_issuer_is_down(api, issuer, trust, s
     linked(issuer)
     assert get(api, issuer.token()).status_code == 200
     issuer.stop()
-    held = external._issuer_keys[issuer.url]
+    held = issuer_keys._issuer_keys[issuer.url]
     held.fetched_at -= 2 * 3600  # the keys are stale: a refetch is due and fails
     assert get(api, issuer.token()).status_code == 200
     assert_refused(get(api, forge({"alg": "RS256", "kid": "unknown"}, issuer.claims(), "c2ln")))
@@ -333,7 +334,7 @@ def test_no_keys_and_the_issuer_down_is_503(api, issuer, trust):
     assert response.json()["code"] == "issuer_unavailable"
     assert response["Retry-After"]
     issuer.down = False
-    time.sleep(external.NO_KEYS_RETRY_SECONDS)
+    time.sleep(issuer_keys.NO_KEYS_RETRY_SECONDS)
     assert get(api, issuer.token()).status_code == 200
 
 
@@ -521,15 +522,17 @@ def test_an_empty_key_set_is_503_and_not_fetched_per_request(api, issuer, trust,
     assert issuer.key_fetches() == 1
 
 
-def test_concurrent_unknown_kids_fetch_once(api, issuer, trust):
+def test_concurrent_unknown_kids_fetch_once_and_the_others_do_not_wait(api, issuer, trust):
     trust(issuer)
     linked(issuer)
     assert get(api, issuer.token()).status_code == 200
     new_kid = issuer.rotate()
-    held = external.issuer_keys(external.trusted_issuers()[issuer.url])
+    held = issuer_keys.issuer_keys(external.trusted_issuers()[issuer.url])
     with ThreadPoolExecutor(8) as pool:
         keys = list(pool.map(lambda _: held.key(new_kid), range(8)))
-    assert all(key is not None for key in keys)
+    # The thread that refreshed has the new key; the others were answered from what was
+    # held at that moment, the new key or none, without waiting for the fetch.
+    assert any(key is not None for key in keys)
     assert get(api, issuer.token(kid=new_kid)).status_code == 200
     assert issuer.key_fetches() == 2
 
