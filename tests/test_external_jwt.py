@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -14,109 +13,24 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.urls import path
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework.permissions import IsAuthenticated
-from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from tessera import schema_extensions  # noqa: F401  (registers the OpenAPI schemes)
-from tessera.authentication import ExternalJWTAuthentication, JWTAuthentication
+from tessera.authentication import ExternalJWTAuthentication
 from tessera.models import EmailAddress, ExternalIdentity
-from tessera.permissions import HasRole, HasScope
 from tessera.services import issuer_keys
 from tessera.tokens import external
 
-from .conftest import SCOPES, create_user
+from .conftest import create_user
+from .external_support import assert_refused, b64, forge, get, linked, urlpatterns  # noqa: F401
 from .fake_issuer import FakeIssuer
 
 pytestmark = [pytest.mark.django_db, pytest.mark.urls(__name__)]
 
-AUDIENCE = "https://api.example.test"
-
-
-class WhoAmI(APIView):
-    authentication_classes = [ExternalJWTAuthentication, JWTAuthentication]
-    permission_classes = [IsAuthenticated]
-
-    def get(self, request):
-        return Response(
-            {
-                "username": request.user.get_username(),
-                "issuer": request.auth.issuer,
-                "sub": request.auth.claims["sub"],
-            }
-        )
-
-
-class ManagersOnly(WhoAmI):
-    permission_classes = [HasRole("Manager")]
-
-
-class PostReaders(WhoAmI):
-    permission_classes = [HasScope("posts:read")]
-
-
-urlpatterns = [
-    path("me/", WhoAmI.as_view()),
-    path("managers/", ManagersOnly.as_view()),
-    path("posts/", PostReaders.as_view()),
-]
-
 
 def map_by_username(claims):
     return get_user_model().objects.filter(username=claims.get("preferred_username")).first()
-
-
-@pytest.fixture
-def issuer():
-    fake = FakeIssuer().start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def other_issuer():
-    fake = FakeIssuer("ES256").start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture
-def trust(settings):
-    """``trust(issuer, **entry)`` makes the issuer trusted (alone unless ``also`` is given)."""
-
-    def configure(*fakes, **entry):
-        entries = [
-            {
-                "issuer": fake.url,
-                "audience": AUDIENCE,
-                "algorithms": [fake.algorithm],
-                "user": "link",
-                **entry,
-            }
-            for fake in fakes
-        ]
-        settings.TESSERA = {**settings.TESSERA, "TRUSTED_ISSUERS": entries, "SCOPES": SCOPES}
-
-    return configure
-
-
-def get(api, token, url="/me/"):
-    return api.get(url, HTTP_AUTHORIZATION=f"Bearer {token}")
-
-
-def linked(fake, username="alice", subject="user-1"):
-    user = create_user(username)
-    ExternalIdentity.objects.create(issuer=fake.url, subject=subject, user=user)
-    return user
-
-
-def assert_refused(response, code="invalid_token"):
-    assert response.status_code == 401, response.content
-    assert response.json()["code"] == code
-    assert response["WWW-Authenticate"]
 
 
 # --- Users --------------------------------------------------------------------------
@@ -127,7 +41,12 @@ def test_link_mode_authenticates_a_linked_user(api, issuer, trust):
     linked(issuer)
     response = get(api, issuer.token())
     assert response.status_code == 200, response.content
-    assert response.json() == {"username": "alice", "issuer": issuer.url, "sub": "user-1"}
+    assert response.json() == {
+        "username": "alice",
+        "issuer": issuer.url,
+        "sub": "user-1",
+        "session": None,
+    }
 
 
 def test_link_mode_refuses_an_unlinked_identity(api, issuer, trust):
@@ -325,7 +244,7 @@ def test_cached_keys_keep_working_while_the_issuer_is_down(api, issuer, trust, s
     assert_refused(get(api, forge({"alg": "RS256", "kid": "unknown"}, issuer.claims(), "c2ln")))
 
 
-def test_no_keys_and_the_issuer_down_is_503(api, issuer, trust):
+def test_no_keys_and_the_issuer_down_is_503(api, issuer, trust, clock):
     trust(issuer)
     linked(issuer)
     issuer.down = True
@@ -334,7 +253,9 @@ def test_no_keys_and_the_issuer_down_is_503(api, issuer, trust):
     assert response.json()["code"] == "issuer_unavailable"
     assert response["Retry-After"]
     issuer.down = False
-    time.sleep(issuer_keys.NO_KEYS_RETRY_SECONDS)
+    assert get(api, issuer.token()).status_code == 503  # not retried at once
+    assert issuer.requests == ["/.well-known/openid-configuration"]
+    clock.advance(seconds=issuer_keys.NO_KEYS_RETRY_SECONDS)
     assert get(api, issuer.token()).status_code == 200
 
 
@@ -352,14 +273,6 @@ def test_a_discovery_document_naming_another_issuer_is_refused(api, issuer, trus
 
 
 # --- Attacks: every one a 401, never a 500 ----------------------------------------------
-
-
-def b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def forge(header: dict, claims: dict, signature: str = "") -> str:
-    return ".".join([b64(json.dumps(header).encode()), b64(json.dumps(claims).encode()), signature])
 
 
 @pytest.fixture
