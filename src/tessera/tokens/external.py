@@ -197,7 +197,9 @@ def check_claims(claims: dict[str, Any], entry: dict[str, Any]) -> None:
     if not same_value(claims.get("iss"), entry["issuer"]):
         raise InvalidJWT("Token is invalid.")
     audience_claim = entry.get("audience_claim", "aud")
-    if not _audience_accepted(claims.get(audience_claim), entry["audience"]):
+    if not _audience_accepted(
+        claims.get(audience_claim), entry["audience"], lists=audience_claim == "aud"
+    ):
         raise InvalidJWT("Token is for another audience.")
     for name, value in entry.get("required_claims", {}).items():
         if name not in claims or not same_value(claims[name], value):
@@ -210,9 +212,11 @@ def check_claims(claims: dict[str, Any], entry: dict[str, Any]) -> None:
     _check_times(claims)
 
 
-def _audience_accepted(claimed: Any, accepted: str | list[str]) -> bool:
+def _audience_accepted(claimed: Any, accepted: str | list[str], *, lists: bool) -> bool:
+    """``aud`` may be a list of which one is accepted (RFC 7519); a claim configured
+    instead of it (Cognito's ``client_id``) holds one string."""
     accepted = [accepted] if isinstance(accepted, str) else list(accepted)
-    values = [claimed] if isinstance(claimed, str) else claimed
+    values = [claimed] if isinstance(claimed, str) else claimed if lists else None
     return (
         isinstance(values, list)
         and all(isinstance(value, str) for value in values)
