@@ -518,13 +518,15 @@ OPTIONS: dict[str, Option] = {
         (tuple, list),
         "Resource-server mode: the external issuers whose access tokens "
         "ExternalJWTAuthentication accepts, one dict each: issuer, audience, algorithms, "
-        "user ('link', 'create' or a dotted path), optional jwks_uri and claim mappings "
-        "(docs/federation.md).",
+        "user ('link', 'create' or a dotted path), optional jwks_uri, claim mappings and "
+        "open_session (one Tessera session per token) (docs/federation.md).",
     ),
     "EXTERNAL_JWKS_TIMEOUT": Option(
         timedelta(seconds=5),
         (timedelta,),
-        "Connect and read timeout of each request for an issuer's discovery document or keys.",
+        "Total time one refresh of an issuer's keys may take (discovery document and key "
+        "set together, however slowly the issuer answers); the connection is then cut. "
+        "Requests waiting for an issuer's first keys wait no longer.",
         positive=True,
     ),
     "EXTERNAL_JWKS_MAX_AGE": Option(
@@ -539,6 +541,20 @@ OPTIONS: dict[str, Option] = {
         (timedelta,),
         "Keys are fetched again for a token with an unknown kid, or after a failed fetch, "
         "at most this often per issuer and process.",
+        positive=True,
+    ),
+    "AUDIT_EVENTS": Option(
+        True,
+        (bool,),
+        "Record the audit trail (SecurityEvent rows: logins, failures, revocations, "
+        "changes of password, address and factors; docs/audit.md). Never per request.",
+    ),
+    "AUDIT_RETENTION": Option(
+        timedelta(days=180),
+        (timedelta,),
+        "How long audit events are kept; tessera_clearsessions deletes older ones. None "
+        "keeps them forever.",
+        nullable=True,
         positive=True,
     ),
     "WEBAUTHN_CHALLENGE_TTL": Option(

@@ -10,6 +10,7 @@ from ..authentication import (
     JWTAuthentication,
     SessionAuthentication,
     TokenAuthentication,
+    external_session_authentication,
     imported_token_authentication,
 )
 from ..conf import tessera_settings
@@ -17,6 +18,7 @@ from ..errors import RequestTooLarge, exception_handler
 from ..parsers import JSONParser
 from ..permissions import RequiresRecentAuth
 from ..serializers.fields import EmptySerializer, ErrorSerializer
+from ..services import audit
 from ..services import login as login_service
 from .login_responses import login_response
 
@@ -47,6 +49,10 @@ class TesseraAPIView(generics.GenericAPIView):
     # Whether a session waiting for MFA enrolment may call this view (see
     # tessera.authentication.refuse_until_enrolled).
     open_during_mfa_enrolment = False
+    # Whether an external issuer's token that opened a Tessera session (an entry with
+    # open_session) may call this view: logout and the session views, so that session
+    # can be seen and ended, and nothing else of the account.
+    accepts_external_sessions = False
 
     @classmethod
     def as_view(cls, **initkwargs):
@@ -54,6 +60,14 @@ class TesseraAPIView(generics.GenericAPIView):
         # outlive it: a revoked token family, a throttle counter. Services open their
         # own transactions where they need them.
         return transaction.non_atomic_requests(super().as_view(**initkwargs))
+
+    def dispatch(self, request, *args, **kwargs):
+        # Events recorded deep in a service (a revocation) carry this client's address.
+        bound = audit.current_request.set(request)
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            audit.current_request.reset(bound)
 
     def initial(self, request, *args, **kwargs):
         # Refuse by the declared length before anything reads the body into memory.
@@ -107,6 +121,14 @@ class TesseraAPIView(generics.GenericAPIView):
         imported = imported_token_authentication()
         if authenticators and imported is not None:
             authenticators.append(imported())
+        external = external_session_authentication() if self.accepts_external_sessions else None
+        if authenticators and external is not None:
+            # Before JWTAuthentication, which would refuse the issuer's JWT as not its own.
+            position = next(
+                (i for i, a in enumerate(authenticators) if isinstance(a, JWTAuthentication)),
+                len(authenticators),
+            )
+            authenticators.insert(position, external)
         return authenticators
 
     def get_authenticate_header(self, request):
