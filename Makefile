@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test install lint bench build package-check clean
+.PHONY: demo test install lint fuzz audit-deps bench build package-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,12 +18,24 @@ install: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests example bench
 	$(BIN)/ruff format --check src tests example bench
+	$(BIN)/bandit -q -c pyproject.toml -r src
 
 # AUTH_USER_MODEL cannot change inside one process: the account flows on a user model
 # that logs in by e-mail run in a second pass (collecting no tests there exits 5: a failure).
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 	$(BIN)/pytest --ds=tests.settings_email_user tests/test_accounts_email_user.py tests/test_email_user_admin.py tests/test_unicode_email_user.py
+
+# The long run of the property tests and of schemathesis over every operation (the suite
+# runs both with few examples). Hypothesis keeps what it finds in .hypothesis/.
+fuzz: $(STAMP)
+	TESSERA_HYPOTHESIS_PROFILE=fuzz TESSERA_SCHEMATHESIS_EXAMPLES=300 \
+		$(BIN)/pytest -p no:cacheprovider tests/test_fuzz_parsers.py tests/test_schemathesis.py
+
+# Known vulnerabilities in the installed dependencies (skipped, saying why, where the
+# vulnerability service cannot be reached).
+audit-deps: $(STAMP)
+	$(BIN)/python .ci/audit_deps.py
 
 demo: $(STAMP)
 	cd example && ../$(BIN)/python manage.py migrate --noinput

@@ -19,6 +19,7 @@ from django.db import connection
 from django.dispatch import Signal
 from django.middleware.csrf import _get_new_csrf_string
 from django.utils import timezone
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from tessera import session_cache
@@ -26,6 +27,15 @@ from tessera import session_cache
 from .fake_issuer import FakeIssuer
 from .realservers.availability import missing_binaries
 from .testapp.seed import seed_roles_and_users
+
+# Property tests: a bounded, repeatable run in the suite; `make fuzz` runs the long one.
+hypothesis_settings.register_profile(
+    "suite", max_examples=40, deadline=timedelta(seconds=1), derandomize=True, database=None
+)
+hypothesis_settings.register_profile(
+    "fuzz", max_examples=5000, deadline=timedelta(seconds=1), print_blob=True
+)
+hypothesis_settings.load_profile(os.environ.get("TESSERA_HYPOTHESIS_PROFILE", "suite"))
 
 PASSWORD = "correct-horse-battery-staple"
 CREDENTIALS = {"username": "alice", "password": PASSWORD}

@@ -8,7 +8,7 @@ from typing import Any
 try:
     from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 except ImportError:  # the `openapi` extra is not installed
-    extend_schema = PolymorphicProxySerializer = None
+    extend_schema = PolymorphicProxySerializer = TesseraAutoSchema = None
 else:
     from . import schema_extensions  # noqa: F401  (registers the security schemes)
 
@@ -34,3 +34,23 @@ def one_of(name: str, serializers: list) -> Any:
     return PolymorphicProxySerializer(
         component_name=name, serializers=serializers, resource_type_field_name=None
     )
+
+
+if extend_schema is not None:
+    from drf_spectacular.openapi import AutoSchema
+
+    class TesseraAutoSchema(AutoSchema):
+        """drf-spectacular's schema, plus the answers every Tessera view gives alike: a
+        body larger than MAX_BODY_BYTES is refused with 413 by every operation that reads
+        one, so no view has to repeat it."""
+
+        def _get_response_bodies(self, direction: str = "response") -> dict:
+            # The hook extend_schema leaves alone: it replaces get_response_serializers.
+            bodies = super()._get_response_bodies(direction)
+            if self.method in ("POST", "PUT", "PATCH") and "413" not in bodies:
+                from .serializers.fields import ErrorSerializer
+
+                bodies["413"] = self._get_response_for_code(
+                    ErrorSerializer, "413", direction=direction
+                )
+            return bodies

@@ -17,6 +17,7 @@ from ..conf import tessera_settings
 from ..errors import RequestTooLarge, exception_handler
 from ..parsers import JSONParser
 from ..permissions import RequiresRecentAuth
+from ..schema import TesseraAutoSchema
 from ..serializers.fields import EmptySerializer, ErrorSerializer
 from ..services import audit
 from ..services import login as login_service
@@ -41,6 +42,8 @@ class TesseraAPIView(generics.GenericAPIView):
     authentication_classes = [TokenAuthentication, JWTAuthentication, SessionAuthentication]
     parser_classes = [JSONParser]
     throttle_classes: list = []
+    if TesseraAutoSchema is not None:
+        schema = TesseraAutoSchema()
 
     # Announced in WWW-Authenticate when no authentication class of the view does.
     challenge_class: type = TokenAuthentication

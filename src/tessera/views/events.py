@@ -23,13 +23,16 @@ class EventPagination(CursorPagination):
 
 class EventListView(TesseraAPIView):
     """The caller's security events, newest first: logins (and failed ones on their
-    account), revocations, changes of password, address and second factors."""
+    account), revocations, changes of password, address and second factors. A cursor
+    that is not one this endpoint gave answers 404."""
 
     permission_classes = [IsAuthenticated, IsNotPersonalAccessToken]
     serializer_class = SecurityEventSerializer
     pagination_class = EventPagination
 
-    @document(responses={200: SecurityEventSerializer(many=True), **error_responses(401, 403, 503)})
+    @document(
+        responses={200: SecurityEventSerializer(many=True), **error_responses(401, 403, 404, 503)}
+    )
     def get(self, request):
         page = self.paginate_queryset(audit.events_of(request.user))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
