@@ -24,6 +24,7 @@ from rest_framework.test import APIClient
 from tessera import session_cache
 
 from .demo_support import DemoServer
+from .fake_issuer import FakeIssuer
 from .realservers.availability import missing_binaries
 from .testapp.seed import seed_roles_and_users
 
@@ -327,6 +328,45 @@ def login(api) -> Callable[..., dict]:
 def jwt_login(api, user) -> Callable[..., dict]:
     """Alice's JWT login through jwt/; returns the response JSON (access, refresh, user)."""
     return partial(log_in, api, path=JWT_URL)
+
+
+# --- External issuers (tests/fake_issuer.py) ---------------------------------------------
+
+EXTERNAL_AUDIENCE = "https://api.example.test"
+
+
+@pytest.fixture
+def issuer():
+    fake = FakeIssuer().start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def other_issuer():
+    fake = FakeIssuer("ES256").start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def trust(settings):
+    """``trust(issuer, **entry)`` makes the issuer trusted (alone unless ``also`` is given)."""
+
+    def configure(*fakes, **entry):
+        entries = [
+            {
+                "issuer": fake.url,
+                "audience": EXTERNAL_AUDIENCE,
+                "algorithms": [fake.algorithm],
+                "user": "link",
+                **entry,
+            }
+            for fake in fakes
+        ]
+        settings.TESSERA = {**settings.TESSERA, "TRUSTED_ISSUERS": entries, "SCOPES": SCOPES}
+
+    return configure
 
 
 NEW_ACCOUNT = {"username": "abc", "password": PASSWORD, "email": "abc@example.com"}

@@ -6,6 +6,7 @@ Served by a thread of the test process on a free port; nothing leaves this machi
 from __future__ import annotations
 
 import json
+import sys
 import threading
 import time
 import uuid
@@ -16,20 +17,46 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 JWKS_PATH = "/keys"
+# Answers with a redirect to the key set: a client that follows it reads keys from a URL
+# nobody configured.
+MOVED_PATH = "/moved"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up on a slow answer is what the slow-issuer tests cause.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
 
 
 class FakeIssuer:
     """One issuer: ``start()``, mint tokens with ``token()``, ``rotate()`` its key,
-    ``down = True`` to answer 503, ``stop()`` to close the port."""
+    ``down = True`` to answer 503, ``stop()`` to close the port.
+
+    A slow issuer: ``hold()`` makes answers wait until ``release()`` (``arrived`` is set
+    when a request is waiting); ``trickle = seconds`` sends each answer, status line and
+    headers included, one byte at a time.
+    """
 
     def __init__(self, algorithm: str = "RS256") -> None:
         self.algorithm = algorithm
         self.keys: list[tuple[str, Any]] = []
         self.requests: list[str] = []
         self.down = False
-        self._server: ThreadingHTTPServer | None = None
+        self.trickle: float | None = None
+        self.arrived = threading.Event()
+        self._released = threading.Event()
+        self._released.set()
+        self._server: _QuietServer | None = None
         self.rotate()
+
+    def hold(self) -> None:
+        self.arrived.clear()
+        self._released.clear()
+
+    def release(self) -> None:
+        self._released.set()
 
     # --- Serving ----------------------------------------------------------------------
 
@@ -39,8 +66,16 @@ class FakeIssuer:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:  # noqa: N802 - http.server's naming
                 issuer.requests.append(self.path)
+                issuer.arrived.set()
+                issuer._released.wait(timeout=30)
                 if issuer.down:
                     self.send_error(503)
+                    return
+                if self.path == MOVED_PATH:
+                    self.send_response(302)
+                    self.send_header("Location", issuer.url + JWKS_PATH)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                     return
                 if self.path == DISCOVERY_PATH:
                     body = {"issuer": issuer.url, "jwks_uri": issuer.url + JWKS_PATH}
@@ -50,20 +85,41 @@ class FakeIssuer:
                     self.send_error(404)
                     return
                 data = json.dumps(body).encode()
+                if issuer.trickle is not None:
+                    self._trickle(data, issuer.trickle)
+                    return
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
 
+            def _trickle(self, data: bytes, seconds: float) -> None:
+                head = (
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(data)}\r\n\r\n"
+                ).encode()
+                try:
+                    for byte in head + data:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                        time.sleep(seconds)
+                except OSError:
+                    pass  # the client hung up: what a trickle should end in
+                self.close_connection = True
+
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        # A short poll, so stop() returns at once rather than after half a second.
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
+        self.release()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()

@@ -37,6 +37,10 @@ def ids(*entries, authentication_classes=None) -> list[str]:
             "audience_claim": "client_id",
             "required_claims": {"token_use": "access"},
         },
+        {**GOOD, "required_claims": {"n": 1, "f": 0.5, "b": True, "x": None, "l": ["a"]}},
+        {**GOOD, "required_claims": {"nested": {"a": [1, {"b": "c"}]}}},
+        {**GOOD, "open_session": True},
+        {**GOOD, "open_session": False},
     ],
 )
 def test_good_entries_pass(entry):
@@ -61,6 +65,13 @@ def test_good_entries_pass(entry):
         ({**GOOD, "roles_claim": []}, "tessera.E084"),
         ({**GOOD, "link_verified_email": "yes"}, "tessera.E084"),
         ({**GOOD, "required_claims": ["token_use"]}, "tessera.E084"),
+        # Compared type-exactly with JSON claims: a tuple would never match, nor NaN.
+        ({**GOOD, "required_claims": {"groups": ("a", "b")}}, "tessera.E084"),
+        ({**GOOD, "required_claims": {"level": float("nan")}}, "tessera.E084"),
+        ({**GOOD, "required_claims": {"level": float("inf")}}, "tessera.E084"),
+        ({**GOOD, "required_claims": {"nested": {1: "a"}}}, "tessera.E084"),
+        ({**GOOD, "open_session": "yes"}, "tessera.E084"),
+        ({**GOOD, "open_session": 1}, "tessera.E084"),
     ],
 )
 def test_bad_entries_are_errors(entry, check_id):

@@ -5,7 +5,8 @@ credential of its kind (so the next class can try), ``(user, session)`` when it 
 valid, and raises ``AuthenticationFailed`` when it is Tessera's but bad.
 ``request.auth`` is the :class:`tessera.models.Session`, except with HTTP Basic (None: no
 session is opened), with stateless JWT (the token's claims) and with an external issuer's
-token (a :class:`tessera.tokens.external.ExternalToken`).
+token (a :class:`tessera.tokens.external.ExternalToken`, whose ``session`` is the
+Session when the issuer's entry opens one).
 
 A session opened while MFA_REQUIRED found no second factor for its user is refused (403
 ``mfa_enrolment_required``) by every class here except on views whose
@@ -31,13 +32,12 @@ from .errors import (
     InvalidCredentials,
     InvalidHeader,
     InvalidToken,
-    IssuerUnavailable,
     MFAEnrolmentRequired,
 )
 from .legacy.digests import legacy_digests
 from .models import Session, SessionKind
 from .services import browser as browser_service
-from .services import external_identities
+from .services import external_tokens
 from .services import jwt as jwt_service
 from .services.login import check_credentials, require_password_only_account
 from .services.sessions import authenticate_digest, authenticate_token
@@ -163,31 +163,48 @@ class ExternalJWTAuthentication(TokenAuthentication):
 
     A JWT whose ``iss`` is no trusted issuer's goes to the next class, so list this one
     before :class:`JWTAuthentication`. ``request.auth`` is an
-    :class:`~tessera.tokens.external.ExternalToken`; no Tessera session is opened, so there
-    is nothing to revoke here: the issuer's token lifetime bounds access.
+    :class:`~tessera.tokens.external.ExternalToken`. By default no Tessera session is
+    opened, so there is nothing to revoke here: the issuer's token lifetime bounds
+    access. An entry with ``open_session`` opens one per token (its ``session``), which
+    Tessera's logout and session views accept and end.
     """
 
     keywords = ("Bearer",)
+    # True on Tessera's own session views: only the tokens of entries that open sessions.
+    session_entries_only = False
+
+    def authenticate(self, request):
+        # The session a token opens records the request's client (user agent, address).
+        self.request = request
+        return super().authenticate(request)
 
     def handles(self, token: str) -> bool:
-        return external.entry_for(token) is not None
+        entry = external.entry_for(token)
+        if entry is None:
+            return False
+        return not self.session_entries_only or entry.get("open_session") is True
 
     def authenticate_credentials(self, token: str):
         entry = external.entry_for(token)
-        try:
-            claims = external.decode(token, entry)
-        except external.IssuerUnreachable as exc:
-            raise IssuerUnavailable() from exc
-        except jwt_codec.InvalidJWT as exc:
-            raise jwt_service.CODEC_ERRORS.get(exc.code, InvalidToken)(str(exc)) from exc
-        user = external_identities.user_for(entry, claims)
-        auth = external.ExternalToken(
-            issuer=entry["issuer"],
-            claims=claims,
-            roles=external.claimed_names(claims, entry.get("roles_claim")),
-            scopes=external.claimed_names(claims, entry.get("scopes_claim")),
-        )
-        return user, auth
+        return external_tokens.authenticate(getattr(self, "request", None), token, entry)
+
+
+def external_session_authentication() -> ExternalJWTAuthentication | None:
+    """For Tessera's session views: the project's ExternalJWTAuthentication, taking only
+    the tokens of entries that open sessions; None when no entry does."""
+    if not any(entry.get("open_session") is True for entry in tessera_settings.TRUSTED_ISSUERS):
+        return None
+    authentication_class = next(
+        (
+            cls
+            for cls in api_settings.DEFAULT_AUTHENTICATION_CLASSES
+            if issubclass(cls, ExternalJWTAuthentication)
+        ),
+        ExternalJWTAuthentication,
+    )
+    authenticator = authentication_class()
+    authenticator.session_entries_only = True
+    return authenticator
 
 
 class SessionAuthentication(BaseAuthentication):

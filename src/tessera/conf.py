@@ -508,13 +508,15 @@ OPTIONS: dict[str, Option] = {
         (tuple, list),
         "Resource-server mode: the external issuers whose access tokens "
         "ExternalJWTAuthentication accepts, one dict each: issuer, audience, algorithms, "
-        "user ('link', 'create' or a dotted path), optional jwks_uri and claim mappings "
-        "(docs/federation.md).",
+        "user ('link', 'create' or a dotted path), optional jwks_uri, claim mappings and "
+        "open_session (one Tessera session per token) (docs/federation.md).",
     ),
     "EXTERNAL_JWKS_TIMEOUT": Option(
         timedelta(seconds=5),
         (timedelta,),
-        "Connect and read timeout of each request for an issuer's discovery document or keys.",
+        "Total time one refresh of an issuer's keys may take (discovery document and key "
+        "set together, however slowly the issuer answers); the connection is then cut. "
+        "Requests waiting for an issuer's first keys wait no longer.",
         positive=True,
     ),
     "EXTERNAL_JWKS_MAX_AGE": Option(

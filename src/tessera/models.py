@@ -16,6 +16,7 @@ class SessionKind(models.TextChoices):
     JWT = "jwt", "JWT"
     BROWSER = "browser", "Browser session"
     PAT = "pat", "Personal access token"
+    EXTERNAL = "external", "External issuer's token"
 
 
 class RevokeReason(models.TextChoices):

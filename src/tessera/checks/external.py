@@ -13,7 +13,8 @@ from django.utils.module_loading import import_string
 from rest_framework.settings import api_settings
 
 from ..authentication import ExternalJWTAuthentication, JWTAuthentication
-from ..tokens.external import ALLOWED_ALGORITHMS, acceptable_url
+from ..services.issuer_keys import acceptable_url
+from ..tokens.external import ALLOWED_ALGORITHMS
 from .given import given_settings
 
 REQUIRED_KEYS = frozenset({"issuer", "audience", "algorithms", "user"})
@@ -26,6 +27,7 @@ OPTIONAL_KEYS = frozenset(
         "audience_claim",
         "required_claims",
         "link_verified_email",
+        "open_session",
     }
 )
 
@@ -101,13 +103,31 @@ def _claim_messages(index: int, entry: dict[str, Any]) -> list[CheckMessage]:
         for name in ("email_claim", "audience_claim")
         if name in entry and not (isinstance(entry[name], str) and entry[name])
     ]
-    if "required_claims" in entry and not isinstance(entry["required_claims"], dict):
+    required = entry.get("required_claims", {})
+    if not (isinstance(required, dict) and all(map(_json_value, required.values()))):
         bad.append("required_claims")
-    if "link_verified_email" in entry and not isinstance(entry["link_verified_email"], bool):
-        bad.append("link_verified_email")
+    bad += [
+        name
+        for name in ("link_verified_email", "open_session")
+        if name in entry and not isinstance(entry[name], bool)
+    ]
     if not bad:
         return []
     return [_error(index, f"has a malformed {', '.join(bad)}", "tessera.E084")]
+
+
+def _json_value(value: Any) -> bool:
+    """A value a JSON claim can equal: claims are compared type-exactly, so a tuple or a
+    set would never match, and NaN never equals itself."""
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf"))
+    if value is None or isinstance(value, str | int | bool):
+        return True
+    if isinstance(value, list):
+        return all(map(_json_value, value))
+    if isinstance(value, dict):
+        return all(isinstance(k, str) for k in value) and all(map(_json_value, value.values()))
+    return False
 
 
 def _names(value: Any) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from ..models import RevokeReason, Session
+from ..tokens.external import ExternalToken
 from .fields import ErrorSerializer, PasswordField
 
 
@@ -69,6 +70,8 @@ class SessionSerializer(serializers.ModelSerializer):
     def get_current(self, session: Session) -> bool:
         request = self.context.get("request")
         current = getattr(request, "auth", None)
+        if isinstance(current, ExternalToken):
+            current = current.session
         return isinstance(current, Session) and current.pk == session.pk
 
 

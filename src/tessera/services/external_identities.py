@@ -24,6 +24,7 @@ from django.utils.module_loading import import_string
 from ..conf import tessera_settings
 from ..errors import ServiceUnavailable, UnknownExternalIdentity, UserInactive
 from ..models import ExternalIdentity
+from ..tokens.external import storable_text
 from .verification import is_verified, users_with_address
 
 LINK, CREATE = "link", "create"
@@ -66,9 +67,17 @@ def _linked_user(entry: dict[str, Any], claims: dict[str, Any]):
 
 
 def verified_email(entry: dict[str, Any], claims: dict[str, Any]) -> str | None:
-    """The token's e-mail address if the issuer asserts it is verified, else None."""
+    """The token's e-mail address if the issuer asserts it is verified, else None.
+
+    An address the user model could not store (too long, a control character) counts as
+    none: writing it would fail the query, a 503 for a token that is valid.
+    """
     email = claims.get(entry.get("email_claim", "email"))
     if claims.get("email_verified") is not True or not isinstance(email, str) or "@" not in email:
+        return None
+    model = get_user_model()
+    max_length = model._meta.get_field(model.get_email_field_name()).max_length
+    if (max_length is not None and len(email) > max_length) or not storable_text(email):
         return None
     return email
 

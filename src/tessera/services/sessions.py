@@ -31,6 +31,7 @@ from ..errors import (
 from ..models import LoginTicket, RevokeReason, Session, SessionKind
 from ..tokens import jwt as jwt_codec
 from ..tokens import opaque
+from ..tokens.external import ExternalToken
 from .client import client_ip, user_agent
 
 SLIDING_ON_USE = (SessionKind.TOKEN, SessionKind.BROWSER)
@@ -50,6 +51,8 @@ class IssuedToken:
 
 # The default of open_session's lifetimes: TOKEN_TTL, MAX_TTL and the kind decide.
 LIFETIME_FROM_SETTINGS: Any = object()
+# The default of open_session's auth_time: now for a login, None otherwise.
+AUTH_TIME_OF_LOGIN: Any = object()
 
 T = TypeVar("T")
 
@@ -103,6 +106,8 @@ def open_session(
     is_login: bool = True,
     amr: Sequence[str] = ("pwd",),
     mfa_enrolment_required: bool = False,
+    lookup_digest: str | None = None,
+    auth_time: datetime | None = AUTH_TIME_OF_LOGIN,
 ) -> T:
     """Open a session for ``user`` together with its first credential; the only birth of one.
 
@@ -119,14 +124,23 @@ def open_session(
     send ``session_created`` but not Django's ``user_logged_in``, and have no
     ``auth_time``. ``amr`` says how the user proved who they are (RFC 8176 values);
     ``mfa_enrolment_required`` opens a session that may only set up a second factor
-    (MFA_REQUIRED, see :mod:`tessera.services.mfa.factors`).
+    (MFA_REQUIRED, see :mod:`tessera.services.mfa.factors`). An external issuer's
+    token (kind ``external``) is its own credential: ``lookup_digest`` is where it finds
+    its session, and ``auth_time`` None says Tessera cannot vouch for when its user
+    last proved who they are.
     """
+    if (kind == SessionKind.EXTERNAL) != (lookup_digest is not None):
+        raise ValueError("lookup_digest is given for, and only for, an external session.")
     now = timezone.now()
+    if auth_time is AUTH_TIME_OF_LOGIN:
+        auth_time = now if is_login else None
     session_id = uuid.uuid4()
     if kind == SessionKind.JWT:
         # The client gets signed JWTs instead (tessera.services.jwt); the session is
         # found through its id, under the same index and cache as opaque tokens.
         token, token_digest = "", jwt_codec.session_lookup_digest(session_id)
+    elif kind == SessionKind.EXTERNAL:
+        token, token_digest = "", lookup_digest
     else:
         token = opaque.generate()
         token_digest = opaque.digest(token)
@@ -147,7 +161,7 @@ def open_session(
             idle_expires_at=idle_expires_at,
             expires_at=expires_at,
             amr=list(amr),
-            auth_time=now if is_login else None,
+            auth_time=auth_time,
             mfa_enrolment_required=mfa_enrolment_required,
         )
         issued = issue(session, token)
@@ -198,15 +212,20 @@ def authenticate_token(token: str) -> Session:
     return authenticate_digest(token_digest)
 
 
-def authenticate_digest(token_digest: str) -> Session:
-    """The live Session stored under ``token_digest``; shared by every bearer credential."""
+def authenticate_digest(token_digest: str, *, remember_unknown: bool = True) -> Session:
+    """The live Session stored under ``token_digest``; shared by every bearer credential.
+
+    ``remember_unknown`` False for a credential that opens its session on first sight
+    (an external issuer's token): an unknown digest remembered then would hide the
+    session it is about to open.
+    """
     try:
-        return _check_and_touch(token_digest)
+        return _check_and_touch(token_digest, remember_unknown)
     except DatabaseError as exc:
         raise ServiceUnavailable() from exc
 
 
-def _check_and_touch(token_digest: str) -> Session:
+def _check_and_touch(token_digest: str, remember_unknown: bool) -> Session:
     cached = session_cache.get(token_digest)
     if cached == session_cache.REVOKED:
         raise TokenRevoked()
@@ -217,7 +236,7 @@ def _check_and_touch(token_digest: str) -> Session:
     if session is None or not session.is_live(now):
         # A cached copy can predate a rotation or a use that moved the expiry forward:
         # only the row may decide that a session has expired.
-        session = _load(token_digest)
+        session = _load(token_digest, remember_unknown)
     if session.revoked_at is not None:
         raise TokenRevoked()
     if not session.is_live(now):
@@ -232,7 +251,7 @@ def _check_and_touch(token_digest: str) -> Session:
     return session
 
 
-def _load(token_digest: str) -> Session:
+def _load(token_digest: str, remember_unknown: bool) -> Session:
     try:
         # The password hash stays out of the shared cache; nothing on this path reads it.
         return (
@@ -241,7 +260,8 @@ def _load(token_digest: str) -> Session:
             .get(token_digest=token_digest)
         )
     except Session.DoesNotExist as exc:
-        session_cache.remember_unknown(token_digest)
+        if remember_unknown:
+            session_cache.remember_unknown(token_digest)
         raise InvalidToken() from exc
 
 
@@ -288,9 +308,12 @@ def session_of(request) -> Session | None:
     """The Session behind this request's credential, whatever the credential kind.
 
     With ``JWT_REVOCATION_CHECK`` off, ``request.auth`` is the token's claims rather than
-    the Session; logout must still find the session to end it.
+    the Session; logout must still find the session to end it. An external issuer's
+    token names its session when its entry opened one.
     """
     auth = getattr(request, "auth", None)
+    if isinstance(auth, ExternalToken):
+        return auth.session
     if isinstance(auth, Session):
         return auth
     if isinstance(auth, dict) and isinstance(auth.get("sid"), str):

@@ -1,42 +1,40 @@
-"""Access tokens of external issuers (``TRUSTED_ISSUERS``): their keys and strict decoding.
+"""Access tokens of external issuers (``TRUSTED_ISSUERS``): strict decoding, no I/O.
 
-Decoding rules, besides those of :mod:`tessera.tokens.jwt`:
+The keys come from :mod:`tessera.services.issuer_keys`; this module only judges tokens.
 
 - The unverified ``iss`` only chooses which configured issuer's keys to try; the
   signature, ``iss`` and the audience are then verified against that issuer alone.
-- Keys come only from the issuer's configured ``jwks_uri`` or the one its discovery
-  document names: ``jku``, ``x5u`` and embedded ``jwk`` headers are never read.
 - Only the entry's asymmetric algorithms are allowed, and only those of the key's type,
-  so neither ``none`` nor an HMAC signed with a public key can pass.
-
-Keys are kept per process and in Tessera's cache (shared by the processes), fetched again
-after ``EXTERNAL_JWKS_MAX_AGE`` or for an unknown ``kid``, at most once per
-``EXTERNAL_JWKS_REFRESH_INTERVAL``; a failed fetch keeps the keys already held.
+  so neither ``none`` nor an HMAC signed with a public key can pass. ``jku``, ``x5u`` and
+  embedded ``jwk`` headers are never read.
+- Every claim rule (:func:`check_claims`) runs before a key is looked up, so a token that
+  cannot be valid costs no key fetch and is refused even while the issuer is down, and
+  again on the verified claims, which alone are authoritative.
+- Times are finite numbers a datetime can hold; ``sub`` is text the identity table can
+  store; configured values are compared with claims type-exactly (``True`` is not ``1``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
-import logging
-import os
-import threading
-import time
-import urllib.request
-from dataclasses import dataclass, field
-from typing import Any
-from urllib.parse import urlsplit
+import math
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 import jwt
-from django.core.cache import caches
-from django.core.signals import setting_changed
 from django.utils import timezone
 
 from ..conf import tessera_settings
 from .jwt import InvalidJWT
 
-logger = logging.getLogger("tessera")
+if TYPE_CHECKING:
+    from ..models import Session
 
 ALLOWED_ALGORITHMS = (
     "RS256",
@@ -53,13 +51,13 @@ ALLOWED_ALGORITHMS = (
 _KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 # Other issuers' tokens grow with their roles and groups; anything longer is refused unparsed.
 MAX_TOKEN_LENGTH = 16 * 1024
-# Far above any real key set or discovery document; a larger answer is refused unread.
-MAX_DOCUMENT_BYTES = 256 * 1024
-_SHARED_KEY_PREFIX = "tessera:jwks:"
-
-
-class IssuerUnreachable(Exception):
-    """No keys are held for the issuer and they could not be fetched."""
+# ExternalIdentity.subject's max_length: a longer sub could never be linked, and on
+# PostgreSQL would fail the query instead.
+MAX_SUBJECT_LENGTH = 255
+# 9999-12-31T23:59:59Z, the last second a datetime can hold.
+MAX_TIMESTAMP = 253_402_300_799
+# Control characters (NUL among them) and lone surrogates: no database stores them as text.
+_UNSTORABLE_CATEGORIES = frozenset({"Cc", "Cs"})
 
 
 @dataclass(frozen=True)
@@ -68,12 +66,26 @@ class ExternalToken:
 
     ``roles`` and ``scopes`` are None when the issuer's entry maps no claim for them:
     roles then come from the user's groups, scopes from those the user holds.
+    ``session`` is the Tessera session the token opened when its entry has
+    ``open_session``, else None.
     """
 
     issuer: str
     claims: dict[str, Any]
     roles: frozenset[str] | None = None
     scopes: frozenset[str] | None = None
+    session: Session | None = None
+
+
+@dataclass(frozen=True)
+class VerificationKey:
+    key: Any
+    key_type: str
+    algorithm: str | None  # the JWK's "alg", when it names one
+
+
+class InvalidKeySet(ValueError):
+    """A document that holds no usable signing key."""
 
 
 def trusted_issuers() -> dict[str, dict[str, Any]]:
@@ -85,141 +97,10 @@ def key_type_of(algorithm: str) -> str:
     return _KEY_TYPES[algorithm[:2]]
 
 
-def is_loopback(url: str) -> bool:
-    return urlsplit(url).hostname in ("localhost", "127.0.0.1", "::1")
-
-
-def acceptable_url(url: Any) -> bool:
-    """An https URL, or http on this machine only (for development and tests)."""
-    if not isinstance(url, str):
-        return False
-    parts = urlsplit(url)
-    return bool(parts.hostname) and (
-        parts.scheme == "https" or (parts.scheme == "http" and is_loopback(url))
-    )
-
-
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect could lead off the configured URL, or to plain HTTP: it is a failure."""
-
-    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
-def fetch_json(url: str) -> Any:
-    """The JSON document at ``url``, or IssuerUnreachable; never follows other URLs."""
-    if not acceptable_url(url):
-        raise IssuerUnreachable(f"{url!r} is not an https URL.")
-    timeout = tessera_settings.EXTERNAL_JWKS_TIMEOUT.total_seconds()
-    request = urllib.request.Request(url, headers={"Accept": "application/json"})  # noqa: S310
-    try:
-        with _opener.open(request, timeout=timeout) as response:
-            body = response.read(MAX_DOCUMENT_BYTES + 1)
-    except (OSError, ValueError) as exc:
-        raise IssuerUnreachable(f"{url}: {exc}") from exc
-    if len(body) > MAX_DOCUMENT_BYTES:
-        raise IssuerUnreachable(f"{url}: the document is too large.")
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise IssuerUnreachable(f"{url}: not JSON.") from exc
-
-
-# With no keys held, a failed fetch is tried again after this many seconds at the soonest.
-NO_KEYS_RETRY_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class VerificationKey:
-    key: Any
-    key_type: str
-    algorithm: str | None  # the JWK's "alg", when it names one
-
-
-@dataclass
-class IssuerKeys:
-    """The keys of one issuer as this process holds them; times are ``time.time()``."""
-
-    issuer: str
-    jwks_uri: str | None
-    keys: dict[str, VerificationKey] = field(default_factory=dict)
-    fetched_at: float = 0.0
-    last_failure: float = float("-inf")
-    last_kid_refresh: float = float("-inf")
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def key(self, kid: str) -> VerificationKey | None:
-        """The key ``kid``, fetching the set when it is stale or the kid is unknown."""
-        if kid in self.keys and not self._stale():
-            return self.keys[kid]
-        with self.lock:
-            if kid not in self.keys or self._stale():
-                self._refresh(for_unknown_kid=bool(self.keys) and kid not in self.keys)
-        if not self.keys:
-            raise IssuerUnreachable(f"No keys of {self.issuer} could be fetched.")
-        return self.keys.get(kid)
-
-    def _stale(self) -> bool:
-        max_age = tessera_settings.EXTERNAL_JWKS_MAX_AGE.total_seconds()
-        return time.time() - self.fetched_at >= max_age
-
-    def _refresh(self, *, for_unknown_kid: bool) -> None:
-        if self._adopt_shared():
-            return
-        now = time.time()
-        interval = tessera_settings.EXTERNAL_JWKS_REFRESH_INTERVAL.total_seconds()
-        backoff = interval if self.keys else NO_KEYS_RETRY_SECONDS
-        if now - self.last_failure < backoff:
-            return
-        if for_unknown_kid:
-            # Anyone can send a made-up kid: those fetches are rationed.
-            if now - self.last_kid_refresh < interval:
-                return
-            self.last_kid_refresh = now
-        try:
-            document = fetch_json(self._jwks_uri())
-            keys = parse_key_set(document)
-        except IssuerUnreachable as exc:
-            self.last_failure = now
-            logger.warning("Keys of issuer %s not refreshed: %s", self.issuer, exc)
-            return
-        self.keys, self.fetched_at = keys, now
-        _share(self.issuer, now, document)
-
-    def _jwks_uri(self) -> str:
-        if self.jwks_uri is None:
-            discovery = fetch_json(self.issuer.rstrip("/") + "/.well-known/openid-configuration")
-            if not isinstance(discovery, dict) or discovery.get("issuer") != self.issuer:
-                raise IssuerUnreachable(f"The discovery document of {self.issuer} is not its own.")
-            jwks_uri = discovery.get("jwks_uri")
-            if not acceptable_url(jwks_uri):
-                raise IssuerUnreachable(f"The discovery document of {self.issuer} has no jwks_uri.")
-            self.jwks_uri = jwks_uri
-        return self.jwks_uri
-
-    def _adopt_shared(self) -> bool:
-        """Takes the set another process fetched after ours, if it is still fresh."""
-        shared = _shared(self.issuer)
-        if shared is None:
-            return False
-        fetched_at, document = shared
-        if fetched_at <= self.fetched_at:
-            return False
-        try:
-            keys = parse_key_set(document)
-        except IssuerUnreachable:
-            return False
-        self.keys, self.fetched_at = keys, fetched_at
-        return not self._stale()
-
-
 def parse_key_set(document: Any) -> dict[str, VerificationKey]:
     """The signing keys of a JWKS document that have a kid, by kid; at least one."""
     if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-        raise IssuerUnreachable("Not a JWK set.")
+        raise InvalidKeySet("Not a JWK set.")
     keys = {}
     for item in document["keys"]:
         if not isinstance(item, dict) or not isinstance(item.get("kid"), str):
@@ -235,56 +116,8 @@ def parse_key_set(document: Any) -> dict[str, VerificationKey]:
             parsed.key, parsed.key_type, algorithm if isinstance(algorithm, str) else None
         )
     if not keys:
-        # Counted as a failed fetch, so it is retried after the back-off, not per request.
-        raise IssuerUnreachable("The JWK set has no usable signing key.")
+        raise InvalidKeySet("The JWK set has no usable signing key.")
     return keys
-
-
-def _shared(issuer: str) -> tuple[float, Any] | None:
-    try:
-        value = caches[tessera_settings.CACHE_ALIAS].get(_SHARED_KEY_PREFIX + issuer)
-    except Exception:  # noqa: BLE001 - the cache is an optimisation; the issuer still answers
-        return None
-    if not (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], float)):
-        return None
-    return value
-
-
-def _share(issuer: str, fetched_at: float, document: Any) -> None:
-    timeout = tessera_settings.EXTERNAL_JWKS_MAX_AGE.total_seconds()
-    try:
-        caches[tessera_settings.CACHE_ALIAS].set(
-            _SHARED_KEY_PREFIX + issuer, (fetched_at, document), timeout
-        )
-    except Exception:  # noqa: BLE001 - see _shared
-        logger.warning("Keys of issuer %s could not be shared through the cache.", issuer)
-
-
-_issuer_keys: dict[str, IssuerKeys] = {}
-_issuer_keys_lock = threading.Lock()
-
-
-def issuer_keys(entry: dict[str, Any]) -> IssuerKeys:
-    held = _issuer_keys.get(entry["issuer"])
-    if held is None:
-        with _issuer_keys_lock:
-            held = _issuer_keys.setdefault(
-                entry["issuer"], IssuerKeys(entry["issuer"], entry.get("jwks_uri"))
-            )
-    return held
-
-
-def forget_keys() -> None:
-    _issuer_keys.clear()
-
-
-def _settings_changed(*, setting: str, **kwargs: Any) -> None:
-    if setting == "TESSERA":
-        forget_keys()
-
-
-setting_changed.connect(_settings_changed)
-os.register_at_fork(after_in_child=forget_keys)
 
 
 def unverified_parts(token: str) -> tuple[dict, dict]:
@@ -313,16 +146,22 @@ def entry_for(token: str) -> dict[str, Any] | None:
     return trusted_issuers().get(issuer) if isinstance(issuer, str) else None
 
 
-def decode(token: str, entry: dict[str, Any]) -> dict[str, Any]:
+def decode(
+    token: str, entry: dict[str, Any], find_key: Callable[[str], VerificationKey | None]
+) -> dict[str, Any]:
     """The verified claims of an access token of ``entry``'s issuer, or InvalidJWT.
 
-    IssuerUnreachable when no keys of the issuer are held and none can be fetched.
+    ``find_key(kid)`` gives the issuer's key (None: not among its keys); whatever it
+    raises (the issuer unreachable) passes through.
     """
-    header, _ = unverified_parts(token)
-    kid = header.get("kid")
+    header, payload = unverified_parts(token)
+    kid, algorithm = header.get("kid"), header.get("alg")
     if not isinstance(kid, str):
         raise InvalidJWT("Token names no key.")
-    key = issuer_keys(entry).key(kid)
+    if not isinstance(algorithm, str) or algorithm not in entry["algorithms"]:
+        raise InvalidJWT("Token is signed with an algorithm the issuer's entry does not allow.")
+    check_claims(payload, entry)
+    key = find_key(kid)
     if key is None:
         raise InvalidJWT("Token was signed with an unknown key.")
     algorithms = [a for a in entry["algorithms"] if key_type_of(a) == key.key_type]
@@ -341,7 +180,7 @@ def decode(token: str, entry: dict[str, Any]) -> dict[str, Any]:
             options={
                 "require": ["iss", "sub", "exp"],
                 "verify_aud": audience_claim == "aud",
-                # Times are checked below against Django's clock, which tests can move.
+                # Times are checked by check_claims against Django's clock, which tests move.
                 "verify_exp": False,
                 "verify_nbf": False,
                 "verify_iat": False,
@@ -349,34 +188,107 @@ def decode(token: str, entry: dict[str, Any]) -> dict[str, Any]:
         )
     except (jwt.PyJWTError, RecursionError, ValueError) as exc:
         raise InvalidJWT("Token is invalid.") from exc
-    if audience_claim != "aud" and claims.get(audience_claim) not in _as_list(entry["audience"]):
-        raise InvalidJWT("Token is invalid.")
-    for name, value in entry.get("required_claims", {}).items():
-        if claims.get(name) != value:
-            raise InvalidJWT("Token is invalid.")
-    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
-        raise InvalidJWT("Token is invalid.")
-    _check_times(claims)
+    check_claims(claims, entry)
     return claims
 
 
-def _as_list(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else list(value)
+def check_claims(claims: dict[str, Any], entry: dict[str, Any]) -> None:
+    """Every rule on the claims of ``entry``'s tokens; InvalidJWT for the first broken."""
+    if not same_value(claims.get("iss"), entry["issuer"]):
+        raise InvalidJWT("Token is invalid.")
+    audience_claim = entry.get("audience_claim", "aud")
+    if not _audience_accepted(
+        claims.get(audience_claim), entry["audience"], lists=audience_claim == "aud"
+    ):
+        raise InvalidJWT("Token is for another audience.")
+    for name, value in entry.get("required_claims", {}).items():
+        if name not in claims or not same_value(claims[name], value):
+            raise InvalidJWT("Token is invalid.")
+    subject = claims.get("sub")
+    if not isinstance(subject, str) or not 0 < len(subject) <= MAX_SUBJECT_LENGTH:
+        raise InvalidJWT("Token has no usable subject.")
+    if not storable_text(subject):
+        raise InvalidJWT("Token has no usable subject.")
+    _check_times(claims)
+
+
+def _audience_accepted(claimed: Any, accepted: str | list[str], *, lists: bool) -> bool:
+    """``aud`` may be a list of which one is accepted (RFC 7519); a claim configured
+    instead of it (Cognito's ``client_id``) holds one string."""
+    accepted = [accepted] if isinstance(accepted, str) else list(accepted)
+    values = [claimed] if isinstance(claimed, str) else claimed if lists else None
+    return (
+        isinstance(values, list)
+        and all(isinstance(value, str) for value in values)
+        and any(value in accepted for value in values)
+    )
+
+
+def storable_text(text: str) -> bool:
+    """No control character (NUL included) nor lone surrogate: text a database can hold."""
+    return not any(unicodedata.category(char) in _UNSTORABLE_CATEGORIES for char in text)
+
+
+def same_value(claimed: Any, configured: Any) -> bool:
+    """JSON values equal in type too: ``True`` is not ``1``, ``1.0`` is not ``1``."""
+    if type(claimed) is not type(configured):
+        return False
+    if isinstance(claimed, dict):
+        return claimed.keys() == configured.keys() and all(
+            same_value(claimed[name], configured[name]) for name in claimed
+        )
+    if isinstance(claimed, list):
+        return len(claimed) == len(configured) and all(map(same_value, claimed, configured))
+    return claimed == configured
+
+
+def timestamp(value: Any) -> float:
+    """A NumericDate claim as seconds: a finite, non-negative number a datetime can hold.
+
+    JSON parsers accept ``NaN`` and ``Infinity``, which compare false with every time
+    (an ``exp`` of NaN would never expire); booleans are numbers to Python; strings are not.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidJWT("Token has a malformed time claim.")
+    if not (math.isfinite(value) and 0 <= value <= MAX_TIMESTAMP):
+        raise InvalidJWT("Token has a malformed time claim.")
+    return float(value)
+
+
+def expiry_of(claims: dict[str, Any]) -> datetime:
+    """The ``exp`` of claims :func:`check_claims` accepted, as a datetime."""
+    return datetime.fromtimestamp(timestamp(claims["exp"]), UTC)
 
 
 def _check_times(claims: dict[str, Any]) -> None:
     now = timezone.now().timestamp()
     leeway = tessera_settings.JWT_LEEWAY.total_seconds()
-    times = {name: claims.get(name) for name in ("exp", "nbf", "iat")}
-    for name, value in times.items():
-        present = value is not None or name == "exp"
-        if present and (not isinstance(value, int | float) or isinstance(value, bool)):
-            raise InvalidJWT("Token is invalid.")
+    if "exp" not in claims:
+        raise InvalidJWT("Token has no expiry.")
+    times = {name: timestamp(claims[name]) for name in ("exp", "nbf", "iat") if name in claims}
     if times["exp"] <= now - leeway:
         raise InvalidJWT("Token has expired.", "token_expired")
     for name in ("nbf", "iat"):
-        if times[name] is not None and times[name] > now + leeway:
+        if name in times and times[name] > now + leeway:
             raise InvalidJWT("Token is not valid yet.")
+
+
+def session_digest(token: str, claims: dict[str, Any]) -> str:
+    """Where the session a token opened sits in the session table's digest index.
+
+    One session per token: named by the issuer's ``jti`` when it has one (a string),
+    else by the token itself. The issuer and subject are part of it, so one issuer's
+    ``jti`` can never name another's session; a different preimage from every other
+    digest in that index keeps them apart too.
+    """
+    jti = claims.get("jti")
+    token_id = ["jti", jti] if isinstance(jti, str) and jti else ["token", _sha256(token)]
+    identity = json.dumps([claims["iss"], claims["sub"], *token_id], ensure_ascii=True)
+    return _sha256(f"tessera.external.session:{identity}")
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def claimed_names(claims: dict[str, Any], path: str | list[str] | None) -> frozenset[str] | None:

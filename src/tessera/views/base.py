@@ -10,6 +10,7 @@ from ..authentication import (
     JWTAuthentication,
     SessionAuthentication,
     TokenAuthentication,
+    external_session_authentication,
     imported_token_authentication,
 )
 from ..conf import tessera_settings
@@ -47,6 +48,10 @@ class TesseraAPIView(generics.GenericAPIView):
     # Whether a session waiting for MFA enrolment may call this view (see
     # tessera.authentication.refuse_until_enrolled).
     open_during_mfa_enrolment = False
+    # Whether an external issuer's token that opened a Tessera session (an entry with
+    # open_session) may call this view: logout and the session views, so that session
+    # can be seen and ended, and nothing else of the account.
+    accepts_external_sessions = False
 
     @classmethod
     def as_view(cls, **initkwargs):
@@ -107,6 +112,14 @@ class TesseraAPIView(generics.GenericAPIView):
         imported = imported_token_authentication()
         if authenticators and imported is not None:
             authenticators.append(imported())
+        external = external_session_authentication() if self.accepts_external_sessions else None
+        if authenticators and external is not None:
+            # Before JWTAuthentication, which would refuse the issuer's JWT as not its own.
+            position = next(
+                (i for i, a in enumerate(authenticators) if isinstance(a, JWTAuthentication)),
+                len(authenticators),
+            )
+            authenticators.insert(position, external)
         return authenticators
 
     def get_authenticate_header(self, request):

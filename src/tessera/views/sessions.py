@@ -55,6 +55,7 @@ class LogoutView(TesseraAPIView):
     """Revoke the session this request was authenticated with."""
 
     permission_classes = [IsAuthenticated]
+    accepts_external_sessions = True
     serializer_class = None
     open_during_mfa_enrolment = True
 
@@ -75,6 +76,7 @@ class LogoutAllView(TesseraAPIView):
     """
 
     permission_classes = [IsAuthenticated, IsNotPersonalAccessToken]
+    accepts_external_sessions = True
     serializer_class = None
     open_during_mfa_enrolment = True
 
@@ -89,6 +91,7 @@ class SessionListView(TesseraAPIView):
     """The user's sessions, newest use first. ``?state=all`` includes ended ones."""
 
     permission_classes = [IsAuthenticated, IsNotPersonalAccessToken]
+    accepts_external_sessions = True
     serializer_class = SessionSerializer
     MAX_ROWS = 100
 
@@ -105,6 +108,7 @@ class SessionDetailView(TesseraAPIView):
     """Revoke one of the user's sessions. Another user's session id answers 404."""
 
     permission_classes = [IsAuthenticated, IsNotPersonalAccessToken]
+    accepts_external_sessions = True
     serializer_class = None
 
     @document(request=None, responses={204: None, 401: ErrorSerializer, 404: ErrorSerializer})

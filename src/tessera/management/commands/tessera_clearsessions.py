@@ -13,6 +13,7 @@ from tessera.models import (
     PendingCacheInvalidation,
     RefreshToken,
     Session,
+    SessionKind,
     WebAuthnChallenge,
 )
 from tessera.services.throttling import clear_expired_counters
@@ -44,7 +45,10 @@ class Command(BaseCommand):
         sessions = delete_in_batches(
             Session.objects.filter(
                 Q(revoked_at__lt=cutoff) | Q(expires_at__lt=cutoff) | Q(idle_expires_at__lt=cutoff)
-            ),
+            )
+            # An external issuer's token that is still valid would open a new session
+            # once its ended one is gone: the row stays until the token expires.
+            .exclude(kind=SessionKind.EXTERNAL, expires_at__gte=now),
             batch_size,
         )
         # An expired refresh token fails decoding before its row is read, so the row
