@@ -144,6 +144,7 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("api/auth/logout/", "POST"): Case(signed_in(204)),
     ("api/auth/logout/all/", "POST"): Case(login_only(204)),
     ("api/auth/sessions/", "GET"): Case(login_only(200)),
+    ("api/auth/events/", "GET"): Case(login_only(200)),
     ("api/auth/sessions/<str:session_id>/", "DELETE"): Case(
         login_only(204), kwargs=lambda ctx: {"session_id": ctx.session_id}
     ),

@@ -158,6 +158,15 @@ def personal_token(client: SchemaCheckedClient, login: dict[str, str]) -> dict:
 # --- One scenario per operation; each must reach that operation's success answer. ---
 
 
+def list_events(client):
+    client.post(reverse("tessera:login"), {"username": "alice", "password": "wrong"}, format="json")
+    login = log_in(client)
+    client.post(reverse("tessera:logout"), **log_in(client))
+    first = client.get(reverse("tessera:event-list"), {"page_size": 2}, **login).json()
+    assert {e["outcome"] for e in first["results"]} <= {"success", "failure"}
+    client.get(first["next"], **login)
+
+
 def login_and_list_sessions(client):
     login = log_in(client)
     with override_settings(TESSERA={"TOKEN_TTL": None, "MAX_TTL": None}):
@@ -409,6 +418,7 @@ SCENARIOS: dict[tuple[str, str], Callable[[SchemaCheckedClient], None]] = {
     ("tessera:logout-all", "post"): logout_all,
     ("tessera:session-list", "get"): login_and_list_sessions,
     ("tessera:session-detail", "delete"): revoke_a_session,
+    ("tessera:event-list", "get"): list_events,
     ("tessera:register", "post"): register,
     ("tessera:me", "get"): read_profile,
     ("tessera:me", "patch"): update_profile,

@@ -18,6 +18,7 @@ def test_tessera_urls_is_every_feature_module():
     from tessera.urls import (
         accounts,
         browser,
+        events,
         jwt,
         mfa,
         registration,
@@ -26,7 +27,7 @@ def test_tessera_urls_is_every_feature_module():
         webauthn,
     )
 
-    modules = [sessions, registration, accounts, browser, jwt, tokens, mfa, webauthn]
+    modules = [sessions, registration, accounts, browser, jwt, tokens, mfa, webauthn, events]
     assert [p.name for p in all_routes] == [p.name for m in modules for p in m.urlpatterns]
 
 

@@ -1,4 +1,4 @@
-"""Admin for sessions and second factors. It never shows a token, digest or secret:
+"""Admin for sessions, second factors and the audit trail. It never shows a token, digest or secret:
 there is nothing to copy."""
 
 from __future__ import annotations
@@ -11,7 +11,15 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .errors import ServiceUnavailable
-from .models import Authenticator, ExternalIdentity, RevokeReason, Session
+from .models import (
+    Authenticator,
+    EventType,
+    ExternalIdentity,
+    RevokeReason,
+    SecurityEvent,
+    Session,
+)
+from .services import audit
 from .services.sessions import revoke_sessions
 
 
@@ -112,6 +120,16 @@ class SessionAdmin(admin.ModelAdmin):
                 messages.ERROR,
             )
             return
+        audit.record(
+            EventType.ADMIN_ACTION,
+            user=request.user,
+            request=request,
+            detail={
+                "action": "revoke_sessions",
+                "admin": request.user.get_username(),
+                "count": count,
+            },
+        )
         self.message_user(request, _("%d session(s) revoked.") % count, messages.SUCCESS)
 
 
@@ -158,3 +176,31 @@ class ExternalIdentityAdmin(admin.ModelAdmin):
 
     def get_search_fields(self, request) -> list[str]:
         return ["subject", *_user_identity_lookups()]
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(admin.ModelAdmin):
+    """The audit trail, read-only. Searching for what someone typed at a login also
+    finds the attempts on identifiers that name no account (kept only as a digest)."""
+
+    list_display = ("created_at", "type", "outcome", "user", "ip", "session_id")
+    list_filter = ("type", "outcome", ("created_at", admin.DateFieldListFilter))
+    date_hierarchy = "created_at"
+    list_select_related = ("user",)
+    readonly_fields = [field.name for field in SecurityEvent._meta.fields]
+
+    def get_search_fields(self, request) -> list[str]:
+        return _user_identity_lookups()
+
+    def get_search_results(self, request, queryset, search_term):
+        results, may_have_duplicates = super().get_search_results(request, queryset, search_term)
+        if search_term:
+            digest = audit.identifier_digest(search_term.strip())
+            results |= queryset.filter(identifier_digest=digest)
+        return results, may_have_duplicates
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

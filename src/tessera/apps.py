@@ -7,7 +7,7 @@ class TesseraConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import receivers  # noqa: F401  (connects the signal receivers)
+        from . import audit_receivers, receivers  # noqa: F401  (connect the signal receivers)
         from .checks import register_checks
 
         register_checks()

@@ -533,6 +533,20 @@ OPTIONS: dict[str, Option] = {
         "at most this often per issuer and process.",
         positive=True,
     ),
+    "AUDIT_EVENTS": Option(
+        True,
+        (bool,),
+        "Record the audit trail (SecurityEvent rows: logins, failures, revocations, "
+        "changes of password, address and factors; docs/audit.md). Never per request.",
+    ),
+    "AUDIT_RETENTION": Option(
+        timedelta(days=180),
+        (timedelta,),
+        "How long audit events are kept; tessera_clearsessions deletes older ones. None "
+        "keeps them forever.",
+        nullable=True,
+        positive=True,
+    ),
     "WEBAUTHN_CHALLENGE_TTL": Option(
         timedelta(minutes=5),
         (timedelta,),

@@ -399,3 +399,68 @@ class ExternalIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} at {self.issuer}"
+
+
+class EventType(models.TextChoices):
+    """What a :class:`SecurityEvent` records; docs/audit.md describes each."""
+
+    LOGIN_SUCCEEDED = "login_succeeded", "Logged in"
+    LOGIN_FAILED = "login_failed", "Login failed"
+    LOCKED_OUT = "locked_out", "Locked out"
+    MFA_CHALLENGED = "mfa_challenged", "Asked for a second factor"
+    MFA_FAILED = "mfa_failed", "Second factor refused"
+    MFA_USED = "mfa_used", "Second factor used"
+    MFA_ENROLMENT_STARTED = "mfa_enrolment_started", "Second factor set-up started"
+    MFA_ADDED = "mfa_added", "Second factor added"
+    MFA_REMOVED = "mfa_removed", "Second factor removed"
+    RECOVERY_CODES_GENERATED = "recovery_codes_generated", "Recovery codes generated"
+    RECOVERY_CODE_USED = "recovery_code_used", "Recovery code used"
+    SESSION_REVOKED = "session_revoked", "Session ended"
+    REFRESH_TOKEN_REUSED = "refresh_token_reused", "Refresh token reused"
+    PASSWORD_CHANGED = "password_changed", "Password changed"
+    PASSWORD_RESET = "password_reset", "Password reset"
+    EMAIL_CHANGED = "email_changed", "E-mail address changed"
+    EMAIL_VERIFIED = "email_verified", "E-mail address verified"
+    REGISTERED = "registered", "Account created"
+    TOKEN_CREATED = "token_created", "Personal access token created"
+    SOCIAL_LINKED = "social_linked", "Social account linked"
+    SOCIAL_UNLINKED = "social_unlinked", "Social account unlinked"
+    ADMIN_ACTION = "admin_action", "Administrator action"
+
+
+class EventOutcome(models.TextChoices):
+    SUCCESS = "success", "Success"
+    FAILURE = "failure", "Failure"
+
+
+class SecurityEvent(models.Model):
+    """One security-relevant event, for the user's own history and the admin.
+
+    Never holds a password, token, code or key: ``detail`` takes only the keys
+    :mod:`tessera.services.audit` allows for its type. An attempt on an identifier that
+    names no account is kept as ``identifier_digest`` (a keyed hash), not as typed.
+    ``session_id`` is not a foreign key: events outlive the sessions they mention.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="security_events",
+    )
+    identifier_digest = models.CharField(max_length=64, blank=True, db_index=True)
+    type = models.CharField(max_length=32, choices=EventType.choices)
+    outcome = models.CharField(max_length=8, choices=EventOutcome.choices)
+    session_id = models.UUIDField(null=True, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "-created_at"], name="tessera_event_user_time")]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.type} ({self.outcome}) at {self.created_at:%Y-%m-%d %H:%M:%S}"

@@ -21,7 +21,7 @@ Every module's routes share the ``tessera`` namespace, which Tessera's own redir
 cookies rely on (e.g. ``tessera:jwt-refresh``).
 """
 
-from . import accounts, browser, jwt, mfa, registration, sessions, tokens, webauthn
+from . import accounts, browser, events, jwt, mfa, registration, sessions, tokens, webauthn
 
 app_name = "tessera"
 
@@ -34,4 +34,5 @@ urlpatterns = [
     *tokens.urlpatterns,
     *mfa.urlpatterns,
     *webauthn.urlpatterns,
+    *events.urlpatterns,
 ]

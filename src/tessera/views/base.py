@@ -18,6 +18,7 @@ from ..errors import RequestTooLarge, exception_handler
 from ..parsers import JSONParser
 from ..permissions import RequiresRecentAuth
 from ..serializers.fields import EmptySerializer, ErrorSerializer
+from ..services import audit
 from ..services import login as login_service
 from .login_responses import login_response
 
@@ -59,6 +60,14 @@ class TesseraAPIView(generics.GenericAPIView):
         # outlive it: a revoked token family, a throttle counter. Services open their
         # own transactions where they need them.
         return transaction.non_atomic_requests(super().as_view(**initkwargs))
+
+    def dispatch(self, request, *args, **kwargs):
+        # Events recorded deep in a service (a revocation) carry this client's address.
+        bound = audit.current_request.set(request)
+        try:
+            return super().dispatch(request, *args, **kwargs)
+        finally:
+            audit.current_request.reset(bound)
 
     def initial(self, request, *args, **kwargs):
         # Refuse by the declared length before anything reads the body into memory.

@@ -16,6 +16,7 @@ from tessera.models import (
     SessionKind,
     WebAuthnChallenge,
 )
+from tessera.services.audit import delete_expired as delete_expired_events
 from tessera.services.throttling import clear_expired_counters
 
 
@@ -23,9 +24,9 @@ class Command(BaseCommand):
     help = (
         "Delete what can no longer be used, in batches: sessions that ended (expired or "
         "revoked) more than --keep-days ago, expired refresh tokens, used or expired "
-        "e-mail verification keys, login tickets and passkey challenges, and expired "
-        "throttle counters; then write to the cache the invalidations an outage left "
-        "pending. Run it daily from cron."
+        "e-mail verification keys, login tickets and passkey challenges, expired "
+        "throttle counters and audit events older than AUDIT_RETENTION; then write to "
+        "the cache the invalidations an outage left pending. Run it daily from cron."
     )
 
     def add_arguments(self, parser):
@@ -69,11 +70,12 @@ class Command(BaseCommand):
             batch_size,
         )
         counters = clear_expired_counters()
+        events = delete_expired_events(now, batch_size)
         self.stdout.write(
             f"Deleted {sessions} ended session(s), {refresh_tokens} expired refresh token(s), "
             f"{keys} used or expired e-mail key(s), {tickets} used or expired login "
-            f"ticket(s), {challenges} used or expired passkey challenge(s) and {counters} "
-            "throttle counter(s)."
+            f"ticket(s), {challenges} used or expired passkey challenge(s), {counters} "
+            f"throttle counter(s) and {events} audit event(s) older than AUDIT_RETENTION."
         )
         self.replay_cache_invalidations()
 
