@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test install lint bench build package-check clean
+.PHONY: demo test install lint docs bench build package-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 	$(BIN)/pytest --ds=tests.settings_email_user tests/test_accounts_email_user.py tests/test_email_user_admin.py tests/test_unicode_email_user.py
+
+# The documentation site (MkDocs, Material theme) in site/; --strict fails on a broken
+# link, a missing anchor or a page left out of the navigation.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 demo: $(STAMP)
 	cd example && ../$(BIN)/python manage.py migrate --noinput
