@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test install lint fuzz audit-deps bench build package-check clean
+.PHONY: demo test install lint docs fuzz audit-deps bench build package-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ fuzz: $(STAMP)
 # vulnerability service cannot be reached).
 audit-deps: $(STAMP)
 	$(BIN)/python .ci/audit_deps.py
+
+# The documentation site (MkDocs, Material theme) in site/; --strict fails on a broken
+# link, a missing anchor or a page left out of the navigation.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 demo: $(STAMP)
 	cd example && ../$(BIN)/python manage.py migrate --noinput

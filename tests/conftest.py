@@ -24,6 +24,7 @@ from rest_framework.test import APIClient
 
 from tessera import session_cache
 
+from .demo_support import DemoServer
 from .fake_issuer import FakeIssuer
 from .realservers.availability import missing_binaries
 from .testapp.seed import seed_roles_and_users
@@ -137,6 +138,17 @@ def _clear_cache(monkeypatch):
     yield
     for cache in caches.all():
         cache.clear()
+
+
+@pytest.fixture
+def demo(tmp_path) -> Iterator[DemoServer]:
+    """The demo project served by runserver on a free port, seeded with the demo users."""
+    server = DemoServer(tmp_path)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 # --- Transactions ---------------------------------------------------------------------

@@ -111,7 +111,12 @@ def test_ci_fails_when_the_services_cannot_be_reached(unreachable_services):
     assert "FAIL (CI=true): PostgreSQL does not answer on 127.0.0.1:5432" in result.stdout
     assert "SKIPPED" not in result.stdout
     # The SQLite pass and the wheel check still ran first, and no PostgreSQL pass began.
-    assert unreachable_services["log"].read_text().splitlines() == ["test", "package-check", "audit-deps"]
+    assert unreachable_services["log"].read_text().splitlines() == [
+        "test",
+        "docs",
+        "package-check",
+        "audit-deps",
+    ]
 
 
 def test_a_developer_run_skips_the_second_pass_without_the_services(unreachable_services):
@@ -138,7 +143,12 @@ def test_a_developer_run_without_chromium_goes_on_without_the_browser_test(
     result = run_ci(unreachable_services, CI="")
     assert result.returncode == 0, result.stdout
     assert "the passkey browser test will skip" in result.stdout
-    assert unreachable_services["log"].read_text().splitlines() == ["test", "package-check", "audit-deps"]
+    assert unreachable_services["log"].read_text().splitlines() == [
+        "test",
+        "docs",
+        "package-check",
+        "audit-deps",
+    ]
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason=".ci/run installs Chromium only as root")

@@ -103,3 +103,9 @@ def test_readme_links_resolve():
     readme = (ROOT / "README.md").read_text()
     for target in re.findall(r"\]\(((?:docs|bench)/[^)#]+)", readme):
         assert (ROOT / target).exists(), target
+
+
+def test_every_docs_page_is_in_the_site_navigation():
+    config = (ROOT / "mkdocs.yml").read_text()
+    pages = sorted(p.name for p in (ROOT / "docs").glob("*.md"))
+    assert [page for page in pages if f": {page}" not in config] == []

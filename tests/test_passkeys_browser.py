@@ -9,107 +9,14 @@ database of its own, so the page talks to Tessera exactly as a deployed front en
 
 from __future__ import annotations
 
-import os
-import socket
-import sqlite3
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
 from .conftest import CHROMIUM, requires_browser
 
 pytestmark = requires_browser
 
-ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "example"
 DEMO_USER, DEMO_PASSWORD = "user", "user-demo-pass-1"
 TIMEOUT_MS = 15_000
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class DemoServer:
-    """``manage.py runserver`` of the demo, on its own SQLite file."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = free_port()
-        self.origin = f"http://localhost:{self.port}"
-        self.database = directory / "demo.sqlite3"
-        self.log = directory / "server.log"
-        self.env = {
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "demo.settings",
-            "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(EXAMPLE)]),
-            "DATABASE_URL": f"sqlite:///{self.database}",
-            "REDIS_URL": "",
-            "DEMO_ORIGIN": self.origin,
-        }
-        self.process: subprocess.Popen | None = None
-
-    def manage(self, *args: str) -> None:
-        subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=EXAMPLE,
-            env=self.env,
-            check=True,
-            capture_output=True,
-            timeout=120,
-        )
-
-    def start(self) -> None:
-        self.manage("migrate", "--noinput")
-        self.manage("demo_seed")
-        with self.log.open("wb") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{self.port}"],
-                cwd=EXAMPLE,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                pytest.fail(f"the demo server exited:\n{self.log.read_text()}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/passkeys/", timeout=2):
-                    return
-            except (urllib.error.URLError, ConnectionError):
-                time.sleep(0.2)
-        pytest.fail(f"the demo server did not answer in time:\n{self.log.read_text()}")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-    def rows(self, query: str) -> list[tuple]:
-        with sqlite3.connect(self.database) as connection:
-            return connection.execute(query).fetchall()
-
-
-@pytest.fixture
-def demo(tmp_path) -> Iterator[DemoServer]:
-    server = DemoServer(tmp_path)
-    try:
-        server.start()
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -1,6 +1,10 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 
 from demo import views
 from tessera.views import obtain_auth_token
@@ -22,5 +26,10 @@ urlpatterns = [
     path("api/my-posts/<int:pk>/", views.MyPostViewSet.as_view(ITEM), name="my-post-detail"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="demo/redoc.html"),
+        name="redoc",
+    ),
     path("passkeys/", views.PasskeysPage.as_view(), name="passkeys"),
 ]
