@@ -1,0 +1,3 @@
+"""A project that mounts no Tessera endpoint."""
+
+urlpatterns: list = []
