@@ -109,3 +109,13 @@ def test_every_docs_page_is_in_the_site_navigation():
     config = (ROOT / "mkdocs.yml").read_text()
     pages = sorted(p.name for p in (ROOT / "docs").glob("*.md"))
     assert [page for page in pages if f": {page}" not in config] == []
+
+
+def test_every_test_the_security_page_names_exists():
+    page = (ROOT / "docs" / "security.md").read_text()
+    missing = []
+    for path, name in re.findall(r"`(tests/[\w/*.]+\.py)(?:::(\w+))?`", page):
+        files = sorted(ROOT.glob(path))
+        if not files or (name and not any(f"def {name}(" in f.read_text() for f in files)):
+            missing.append(f"{path}::{name}")
+    assert missing == []
