@@ -276,7 +276,17 @@ def test_clearsessions_deletes_events_past_the_retention(user, clock, settings):
     assert types_of(user) == [EventType.PASSWORD_RESET]
 
 
-def test_a_django_login_is_recorded_once(client, db):
+def test_a_django_login_is_recorded_once_with_its_session(client, db):
+    staff = create_user("root", is_staff=True, is_superuser=True)
+    client.post("/admin/login/", {"username": "root", "password": PASSWORD})
+    assert types_of(staff) == [EventType.LOGIN_SUCCEEDED]
+    event = SecurityEvent.objects.get()
+    assert event.detail["kind"] == "browser"
+    assert event.session_id == Session.objects.get(user=staff).pk
+
+
+def test_a_django_login_without_a_session_is_recorded_as_such(client, db, settings):
+    settings.TESSERA = {**settings.TESSERA, "DJANGO_LOGIN_SESSIONS": False}
     staff = create_user("root", is_staff=True, is_superuser=True)
     client.post("/admin/login/", {"username": "root", "password": PASSWORD})
     assert types_of(staff) == [EventType.LOGIN_SUCCEEDED]

@@ -13,6 +13,7 @@ ITEM = {"get": "retrieve", "put": "update", "patch": "partial_update", "delete":
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("api-auth/", include("tessera.urls.browsable")),
     path("api/auth/", include("tessera.urls")),
     path("api-token-auth/", obtain_auth_token, name="api-token-auth"),
     path("api/protected/", views.ProtectedView.as_view(), name="protected"),

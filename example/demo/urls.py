@@ -14,6 +14,8 @@ ITEM = {"get": "retrieve", "put": "update", "patch": "partial_update", "delete":
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # The browsable API's Log in / Log out, as Tessera browser sessions.
+    path("api-auth/", include("tessera.urls.browsable")),
     path("api/auth/", include("tessera.urls")),
     path("api-token-auth/", obtain_auth_token, name="api-token-auth"),
     path("api/protected/", views.ProtectedView.as_view(), name="protected"),

@@ -12,12 +12,9 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 
 from . import signals
+from .conf import tessera_settings
 from .models import EventOutcome, EventType, SessionKind
 from .services import audit
-
-# Set on a request whose login Tessera recorded, so Django's user_logged_in, which
-# Tessera's logins send too, is not recorded a second time.
-_RECORDED = "_tessera_login_recorded"
 
 
 @receiver(signals.session_created, dispatch_uid="tessera-audit-session-created")
@@ -31,8 +28,6 @@ def session_created(sender, session, request=None, **kwargs) -> None:
             detail={"name": session.device_name, "scopes": session.scopes},
         )
         return
-    if request is not None:
-        setattr(request, _RECORDED, True)
     audit.record(
         EventType.LOGIN_SUCCEEDED,
         user=session.user,
@@ -43,9 +38,11 @@ def session_created(sender, session, request=None, **kwargs) -> None:
 
 
 @receiver(user_logged_in, dispatch_uid="tessera-audit-django-login")
-def django_logged_in(sender, request, user, **kwargs) -> None:
-    """A login through ``django.contrib.auth.login`` (the admin, any Django view)."""
-    if request is not None and getattr(request, _RECORDED, False):
+def django_logged_in(sender, request, user, tessera: bool = False, **kwargs) -> None:
+    """A login through ``django.contrib.auth.login`` (the admin, any Django view) that
+    opens no Tessera session (DJANGO_LOGIN_SESSIONS off); one that does is recorded with
+    its session, as every login is."""
+    if tessera or tessera_settings.DJANGO_LOGIN_SESSIONS:
         return
     audit.record(EventType.LOGIN_SUCCEEDED, user=user, request=request, detail={"kind": "django"})
 

@@ -543,6 +543,13 @@ OPTIONS: dict[str, Option] = {
         "at most this often per issuer and process.",
         positive=True,
     ),
+    "DJANGO_LOGIN_SESSIONS": Option(
+        True,
+        (bool,),
+        "Logins through django.contrib.auth.login (the admin, any Django view) open a "
+        "Tessera browser session, listed and revocable like any other; with "
+        "tessera.middleware.DjangoLoginSessionMiddleware its end logs the browser out.",
+    ),
     "AUDIT_EVENTS": Option(
         True,
         (bool,),

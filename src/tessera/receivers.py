@@ -9,12 +9,14 @@ them raise. A cache write that fails is recorded in the outbox instead (see
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_in, user_logged_out
 from django.db import transaction
 from django.db.models.signals import post_save, pre_delete
 from django.dispatch import receiver
 
 from . import session_cache
 from .models import RevokeReason
+from .services import django_logins
 from .services import sessions as session_service
 from .services.verification import cancel_pending_keys
 
@@ -47,3 +49,21 @@ def user_deleted(sender, instance, **kwargs) -> None:
     """
     with session_cache.failures_recorded():
         session_service.forget_deleted_user(instance)
+
+
+@receiver(user_logged_in, dispatch_uid="tessera-django-login")
+def django_logged_in(sender, request, user, tessera: bool = False, **kwargs) -> None:
+    """A login through ``django.contrib.auth.login`` becomes a Tessera browser session.
+
+    Tessera's own logins send ``tessera=True``: they have their session already.
+    """
+    if tessera or request is None or not django_logins.enabled():
+        return
+    django_logins.record_login(request, user)
+
+
+@receiver(user_logged_out, dispatch_uid="tessera-django-logout")
+def django_logged_out(sender, request, user=None, tessera: bool = False, **kwargs) -> None:
+    if tessera or request is None or not django_logins.enabled():
+        return
+    django_logins.end_login(request)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.core.checks import Tags, register
 
 from .accounts import check_accounts
+from .django_logins import check_django_login_middleware
 from .external import check_trusted_issuers
 from .jwt import check_jwt
 from .legacy import check_authentication_order
@@ -40,5 +41,6 @@ def register_checks() -> None:
     register(check_authentication_order, Tags.security)
     register(check_webauthn, Tags.security)
     register(check_trusted_issuers, Tags.security)
+    register(check_django_login_middleware, Tags.security)
     # Tagged database: it reads DATABASES, and Django runs it where databases are in play.
     register(check_atomic_requests, Tags.database)

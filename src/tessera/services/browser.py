@@ -60,7 +60,9 @@ def logout(request) -> None:
     """Revoke the browser session of this request and empty the Django session."""
     if isinstance(request.auth, Session):
         revoke_sessions([request.auth], RevokeReason.LOGOUT)
-    user_logged_out.send(sender=request.user.__class__, request=request, user=request.user)
+    user_logged_out.send(
+        sender=request.user.__class__, request=request, user=request.user, tessera=True
+    )
     request._request.session.flush()
 
 

@@ -167,7 +167,9 @@ def open_session(
         issued = issue(session, token)
         signals.session_created.send(sender=Session, session=session, request=request)
         if is_login:
-            user_logged_in.send(sender=user.__class__, request=request, user=user)
+            # tessera=True: receivers of Django's own logins (services.django_logins)
+            # know this login already has its session.
+            user_logged_in.send(sender=user.__class__, request=request, user=user, tessera=True)
     return issued
 
 

@@ -64,7 +64,9 @@ class LogoutView(TesseraAPIView):
         session = session_service.session_of(request)
         if session is not None:
             session_service.revoke_sessions([session], RevokeReason.LOGOUT)
-        user_logged_out.send(sender=request.user.__class__, request=request, user=request.user)
+        user_logged_out.send(
+            sender=request.user.__class__, request=request, user=request.user, tessera=True
+        )
         return logged_out_response()
 
 
@@ -83,7 +85,9 @@ class LogoutAllView(TesseraAPIView):
     @document(request=None, responses={204: None, 401: ErrorSerializer})
     def post(self, request):
         session_service.revoke_user_sessions(request.user, RevokeReason.LOGOUT_ALL)
-        user_logged_out.send(sender=request.user.__class__, request=request, user=request.user)
+        user_logged_out.send(
+            sender=request.user.__class__, request=request, user=request.user, tessera=True
+        )
         return logged_out_response()
 
 

@@ -1,0 +1,91 @@
+"""Logins through ``django.contrib.auth.login`` (the admin, any Django view) as Tessera
+browser sessions.
+
+Django's own login writes the user id into the Django session and nothing else, so
+"where am I logged in" would miss it and no revocation would reach it. Here such a login
+opens a browser session through :func:`~tessera.services.sessions.open_session`, bound to
+the Django session exactly like ``session/login/`` binds one, so it is listed in
+``sessions/`` and ended by everything that ends sessions; and
+:class:`tessera.middleware.DjangoLoginSessionMiddleware` checks on every request that a
+Django-authenticated browser's session is still alive, logging the browser out from the
+next request on when it is not. The check is the hot path's (near cache, no write in
+steady state), so it costs what authenticating a token costs.
+
+A middleware rather than a session engine: it works with whatever ``SESSION_ENGINE`` the
+project uses, and it runs where the logged-in user is known.
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth import SESSION_KEY as DJANGO_USER_KEY
+from django.contrib.auth.models import AnonymousUser
+from rest_framework import exceptions
+
+from ..conf import tessera_settings
+from ..models import RevokeReason, Session, SessionKind
+from .browser import SESSION_KEY, _revoke_bound_session
+from .sessions import authenticate_digest, open_session, revoke_sessions
+
+DEVICE_NAME = "Django login"
+
+
+def enabled() -> bool:
+    return bool(tessera_settings.DJANGO_LOGIN_SESSIONS)
+
+
+def record_login(request, user) -> Session:
+    """Open the browser session of a login Django has just completed for ``user``.
+
+    Django has already cycled the session key and rotated the CSRF token; a Tessera
+    browser session bound to this Django session before is replaced, not orphaned.
+    """
+    _revoke_bound_session(request, RevokeReason.LOGOUT)
+
+    def bind(session: Session, _token: str) -> Session:
+        request.session[SESSION_KEY] = session.token_digest
+        return session
+
+    return open_session(
+        user,
+        kind=SessionKind.BROWSER,
+        request=request,
+        device_name=DEVICE_NAME,
+        issue=bind,
+    )
+
+
+def end_login(request) -> None:
+    """Django's logout: end the browser session bound to this Django session."""
+    session = getattr(request, "session", None)
+    digest = session.get(SESSION_KEY) if session is not None else None
+    if isinstance(digest, str):
+        revoke_sessions(
+            Session.objects.live().filter(token_digest=digest, kind=SessionKind.BROWSER),
+            RevokeReason.LOGOUT,
+        )
+
+
+def check_request(request) -> None:
+    """Log this browser out of Django when its Tessera session has ended.
+
+    Only Django-authenticated requests are checked: a browser logged in through Django
+    must carry a live browser session of the same user, else its Django session is
+    flushed. ServiceUnavailable (cache and database down) is left to the caller.
+    """
+    store = getattr(request, "session", None)
+    if store is None or DJANGO_USER_KEY not in store:
+        return
+    digest = store.get(SESSION_KEY)
+    session = None
+    if isinstance(digest, str):
+        try:
+            session = authenticate_digest(digest)
+        except exceptions.AuthenticationFailed:
+            session = None
+    if (
+        session is None
+        or session.kind != SessionKind.BROWSER
+        or str(session.user_id) != str(store.get(DJANGO_USER_KEY))
+    ):
+        store.flush()
+        request.user = AnonymousUser()
