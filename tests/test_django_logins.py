@@ -119,6 +119,19 @@ def test_the_session_check_failing_closed_answers_503(staff, admin_browser, monk
     assert response.json()["code"] == "service_unavailable"
 
 
+def test_a_session_store_that_cannot_be_read_answers_503(staff, admin_browser, monkeypatch):
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.db import OperationalError
+
+    def down(self, *args, **kwargs):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(SessionStore, "load", down)
+    response = admin_browser.get(ADMIN_INDEX)
+    assert response.status_code == 503
+    assert response["Retry-After"]
+
+
 def test_the_opt_out_leaves_django_logins_alone(settings, staff):
     settings.TESSERA = {**settings.TESSERA, "DJANGO_LOGIN_SESSIONS": False}
     browser = Client()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.http import JsonResponse
 
 from .errors import ServiceUnavailable, error_body
 from .services import django_logins
+
+logger = logging.getLogger("tessera")
 
 
 class DjangoLoginSessionMiddleware:
@@ -15,9 +19,9 @@ class DjangoLoginSessionMiddleware:
     logged out on its next request. Place it right after Django's
     ``AuthenticationMiddleware``.
 
-    When neither the cache nor the database can say whether the session lives, the
-    answer is 503 with ``Retry-After``: never a page served to a browser that may have
-    been logged out.
+    When the session store, the cache or the database cannot say whether the session
+    lives, the answer is 503 with ``Retry-After``: never a page served to a browser that
+    may have been logged out.
     """
 
     def __init__(self, get_response):
@@ -27,7 +31,12 @@ class DjangoLoginSessionMiddleware:
         if django_logins.enabled():
             try:
                 django_logins.check_request(request)
-            except ServiceUnavailable as exc:
+            except Exception as exc:
+                # The Django session itself is read here, before any view: a database- or
+                # cache-backed session store that is down must not become a 500.
+                if not isinstance(exc, ServiceUnavailable):
+                    logger.error("Session check failed; answering 503.", exc_info=True)
+                    exc = ServiceUnavailable()
                 response = JsonResponse(error_body(exc), status=503)
                 response["Retry-After"] = str(int(exc.wait or 1))
                 return response
