@@ -17,7 +17,8 @@ DEBUG = False
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 # Each request thread keeps its connection, as a production deployment would.
 DATABASES["default"]["CONN_MAX_AGE"] = 60
-MIDDLEWARE = [*MIDDLEWARE, "tests.realservers.middleware.worker_pid_header"]
+# Outermost, so that answers a middleware gives by itself (a 503) name their worker too.
+MIDDLEWARE = ["tests.realservers.middleware.worker_pid_header", *MIDDLEWARE]
 
 # E-mails sent by any server land in files the tests read (reset links).
 EMAIL_BACKEND = "tests.realservers.mailbox.MailboxBackend"
