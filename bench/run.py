@@ -517,7 +517,7 @@ def fill_sessions(total_rows: int) -> None:
             INSERT INTO {Session._meta.db_table} (
                 id, user_id, kind, token_digest, device_name, user_agent, ip, scopes,
                 created_at, last_used_at, idle_expires_at, expires_at, revoked_at,
-                revoke_reason
+                revoke_reason, amr, mfa_enrolment_required
             )
             SELECT
                 gen_random_uuid(),
@@ -528,7 +528,8 @@ def fill_sessions(total_rows: int) -> None:
                 now() - interval '1 hour', now() - interval '1 minute',
                 now() + interval '10 hours', now() + interval '30 days',
                 CASE WHEN i %% 10 = 0 THEN now() - interval '5 minutes' END,
-                CASE WHEN i %% 10 = 0 THEN 'logout' ELSE '' END
+                CASE WHEN i %% 10 = 0 THEN 'logout' ELSE '' END,
+                '["pwd"]'::jsonb, false
             FROM generate_series(%s, %s) AS i
             """,
             [filler_ids, len(filler_ids), existing + 1, total_rows],
