@@ -9,6 +9,7 @@ from django.test import Client
 
 from tessera.errors import ServiceUnavailable
 from tessera.models import EventType, SecurityEvent, Session, SessionKind
+from tessera.services import browser as browser_service
 from tessera.services import django_logins
 
 from .conftest import PASSWORD, auth_header, create_user
@@ -94,7 +95,7 @@ def test_tessera_logins_open_no_second_session(api, staff):
 
 def test_a_django_session_without_its_tessera_session_is_logged_out(staff, admin_browser):
     store = admin_browser.session
-    del store[django_logins.SESSION_KEY]
+    del store[browser_service.SESSION_KEY]
     store.save()
     assert_logged_out(admin_browser)
 
@@ -103,7 +104,7 @@ def test_a_django_session_of_another_users_session_is_logged_out(staff, admin_br
     other = create_user("eve", email="eve@example.com")
     token_of(api, "eve")
     store = admin_browser.session
-    store[django_logins.SESSION_KEY] = Session.objects.get(user=other).token_digest
+    store[browser_service.SESSION_KEY] = Session.objects.get(user=other).token_digest
     store.save()
     assert_logged_out(admin_browser)
 
@@ -112,7 +113,7 @@ def test_the_session_check_failing_closed_answers_503(staff, admin_browser, monk
     def down(digest):
         raise ServiceUnavailable()
 
-    monkeypatch.setattr(django_logins, "authenticate_digest", down)
+    monkeypatch.setattr(browser_service, "authenticate_digest", down)
     response = admin_browser.get(ADMIN_INDEX)
     assert response.status_code == 503
     assert response["Retry-After"]

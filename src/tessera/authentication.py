@@ -21,7 +21,7 @@ import binascii
 from functools import lru_cache
 
 from django.conf import settings
-from rest_framework import HTTP_HEADER_ENCODING, exceptions
+from rest_framework import HTTP_HEADER_ENCODING
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.settings import api_settings
 
@@ -35,7 +35,7 @@ from .errors import (
     MFAEnrolmentRequired,
 )
 from .legacy.digests import legacy_digests
-from .models import Session, SessionKind
+from .models import Session
 from .services import browser as browser_service
 from .services import external_tokens
 from .services import jwt as jwt_service
@@ -216,17 +216,8 @@ class SessionAuthentication(BaseAuthentication):
     """
 
     def authenticate(self, request):
-        store = getattr(request._request, "session", None)
-        digest = store.get(browser_service.SESSION_KEY) if store is not None else None
-        if not isinstance(digest, str):
-            return None
-        try:
-            session = authenticate_digest(digest)
-        except exceptions.AuthenticationFailed:
-            store.flush()
-            return None
-        if session.kind != SessionKind.BROWSER:
-            store.flush()
+        session = browser_service.bound_session(getattr(request._request, "session", None))
+        if session is None:
             return None
         enforce_csrf(request)
         return refuse_until_enrolled(request, (session.user, session))

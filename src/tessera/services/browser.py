@@ -19,9 +19,10 @@ from collections.abc import Sequence
 
 from django.contrib.auth import user_logged_out
 from django.middleware.csrf import rotate_token
+from rest_framework import exceptions
 
 from ..models import RevokeReason, Session, SessionKind
-from .sessions import open_session, revoke_sessions
+from .sessions import authenticate_digest, open_session, revoke_sessions
 
 SESSION_KEY = "_tessera_session_digest"
 
@@ -35,13 +36,40 @@ def open_browser_session(
     mfa_enrolment_required: bool = False,
 ) -> Session:
     """Open a browser session and bind it to a fresh Django session, atomically."""
-    django_request = request._request
-    _revoke_bound_session(django_request, RevokeReason.LOGOUT)
+    return bind_new_session(
+        request._request,
+        user,
+        request=request,
+        device_name=device_name,
+        fresh_django_session=True,
+        amr=amr,
+        mfa_enrolment_required=mfa_enrolment_required,
+    )
+
+
+def bind_new_session(
+    django_request,
+    user,
+    *,
+    request,
+    device_name: str,
+    fresh_django_session: bool,
+    amr: Sequence[str] = ("pwd",),
+    mfa_enrolment_required: bool = False,
+) -> Session:
+    """Open a browser session bound to ``django_request``'s Django session.
+
+    A session bound there before is ended rather than orphaned. ``fresh_django_session``
+    cycles the session key and rotates the CSRF token; a login Django made itself has
+    done both already.
+    """
+    revoke_bound_session(django_request, RevokeReason.LOGOUT)
 
     def bind(session: Session, _token: str) -> Session:
         # The bearer token is never shown: the Django session carries the digest.
-        django_request.session.cycle_key()
-        rotate_token(django_request)
+        if fresh_django_session:
+            django_request.session.cycle_key()
+            rotate_token(django_request)
         django_request.session[SESSION_KEY] = session.token_digest
         return session
 
@@ -56,6 +84,26 @@ def open_browser_session(
     )
 
 
+def bound_session(store) -> Session | None:
+    """The live browser session the Django session ``store`` carries, if any.
+
+    A Django session that carries one no longer alive (ended, expired, or not a browser
+    session) is flushed, which logs the browser out. ServiceUnavailable propagates.
+    """
+    digest = store.get(SESSION_KEY) if store is not None else None
+    if not isinstance(digest, str):
+        return None
+    try:
+        session = authenticate_digest(digest)
+    except exceptions.AuthenticationFailed:
+        store.flush()
+        return None
+    if session.kind != SessionKind.BROWSER:
+        store.flush()
+        return None
+    return session
+
+
 def logout(request) -> None:
     """Revoke the browser session of this request and empty the Django session."""
     if isinstance(request.auth, Session):
@@ -66,8 +114,8 @@ def logout(request) -> None:
     request._request.session.flush()
 
 
-def _revoke_bound_session(django_request, reason: str) -> None:
-    """A second login in the same browser replaces the first rather than orphaning it."""
+def revoke_bound_session(django_request, reason: str) -> None:
+    """End the browser session bound to this Django session, if one is."""
     digest = django_request.session.get(SESSION_KEY)
     if isinstance(digest, str):
         revoke_sessions(

@@ -19,12 +19,10 @@ from __future__ import annotations
 
 from django.contrib.auth import SESSION_KEY as DJANGO_USER_KEY
 from django.contrib.auth.models import AnonymousUser
-from rest_framework import exceptions
 
 from ..conf import tessera_settings
-from ..models import RevokeReason, Session, SessionKind
-from .browser import SESSION_KEY, _revoke_bound_session
-from .sessions import authenticate_digest, open_session, revoke_sessions
+from ..models import RevokeReason, Session
+from .browser import bind_new_session, bound_session, revoke_bound_session
 
 DEVICE_NAME = "Django login"
 
@@ -34,35 +32,17 @@ def enabled() -> bool:
 
 
 def record_login(request, user) -> Session:
-    """Open the browser session of a login Django has just completed for ``user``.
-
-    Django has already cycled the session key and rotated the CSRF token; a Tessera
-    browser session bound to this Django session before is replaced, not orphaned.
-    """
-    _revoke_bound_session(request, RevokeReason.LOGOUT)
-
-    def bind(session: Session, _token: str) -> Session:
-        request.session[SESSION_KEY] = session.token_digest
-        return session
-
-    return open_session(
-        user,
-        kind=SessionKind.BROWSER,
-        request=request,
-        device_name=DEVICE_NAME,
-        issue=bind,
+    """Open the browser session of a login Django has just completed for ``user``
+    (Django has cycled the session key and rotated the CSRF token itself)."""
+    return bind_new_session(
+        request, user, request=request, device_name=DEVICE_NAME, fresh_django_session=False
     )
 
 
 def end_login(request) -> None:
     """Django's logout: end the browser session bound to this Django session."""
-    session = getattr(request, "session", None)
-    digest = session.get(SESSION_KEY) if session is not None else None
-    if isinstance(digest, str):
-        revoke_sessions(
-            Session.objects.live().filter(token_digest=digest, kind=SessionKind.BROWSER),
-            RevokeReason.LOGOUT,
-        )
+    if getattr(request, "session", None) is not None:
+        revoke_bound_session(request, RevokeReason.LOGOUT)
 
 
 def check_request(request) -> None:
@@ -75,17 +55,7 @@ def check_request(request) -> None:
     store = getattr(request, "session", None)
     if store is None or DJANGO_USER_KEY not in store:
         return
-    digest = store.get(SESSION_KEY)
-    session = None
-    if isinstance(digest, str):
-        try:
-            session = authenticate_digest(digest)
-        except exceptions.AuthenticationFailed:
-            session = None
-    if (
-        session is None
-        or session.kind != SessionKind.BROWSER
-        or str(session.user_id) != str(store.get(DJANGO_USER_KEY))
-    ):
+    session = bound_session(store)
+    if session is None or str(session.user_id) != str(store.get(DJANGO_USER_KEY)):
         store.flush()
         request.user = AnonymousUser()
