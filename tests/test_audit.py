@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from datetime import timedelta
 
@@ -212,6 +213,23 @@ def test_events_lists_the_callers_own_newest_first_in_pages(api, user, other_use
     }
 
 
+@pytest.mark.parametrize(
+    "cursor",
+    [
+        "garbage",
+        base64.b64encode(b"p=2026").decode(),
+        base64.b64encode(b"p=notadate").decode(),
+        base64.b64encode(b"p=%00").decode(),
+        base64.b64encode(b"p=9999999999-01-01").decode(),
+    ],
+)
+def test_a_cursor_this_endpoint_did_not_give_is_404(api, user, login, cursor):
+    token = login()["token"]
+    response = api.get(EVENTS_URL, {"cursor": cursor}, **auth_header(token))
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
 def test_events_need_a_login_and_refuse_personal_tokens(api, user, login):
     anonymous = api.get(EVENTS_URL)
     assert anonymous.status_code == 401
@@ -306,6 +324,7 @@ def test_the_admin_lists_events_read_only_and_finds_attempts_by_what_was_typed(d
     assert [e.type for e in found] == [EventType.LOGIN_FAILED]
     assert not model_admin.has_add_permission(request)
     assert not model_admin.has_change_permission(request)
+    assert not model_admin.has_delete_permission(request)
 
 
 def test_the_admin_revoke_action_is_recorded_with_the_administrator(db, user, login):

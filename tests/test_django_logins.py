@@ -88,6 +88,56 @@ def test_a_second_django_login_in_the_same_browser_replaces_the_first(staff, adm
     assert sessions.live().count() == 1
 
 
+def test_a_django_login_of_a_user_with_a_second_factor_does_not_authenticate_the_api(api, staff):
+    from .mfa_support import enable_totp
+
+    enable_totp(staff)
+    browser = Client()
+    browser.post("/admin/login/", {"username": "root", "password": PASSWORD})
+    assert browser.get(ADMIN_INDEX).status_code == 200
+    # The password alone opened the admin; the API needs the second factor.
+    assert browser.get("/api/auth/me/").status_code == 401
+    assert Session.objects.get(user=staff, kind=SessionKind.BROWSER).revoked_at is None
+
+
+def test_a_django_login_of_a_user_mfa_required_covers_does_not_authenticate_the_api(
+    staff, settings
+):
+    settings.TESSERA = {**settings.TESSERA, "MFA_REQUIRED": "all"}
+    browser = Client()
+    browser.post("/admin/login/", {"username": "root", "password": PASSWORD})
+    assert browser.get(ADMIN_INDEX).status_code == 200
+    assert browser.get("/api/auth/me/").status_code == 401
+
+
+def test_a_django_login_of_a_password_only_user_authenticates_the_api(staff, admin_browser):
+    assert admin_browser.get("/api/auth/me/").json()["username"] == "root"
+
+
+def test_a_session_login_as_another_user_ends_the_django_login_in_that_browser(
+    staff, user, admin_browser
+):
+    admin_browser.get("/api/auth/csrf/")
+    body = {"username": "alice", "password": PASSWORD}
+    assert (
+        admin_browser.post("/api/auth/session/login/", body, "application/json").status_code == 200
+    )
+    assert admin_browser.get("/api/auth/me/").json()["username"] == "alice"
+    assert_logged_out(admin_browser)
+    django_login = Session.objects.get(user=staff, kind=SessionKind.BROWSER)
+    assert django_login.revoke_reason == "logout"
+
+
+def test_a_session_login_as_the_same_user_keeps_the_django_login(staff, admin_browser):
+    body = {"username": "root", "password": PASSWORD}
+    assert (
+        admin_browser.post("/api/auth/session/login/", body, "application/json").status_code == 200
+    )
+    assert admin_browser.get(ADMIN_INDEX).status_code == 200
+    assert admin_browser.get("/api/auth/me/").json()["username"] == "root"
+    assert Session.objects.filter(user=staff, kind=SessionKind.BROWSER).live().count() == 2
+
+
 def test_tessera_logins_open_no_second_session(api, staff):
     token_of(api)
     assert Session.objects.filter(user=staff).count() == 1
@@ -95,7 +145,7 @@ def test_tessera_logins_open_no_second_session(api, staff):
 
 def test_a_django_session_without_its_tessera_session_is_logged_out(staff, admin_browser):
     store = admin_browser.session
-    del store[browser_service.SESSION_KEY]
+    del store[browser_service.DJANGO_LOGIN_KEY]
     store.save()
     assert_logged_out(admin_browser)
 
@@ -104,7 +154,7 @@ def test_a_django_session_of_another_users_session_is_logged_out(staff, admin_br
     other = create_user("eve", email="eve@example.com")
     token_of(api, "eve")
     store = admin_browser.session
-    store[browser_service.SESSION_KEY] = Session.objects.get(user=other).token_digest
+    store[browser_service.DJANGO_LOGIN_KEY] = Session.objects.get(user=other).token_digest
     store.save()
     assert_logged_out(admin_browser)
 

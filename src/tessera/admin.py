@@ -204,3 +204,8 @@ class SecurityEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # The trail is kept for AUDIT_RETENTION and deleted only by tessera_clearsessions:
+        # an administrator must not be able to erase what they did.
+        return False

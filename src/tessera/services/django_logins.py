@@ -22,7 +22,8 @@ from django.contrib.auth.models import AnonymousUser
 
 from ..conf import tessera_settings
 from ..models import RevokeReason, Session
-from .browser import bind_new_session, bound_session, revoke_bound_session
+from .browser import DJANGO_LOGIN_KEY, bind_new_session, bound_session, revoke_django_login
+from .mfa import factors, policy
 
 DEVICE_NAME = "Django login"
 
@@ -33,16 +34,27 @@ def enabled() -> bool:
 
 def record_login(request, user) -> Session:
     """Open the browser session of a login Django has just completed for ``user``
-    (Django has cycled the session key and rotated the CSRF token itself)."""
+    (Django has cycled the session key and rotated the CSRF token itself).
+
+    A Django login form checks the password alone: for a user with a second factor, or
+    whom MFA_REQUIRED covers, the session keeps the Django login alive but does not
+    authenticate API requests, which need the second factor.
+    """
     return bind_new_session(
-        request, user, request=request, device_name=DEVICE_NAME, fresh_django_session=False
+        request,
+        user,
+        request=request,
+        device_name=DEVICE_NAME,
+        fresh_django_session=False,
+        django_login=True,
+        api_access=not (factors.has_factor(user) or policy.covers(user)),
     )
 
 
 def end_login(request) -> None:
     """Django's logout: end the browser session bound to this Django session."""
     if getattr(request, "session", None) is not None:
-        revoke_bound_session(request, RevokeReason.LOGOUT)
+        revoke_django_login(request, RevokeReason.LOGOUT)
 
 
 def check_request(request) -> None:
@@ -55,7 +67,7 @@ def check_request(request) -> None:
     store = getattr(request, "session", None)
     if store is None or DJANGO_USER_KEY not in store:
         return
-    session = bound_session(store)
+    session = bound_session(store, DJANGO_LOGIN_KEY)
     if session is None or str(session.user_id) != str(store.get(DJANGO_USER_KEY)):
         store.flush()
         request.user = AnonymousUser()
