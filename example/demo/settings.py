@@ -89,6 +89,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
+# Where the demo is opened: the passkeys' origin and the base of the e-mails' links.
+DEMO_ORIGIN = os.environ.get("DEMO_ORIGIN", "http://localhost:8000")
+
 TESSERA = {
     # The scopes a personal access token may be given (see docs/permissions.md).
     "SCOPES": {
@@ -97,12 +100,21 @@ TESSERA = {
         "posts:read": "Read your own posts.",
         "posts:write": "Create, change and delete posts.",
     },
-    # Passkeys for the page at /passkeys/ (docs/passkeys.md). Browsers allow WebAuthn over
-    # plain HTTP on localhost only: open http://localhost:8000/passkeys/, not 127.0.0.1.
-    # DEMO_ORIGIN names another port when the demo runs elsewhere.
+    # Passkeys for the pages at / and /passkeys/ (docs/passkeys.md). Browsers allow WebAuthn
+    # over plain HTTP on localhost only: open http://localhost:8000/, not 127.0.0.1.
     "WEBAUTHN_RP_ID": "localhost",
     "WEBAUTHN_RP_NAME": "Tessera demo",
-    "WEBAUTHN_ORIGINS": [os.environ.get("DEMO_ORIGIN", "http://localhost:8000")],
+    "WEBAUTHN_ORIGINS": [DEMO_ORIGIN],
+    "SITE_NAME": "Tessera demo",
+    # The page at / logs in with JWT cookie mode too (docs/jwt.md): HttpOnly cookies, and a
+    # CSRF token on every unsafe request they authenticate. Plain HTTP is for local use.
+    "JWT_COOKIES": True,
+    "JWT_COOKIE_SECURE": not DEBUG,
+    # The links of the e-mails open the demo page, which posts the key back.
+    "FRONTEND_URLS": {
+        "verify_email": DEMO_ORIGIN + "/?verify_email={key}",
+        "login": DEMO_ORIGIN + "/",
+    },
 }
 
 SPECTACULAR_SETTINGS = {
@@ -142,5 +154,3 @@ if SPA_ORIGINS:
     CORS_ALLOWED_ORIGINS = SPA_ORIGINS
     CORS_ALLOW_CREDENTIALS = True
     CSRF_TRUSTED_ORIGINS = SPA_ORIGINS
-    TESSERA["JWT_COOKIES"] = True
-    TESSERA["JWT_COOKIE_SECURE"] = False  # local HTTP only; keep the default in production

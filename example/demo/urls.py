@@ -13,6 +13,7 @@ COLLECTION = {"get": "list", "post": "create"}
 ITEM = {"get": "retrieve", "put": "update", "patch": "partial_update", "delete": "destroy"}
 
 urlpatterns = [
+    path("", views.DemoPage.as_view(), name="demo"),
     path("admin/", admin.site.urls),
     # The browsable API's Log in / Log out, as Tessera browser sessions.
     path("api-auth/", include("tessera.urls.browsable")),

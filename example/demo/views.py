@@ -7,6 +7,7 @@
   post, unless the writer is an Admin moderating.
 - ``api/my-posts/``: the user's own posts only. Another user's post id is 404; reading
   needs ``posts:read`` and writing ``posts:write``.
+- ``/``: the demo page, every flow of Tessera from plain HTML and JavaScript (docs/demo.md).
 - ``passkeys/``: a page that registers a passkey and logs in with it (docs/passkeys.md).
 """
 
@@ -20,6 +21,7 @@ from rest_framework.permissions import (
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from demo.management.commands.demo_seed import DEMO_USERS
 from demo.models import Post
 from tessera.conf import tessera_settings
 from tessera.permissions import (
@@ -115,3 +117,25 @@ class PasskeysPage(TemplateView):
 
     def get_context_data(self, **kwargs):
         return {**super().get_context_data(**kwargs), "rp_id": tessera_settings.WEBAUTHN_RP_ID}
+
+
+class DemoPage(TemplateView):
+    """Every flow against ``api/auth/``, from the page as a front end would call them.
+
+    The demo users' passwords are public (demo_seed prints them), so the page lists them.
+    """
+
+    template_name = "demo/index.html"
+
+    def get_context_data(self, **kwargs):
+        users = [
+            {"username": name, "password": password, "roles": ", ".join(roles) or "-"}
+            for name, password, roles, _staff, _superuser in DEMO_USERS
+        ]
+        return {
+            **super().get_context_data(**kwargs),
+            "site_name": tessera_settings.SITE_NAME,
+            "demo_users": users,
+            "scopes": sorted(tessera_settings.SCOPES.items()),
+            "rp_id": tessera_settings.WEBAUTHN_RP_ID,
+        }
