@@ -92,7 +92,9 @@ def screenshots(tmp_path_factory) -> Path:
 def shoot(locator, folder: Path, name: str, **options) -> None:
     """A PNG of one part of the page, small enough for the docs."""
     path = folder / f"{name}.png"
-    locator.screenshot(path=str(path), animations="disabled", caret="hide", **options)
+    locator.screenshot(
+        path=str(path), animations="disabled", caret="hide", mask_color="#bbb", **options
+    )
     data = path.read_bytes()
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
     assert len(data) < SCREENSHOT_LIMIT_BYTES, f"{path} is {len(data)} bytes"
@@ -161,7 +163,7 @@ def test_sign_up_verify_the_address_and_log_in_with_each_credential(
     from playwright.sync_api import expect
 
     page = open_page(context, demo_server)
-    shoot(page.locator("header"), screenshots, "demo-page")
+    shoot(page, screenshots, "demo-page")
     page.fill("#reg-username", "newcomer")
     page.fill("#reg-email", "newcomer@example.com")
     page.fill("#reg-password", "Lantern-orbit-4417")
@@ -245,9 +247,18 @@ def test_totp_enrolment_then_the_login_stops_for_a_code(context, demo_server, sc
     expect_logged_in(page, "staff", "browser")
     page.click("#totp-setup")
     expect(page.locator("#totp-enrolment")).to_be_visible()
-    assert page.locator("#totp-qr").get_attribute("src").startswith("data:image/svg+xml")
+    qr = page.locator("#totp-qr")
+    assert qr.get_attribute("src").startswith("data:image/svg+xml")
+    # The QR code rendered (a broken image has no natural size).
+    expect(qr).to_have_js_property("complete", True)
+    assert qr.evaluate("image => image.naturalWidth") > 0
     totp = pyotp.TOTP(page.locator("#totp-secret").inner_text())
-    shoot(page.locator("#second-factor"), screenshots, "demo-totp", mask=[page.locator("#totp-secret")])
+    shoot(
+        page.locator("#second-factor"),
+        screenshots,
+        "demo-totp",
+        mask=[page.locator("#totp-secret")],
+    )
     # The code of the step before now (one step of drift is allowed), so the login below can
     # use the current step: each step's code works once.
     page.fill("#totp-code", totp.at(time.time() - 30))
@@ -272,7 +283,9 @@ def test_totp_enrolment_then_the_login_stops_for_a_code(context, demo_server, sc
     assert live_sessions(demo_server, "staff") == []
     page.fill("#mfa-code", "000000" if totp.now() != "000000" else "111111")
     page.click("#mfa-submit")
-    expect(page.locator("#log-in-result")).to_have_text("Code refused: 400 invalid code: invalid_code.")
+    expect(page.locator("#log-in-result")).to_have_text(
+        "Code refused: 400 invalid code: invalid_code."
+    )
     shoot(page.locator("#log-in"), screenshots, "demo-mfa-login")
     page.fill("#mfa-code", totp.now())
     page.click("#mfa-submit")
@@ -472,6 +485,8 @@ def test_a_forged_post_from_another_origin_changes_nothing(
     assert code in response.text()
 
     assert live_sessions(demo_server, username) == before
-    assert not demo_server.rows("SELECT id FROM tessera_session WHERE kind = 'pat' AND device_name = 'forged'")
+    assert not demo_server.rows(
+        "SELECT id FROM tessera_session WHERE kind = 'pat' AND device_name = 'forged'"
+    )
     # The victim's own page goes on working.
     expect(call_api(page, "/api/protected/")).to_have_text(f"200 Hello, {username}.")

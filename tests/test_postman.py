@@ -138,6 +138,36 @@ def test_a_project_without_jwt_gets_a_flow_without_those_steps(tmp_path, db):
     assert names == [name for name in FLOW if "JWT" not in name and "access token" not in name]
 
 
+def prerequest_scripts(collection: dict) -> dict[str, list[str]]:
+    return {
+        item["name"]: [
+            line
+            for event in item["event"]
+            if event["listen"] == "prerequest"
+            for line in event["script"]["exec"]
+        ]
+        for item in collection["item"][0]["item"]
+    }
+
+
+def test_in_cookie_mode_the_jwt_steps_send_a_csrf_token(tmp_path, db, settings):
+    settings.TESSERA = {**getattr(settings, "TESSERA", {}), "JWT_COOKIES": True}
+    collection, _ = generate(tmp_path)
+    scripts = prerequest_scripts(collection)
+    needing = {"Log in (JWT pair)", "Refresh the JWT pair (rotated)"}
+    for name in needing:
+        assert any("/api/auth/csrf/" in line for line in scripts[name]), name
+        assert any('"X-CSRFToken"' in line for line in scripts[name]), name
+    assert not any("csrf" in line for name in set(FLOW) - needing for line in scripts[name])
+
+
+def test_without_cookie_mode_no_step_fetches_a_csrf_token(tmp_path, db):
+    collection, _ = generate(tmp_path)
+    assert not any(
+        "csrf" in line for lines in prerequest_scripts(collection).values() for line in lines
+    )
+
+
 def test_a_project_without_tessera_urls_is_told_so(tmp_path, db):
     with override_settings(ROOT_URLCONF="tests.testapp.no_urls"), pytest.raises(CommandError):
         generate(tmp_path)
@@ -282,4 +312,5 @@ def test_the_flow_runs_green_in_newman_against_the_demo(demo, tmp_path):
     stats = json.loads(report.read_text())["run"]["stats"]
     assert stats["assertions"]["failed"] == 0
     assert stats["assertions"]["total"] >= len(FLOW) + 5
-    assert stats["requests"]["total"] == len(FLOW)
+    # The demo runs JWT cookie mode: the JWT login and refresh each fetch a CSRF token first.
+    assert stats["requests"]["total"] == len(FLOW) + 2

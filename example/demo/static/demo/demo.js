@@ -276,7 +276,10 @@ on("totp-setup", "click", async () => {
     return;
   }
   $("totp-secret").textContent = answer.data.secret;
-  $("totp-qr").src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(answer.data.qr_svg);
+  // qr_svg is meant to be inlined in HTML, so it lacks the namespace an image needs; as an
+  // image it runs nothing, whatever it holds.
+  const svg = answer.data.qr_svg.replace("<svg", '<svg xmlns="http://www.w3.org/2000/svg"');
+  $("totp-qr").src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(svg);
   $("totp-enrolment").hidden = false;
   $("second-factor-result").textContent = "Waiting for a code from the app.";
 });

@@ -19,6 +19,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import NoReverseMatch, reverse
 
+from ...conf import tessera_settings
+
 SCHEMA_URL = "https://schema.getpostman.com/json/collection/v2.1.0/collection.json"
 COLLECTION_FILE = "tessera.postman_collection.json"
 ENVIRONMENT_FILE = "tessera.postman_environment.json"
@@ -40,6 +42,18 @@ pm.environment.set("username", "postman" + stamp);
 pm.environment.set("email", "postman" + stamp + "@example.com");
 const nonce = Math.random().toString(36).slice(2);
 pm.environment.set("password", "Correct-horse-" + nonce + "-staple");"""
+
+
+# Cookie mode (JWT_COOKIES) asks the JWT login and refresh for a CSRF token, as a browser
+# would send it: the csrftoken cookie (kept in the runner's cookie jar) and its header.
+CSRF_TOKEN = """\
+pm.sendRequest(pm.environment.get("base_url") + "{path}", (error, response) => {{
+    if (error) throw error;
+    const token = (/csrftoken=([^;]+)/.exec(response.headers.get("Set-Cookie") || "") || [])[1];
+    pm.request.headers.upsert({{key: "Cookie", value: "csrftoken=" + token}});
+    pm.request.headers.upsert({{key: "X-CSRFToken", value: token}});
+}});"""
+NEEDS_CSRF_IN_COOKIE_MODE = {"tessera:jwt-obtain", "tessera:jwt-refresh"}
 
 
 def status_test(code: int) -> str:
@@ -217,6 +231,9 @@ def build_collection(schema: dict, operations: set[tuple[str, str]]) -> dict:
 
 def flow_items() -> list[dict]:
     items = []
+    csrf_script = None
+    if tessera_settings.JWT_COOKIES:
+        csrf_script = CSRF_TOKEN.format(path=reverse("tessera:csrf")).splitlines()
     for index, (name, url_name, method, body, token, tests) in enumerate(FLOW):
         try:
             path = reverse(url_name)
@@ -226,6 +243,8 @@ def flow_items() -> list[dict]:
         events = [script_event("test", tests)]
         if index == 0:
             events.insert(0, script_event("prerequest", NEW_ACCOUNT.splitlines()))
+        if csrf_script and url_name in NEEDS_CSRF_IN_COOKIE_MODE:
+            events.insert(0, script_event("prerequest", csrf_script))
         items.append({"name": name, "event": events, "request": request(method, path, body, token)})
     return items
 
