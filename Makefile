@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test install lint docs fuzz audit-deps bench build package-check clean
+.PHONY: demo test e2e install lint docs fuzz audit-deps bench build package-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 	$(BIN)/pytest --ds=tests.settings_email_user tests/test_accounts_email_user.py tests/test_email_user_admin.py tests/test_unicode_email_user.py
+
+# The browser tests alone (Debian's Chromium through Playwright; `make test` runs them
+# too). They rewrite the screenshots in docs/screenshots/ that docs/demo.md shows.
+e2e: $(STAMP)
+	TESSERA_SCREENSHOTS=docs/screenshots $(BIN)/pytest -p no:cacheprovider -m browser
 
 # The long run of the property tests and of schemathesis over every operation (the suite
 # runs both with few examples). Hypothesis keeps what it finds in .hypothesis/.

@@ -84,8 +84,10 @@ requires_email_user_model = pytest.mark.skipif(
 # Debian's Chromium, driven by Playwright. Without Chromium a browser test skips, even
 # under TESSERA_REQUIRE_SERVICES=1 (.ci/run installs it, and fails in CI when it cannot);
 # once Chromium is there, a missing Playwright fails such a pass instead of skipping.
+# In CI (CI=true) a browser test that cannot drive a browser fails: it never skips.
 CHROMIUM = Path(os.environ.get("TESSERA_CHROMIUM", "/usr/bin/chromium"))
 PLAYWRIGHT = importlib.util.find_spec("playwright") is not None
+REQUIRE_BROWSER = os.environ.get("CI") == "true"
 requires_browser = pytest.mark.browser
 
 
@@ -113,13 +115,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # A skip mark rather than pytest.skip() in a hook, so the summary names the test's line.
     for item in items:
         reasons = [] if REQUIRE_SERVICES else missing_services(item)
-        if (browser := missing_browser(item)) and not (REQUIRE_SERVICES and CHROMIUM.exists()):
+        browser = missing_browser(item)
+        if browser and not REQUIRE_BROWSER and not (REQUIRE_SERVICES and CHROMIUM.exists()):
             reasons.append(browser)
         if reasons:
             item.add_marker(pytest.mark.skip(reason=reasons[0]))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    if REQUIRE_BROWSER and (browser := missing_browser(item)):
+        pytest.fail(f"CI=true, but this test {browser}", pytrace=False)
     if not REQUIRE_SERVICES:
         return
     reasons = missing_services(item)

@@ -7,6 +7,7 @@ exercise its decisions without running the suite again or touching real services
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -49,18 +50,43 @@ def stand_in(path: Path, body: str) -> None:
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
 
-def test_the_browser_test_skips_without_chromium_even_when_services_are_required():
-    result = subprocess.run(
+def run_browser_test_without_chromium(**env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", BROWSER_TEST],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "TESSERA_REQUIRE_SERVICES": "1", "TESSERA_CHROMIUM": "/nonexistent"},
+        env={**os.environ, "TESSERA_CHROMIUM": "/nonexistent", **env},
     )
+
+
+def test_the_browser_test_skips_without_chromium_even_when_services_are_required():
+    result = run_browser_test_without_chromium(TESSERA_REQUIRE_SERVICES="1", CI="")
     assert result.returncode == 0, result.stdout
     assert "needs Debian's Chromium at /nonexistent" in result.stdout
     assert "1 skipped" in result.stdout
+
+
+def test_in_ci_the_browser_test_fails_without_chromium():
+    result = run_browser_test_without_chromium(TESSERA_REQUIRE_SERVICES="", CI="true")
+    assert result.returncode == 1, result.stdout
+    assert "CI=true, but this test needs Debian's Chromium at /nonexistent" in result.stdout
+    assert "skipped" not in result.stdout
+
+
+def test_make_e2e_runs_the_browser_tests_and_make_test_does_not_leave_them_out():
+    makefile = (ROOT / "Makefile").read_text()
+    phony = next(line for line in makefile.splitlines() if line.startswith(".PHONY:"))
+    assert "e2e" in phony.split()
+    recipe = makefile.split("\ne2e:", 1)[1].split("\n\n", 1)[0]
+    assert "-m browser" in recipe
+    assert "TESSERA_SCREENSHOTS=docs/screenshots" in recipe
+    # Every -m expression CI passes to `make test` keeps the browser tests in.
+    ci = (ROOT / ".ci" / "run").read_text()
+    marks = re.findall(r"-m '([^']*)'", ci) + re.findall(r"-m '([^']*)'", makefile)
+    assert marks, "no -m expression found"
+    assert all("browser" not in expression for expression in marks), marks
 
 
 @pytest.fixture
@@ -130,7 +156,7 @@ def test_ci_fails_when_chromium_is_missing_and_cannot_be_installed(unreachable_s
     result = run_ci(unreachable_services, CI="true")
     assert result.returncode == 1, result.stdout
     assert "FAIL (CI=true): no Chromium at" in result.stdout
-    # Nothing ran: a pass without the browser test would claim what it did not run.
+    # Nothing ran: a pass without the browser tests would claim what it did not run.
     assert not unreachable_services["log"].exists()
     if os.geteuid() == 0:
         assert unreachable_services["apt-get log"].read_text().startswith("update")
@@ -142,7 +168,7 @@ def test_a_developer_run_without_chromium_goes_on_without_the_browser_test(
     unreachable_services["chromium"].unlink()
     result = run_ci(unreachable_services, CI="")
     assert result.returncode == 0, result.stdout
-    assert "the passkey browser test will skip" in result.stdout
+    assert "the browser tests will skip" in result.stdout
     assert unreachable_services["log"].read_text().splitlines() == [
         "test",
         "docs",
