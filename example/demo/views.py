@@ -129,8 +129,13 @@ class DemoPage(TemplateView):
 
     def get_context_data(self, **kwargs):
         users = [
-            {"username": name, "password": password, "roles": ", ".join(roles) or "-"}
-            for name, password, roles, _staff, _superuser in DEMO_USERS
+            {
+                "username": name,
+                "password": password,
+                "roles": ", ".join([*roles, *["staff"] * staff, *["superuser"] * superuser])
+                or "-",
+            }
+            for name, password, roles, staff, superuser in DEMO_USERS
         ]
         return {
             **super().get_context_data(**kwargs),
