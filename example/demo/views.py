@@ -132,8 +132,7 @@ class DemoPage(TemplateView):
             {
                 "username": name,
                 "password": password,
-                "roles": ", ".join([*roles, *["staff"] * staff, *["superuser"] * superuser])
-                or "-",
+                "flags": [*roles, *["staff"] * staff, *["superuser"] * superuser],
             }
             for name, password, roles, staff, superuser in DEMO_USERS
         ]
