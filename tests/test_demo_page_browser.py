@@ -144,17 +144,18 @@ def live_sessions(demo_server, username: str) -> list[tuple[str, str]]:
     )
 
 
-def verification_link(demo_server, email: str) -> str:
-    """The link of the verification e-mail the console backend printed in the server's log."""
+def emailed_link(demo_server, email: str, query: str) -> str:
+    """The link (to the page, with ``query``) of the last e-mail to ``email`` that the
+    console backend printed in the server's log."""
+    pattern = re.compile(rf"(http://\S+/\?{query}=[^\s\"<]+)")
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         log = demo_server.log.read_text(errors="replace")
-        if f"To: {email}" in log:
-            match = re.search(r"(http://\S+/\?verify_email=[^\s\"<&]+)", log)
-            if match:
-                return match.group(1)
+        mails = log.split(f"To: {email}")
+        if len(mails) > 1 and (links := pattern.findall(mails[-1])):
+            return links[0]
         time.sleep(0.1)
-    pytest.fail(f"no verification e-mail to {email} in the server's log:\n{log}")
+    pytest.fail(f"no e-mail to {email} with a ?{query}= link in the server's log:\n{log}")
 
 
 def test_sign_up_verify_the_address_and_log_in_with_each_credential(
@@ -177,7 +178,7 @@ def test_sign_up_verify_the_address_and_log_in_with_each_credential(
     ) == [("newcomer@example.com", 1)]
 
     # The e-mail's link opens the page, which posts its key back.
-    page.goto(verification_link(demo_server, "newcomer@example.com"))
+    page.goto(emailed_link(demo_server, "newcomer@example.com", "verify_email"))
     expect(page.locator("#sign-up-result")).to_have_text("E-mail address verified.")
     assert demo_server.rows(
         "SELECT e.verified_at IS NOT NULL FROM tessera_emailaddress e "
@@ -195,6 +196,41 @@ def test_sign_up_verify_the_address_and_log_in_with_each_credential(
     shoot(page.locator("#log-in"), screenshots, "demo-login")
     # Each login ended the one before it: only the browser session is left.
     assert live_sessions(demo_server, "newcomer") == [("browser", "Demo page")]
+
+
+def test_a_forgotten_password_is_reset_through_the_emailed_link(context, demo_server):
+    from playwright.sync_api import expect
+
+    signup = urllib.request.Request(
+        f"{demo_server.origin}/api/auth/register/",
+        data=b'{"username": "forgetful", "email": "forgetful@example.com", '
+        b'"password": "Quiet-harbour-2291"}',
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(signup, timeout=10) as response:
+        assert response.status == 201
+    page = open_page(context, demo_server)
+    page.click("#password-reset summary")
+    page.fill("#reset-email", "forgetful@example.com")
+    page.click("#reset-request")
+    expect(page.locator("#reset-result")).to_have_text(
+        "Asked: if the address has an account, the e-mail is in the demo's terminal."
+    )
+
+    page.goto(emailed_link(demo_server, "forgetful@example.com", "reset_uid"))
+    expect(page.locator("#reset-confirm-form")).to_be_visible()
+    page.fill("#reset-password", "Bright-meadow-7350")
+    page.click("#reset-confirm")
+    expect(page.locator("#reset-result")).to_have_text(
+        "Password changed, and every session of the account ended: log in with the new one."
+    )
+    log_in(page, "forgetful", "token", password="Quiet-harbour-2291")
+    expect(page.locator("#log-in-result")).to_have_text("Login refused: 401 invalid_credentials.")
+    log_in(page, "forgetful", "token", password="Bright-meadow-7350")
+    expect_logged_in(page, "forgetful", "token")
+    # The link works once.
+    page.click("#reset-confirm")
+    expect(page.locator("#reset-result")).to_have_text("Refused: 400 invalid_reset_token.")
 
 
 def test_each_role_endpoint_answers_the_role_it_names(context, demo_server, screenshots):

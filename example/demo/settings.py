@@ -113,6 +113,7 @@ TESSERA = {
     # The links of the e-mails open the demo page, which posts the key back.
     "FRONTEND_URLS": {
         "verify_email": DEMO_ORIGIN + "/?verify_email={key}",
+        "password_reset": DEMO_ORIGIN + "/?reset_uid={uid}&reset_token={token}",
         "login": DEMO_ORIGIN + "/",
     },
 }

@@ -208,6 +208,29 @@ on("jwt-refresh", "click", async () => {
     : `Refresh refused: ${describe(answer)}.`;
 });
 
+// --- Password reset --------------------------------------------------------------------
+
+on("reset-form", "submit", async () => {
+  const answer = await request("POST", "password/reset/", {email: $("reset-email").value},
+    {withCredential: false});
+  // The same answer whether or not the address has an account.
+  $("reset-result").textContent = answer.ok
+    ? "Asked: if the address has an account, the e-mail is in the demo's terminal."
+    : `Refused: ${describe(answer)}.`;
+});
+
+on("reset-confirm-form", "submit", async () => {
+  const link = new URLSearchParams(location.search);
+  const answer = await request("POST", "password/reset/confirm/", {
+    uid: link.get("reset_uid"),
+    token: link.get("reset_token"),
+    new_password: $("reset-password").value,
+  }, {withCredential: false});
+  $("reset-result").textContent = answer.ok
+    ? "Password changed, and every session of the account ended: log in with the new one."
+    : `Refused: ${describe(answer)}.`;
+});
+
 // --- The API ---------------------------------------------------------------------------
 
 for (const button of document.querySelectorAll("[data-call]")) {
@@ -370,7 +393,8 @@ on("logout-all", "click", async () => {
 // --- On load ---------------------------------------------------------------------------
 
 // The CSRF cookie first; then a login this browser already holds in a cookie (another tab's
-// JWT cookies or browser session) is this tab's too; then a verification link's key.
+// JWT cookies or browser session) is this tab's too; then the link of an e-mail, if the
+// page was opened from one.
 async function start() {
   if (location.hostname !== "localhost") {
     $("origin-note").hidden = false;
@@ -386,10 +410,14 @@ async function start() {
     state.username = me.ok ? me.data.username : "?";
     showLoggedIn();
   }
-  const key = new URLSearchParams(location.search).get("verify_email");
-  if (key) {
-    $("verify-key").value = key;
+  const link = new URLSearchParams(location.search);
+  if (link.get("verify_email")) {
+    $("verify-key").value = link.get("verify_email");
     $("verify-form").requestSubmit();
+  }
+  if (link.get("reset_uid") && link.get("reset_token")) {
+    $("password-reset").open = true;
+    $("reset-confirm-form").hidden = false;
   }
 }
 
