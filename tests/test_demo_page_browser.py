@@ -158,6 +158,32 @@ def emailed_link(demo_server, email: str, query: str) -> str:
     pytest.fail(f"no e-mail to {email} with a ?{query}= link in the server's log:\n{log}")
 
 
+def test_the_page_asks_no_other_host_for_anything(context, demo_server):
+    from urllib.parse import urlsplit
+
+    served = urlsplit(demo_server.origin).netloc
+    asked: list[str] = []
+
+    def only_the_demo(route):
+        asked.append(route.request.url)
+        if urlsplit(route.request.url).netloc == served:
+            route.continue_()
+        else:
+            route.abort("internetdisconnected")
+
+    context.route("**/*", only_the_demo)
+    page = open_page(context, demo_server)
+    assert [url for url in asked if urlsplit(url).netloc != served] == []
+    # Its own stylesheet and scripts were served and ran.
+    assert {urlsplit(url).path for url in asked} >= {
+        "/",
+        "/static/demo/demo.css",
+        "/static/demo/demo.js",
+        "/static/demo/webauthn.js",
+    }
+    assert page.evaluate("getComputedStyle(document.body).maxWidth") != "none"
+
+
 def test_sign_up_verify_the_address_and_log_in_with_each_credential(
     context, demo_server, screenshots
 ):
