@@ -8,8 +8,9 @@ const MODE_NAMES = {
   jwt: "JWT in HttpOnly cookies",
   browser: "a browser session",
 };
-// The session kinds whose credential the browser holds in a cookie, shared by every tab.
-const MODE_OF_COOKIE_KIND = {jwt: "jwt", browser: "browser"};
+// The credentials the browser holds in a cookie, shared by every tab (named as the kinds of
+// the sessions they open).
+const COOKIE_MODES = new Set(["jwt", "browser"]);
 
 // mode: the credential this tab uses, or null; token: the opaque token (token mode only,
 // kept in memory: a reload forgets it); ticket and ticketMode: a login waiting for its
@@ -404,9 +405,9 @@ async function start() {
   await request("GET", "csrf/", undefined, {withCredential: false});
   const sessions = await request("GET", "sessions/", undefined, {withCredential: false});
   const current = sessions.ok && sessions.data.find((s) => s.current);
-  if (current && MODE_OF_COOKIE_KIND[current.kind]) {
+  if (current && COOKIE_MODES.has(current.kind)) {
     const me = await request("GET", "me/", undefined, {withCredential: false});
-    state.mode = MODE_OF_COOKIE_KIND[current.kind];
+    state.mode = current.kind;
     state.username = me.ok ? me.data.username : "?";
     showLoggedIn();
   }
