@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from .conftest import CHROMIUM, requires_browser
+from .demo_support import DemoServer
 
 pytestmark = requires_browser
 
@@ -33,6 +34,17 @@ def schema_operations(origin: str) -> dict[tuple[str, str], str]:
         for method, operation in item.items()
         if method in METHODS
     }
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """One demo server for both pages: they only read, so they can share it."""
+    server = DemoServer(tmp_path_factory.mktemp("api-docs"))
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
