@@ -249,6 +249,8 @@ def test_one_time_code_serves_one_exchange(api, issuer, social):
 
 def test_expired_code_is_refused(api, issuer, social, clock):
     social(issuer)
+    # Issued before the frozen clock's now, whatever second the test starts in.
+    issuer.id_token_claims = {"iat": int(clock.now.timestamp()) - 5}
     code = sign_in_code(api, issuer)
     clock.advance(minutes=2)
     response = exchange(api, code)
