@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import pytest
 from rest_framework.test import APIClient
 
 from .fake_issuer import CLIENT_ID, CLIENT_SECRET, FakeIssuer, query_of
@@ -23,18 +22,6 @@ def provider_entry(fake: FakeIssuer, kind: str = "oidc", **entry) -> dict:
     else:
         base["issuer"] = fake.url
     return {**base, **entry}
-
-
-@pytest.fixture
-def social(settings):
-    """``social(fake, name="acme", kind="oidc", **entry)`` configures one provider more."""
-
-    def configure(fake: FakeIssuer, name: str = "acme", kind: str = "oidc", **entry):
-        providers = dict(settings.TESSERA.get("SOCIAL_PROVIDERS", {}))
-        providers[name] = provider_entry(fake, kind, **entry)
-        settings.TESSERA = {**settings.TESSERA, "SOCIAL_PROVIDERS": providers}
-
-    return configure
 
 
 def authorize(client: APIClient, name: str = "acme", **query):

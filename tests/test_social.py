@@ -32,7 +32,6 @@ from .social_support import (
     refusal,
     sign_in,
     sign_in_code,
-    social,  # noqa: F401 - a fixture
     start,
 )
 

@@ -16,7 +16,6 @@ from .social_support import (
     one_time_code,
     refusal,
     sign_in,
-    social,  # noqa: F401 - a fixture
 )
 
 pytestmark = pytest.mark.django_db

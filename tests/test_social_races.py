@@ -16,7 +16,6 @@ from .social_support import (
     callback,
     exchange,
     sign_in_code,
-    social,  # noqa: F401 - a fixture
     start,
 )
 
@@ -61,4 +60,3 @@ def test_concurrent_callbacks_of_one_state_hand_out_one_code(attempt, issuer, so
     assert ExternalIdentity.objects.count() == 1
     response = exchange(APIClient(), query_of(signed_in[0])["code"])
     assert response.status_code == 200
-
