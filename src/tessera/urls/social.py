@@ -11,7 +11,7 @@ from ..views import social
 urlpatterns = [
     path("social/accounts/", social.SocialAccountListView.as_view(), name="social-accounts"),
     path(
-        "social/accounts/<int:identity_id>/",
+        "social/accounts/<str:identity_id>/",
         social.SocialAccountDetailView.as_view(),
         name="social-account-detail",
     ),

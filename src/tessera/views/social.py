@@ -228,6 +228,6 @@ class SocialAccountDetailView(SocialAccountView):
         request=None,
         responses={204: None, 409: ErrorSerializer, **error_responses(401, 403, 404, 503)},
     )
-    def delete(self, request, identity_id: int):
+    def delete(self, request, identity_id: str):
         accounts.unlink(request, request.user, identity_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -135,12 +135,14 @@ def linked_identities(user):
     return ExternalIdentity.objects.filter(user=user).exclude(provider="").order_by("created_at")
 
 
-def unlink(request, user, identity_id: int) -> None:
+def unlink(request, user, identity_id: str) -> None:
     """Unlink one of the user's identities, unless it is their last way to log in.
 
     The user's row is locked first, so two unlinks at once cannot each see the other's
-    identity and together remove both.
+    identity and together remove both. An id that is not a number names nothing (404).
     """
+    if not (identity_id.isascii() and identity_id.isdigit() and len(identity_id) < 19):
+        raise NotFound()
     with transaction.atomic():
         model = get_user_model()
         locked = model._default_manager.select_for_update().get(pk=user.pk)
