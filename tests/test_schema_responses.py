@@ -438,7 +438,9 @@ def social_redirect_sign_ins(client):
                 {"code": fake.approve(params), "state": params["state"]},
             )
             code = query_of(back["Location"])["code"]
-            response = client.post(reverse("tessera:social-exchange"), {"code": code}, format="json")
+            response = client.post(
+                reverse("tessera:social-exchange"), {"code": code}, format="json"
+            )
             assert response.status_code == 200
 
 

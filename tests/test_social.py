@@ -4,8 +4,10 @@ flow, provider types, and the provider being down."""
 from __future__ import annotations
 
 import time
+from io import StringIO
 
 import pytest
+from django.core.management import call_command
 
 from tessera.models import (
     EventType,
@@ -569,3 +571,39 @@ def test_unlink_of_another_users_identity_is_404(api, issuer, social, login, use
     response = api.delete(f"/api/auth/social/accounts/{identity.pk}/", **auth_header(token))
     assert response.status_code == 404
     assert ExternalIdentity.objects.filter(pk=identity.pk).exists()
+
+
+# --- Cleanup and the admin ------------------------------------------------------------------
+
+
+def test_clearsessions_deletes_finished_and_expired_sign_ins(api, issuer, social, clock):
+    social(issuer)
+    issuer.id_token_claims = {"iat": int(clock.now.timestamp()) - 5}
+    exchange(api, sign_in_code(api, issuer))  # code used
+    sign_in_code(api, issuer)  # code live
+    start(api)  # state live
+    out = StringIO()
+    call_command("tessera_clearsessions", stdout=out)
+    assert "1 finished or expired social sign-in(s)" in out.getvalue()
+    assert SocialLogin.objects.count() == 2
+    clock.advance(minutes=11)
+    call_command("tessera_clearsessions", stdout=StringIO())
+    assert SocialLogin.objects.count() == 0
+
+
+def test_admin_stores_the_client_secret_encrypted(admin_client, db):
+    response = admin_client.post(
+        "/admin/tessera/socialapp/add/",
+        {"provider": "acme", "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET},
+    )
+    assert response.status_code == 302, response.content
+    app = SocialApp.objects.get()
+    assert CLIENT_SECRET not in app.secret
+    assert encryption.decrypt(app.secret) == CLIENT_SECRET
+    page = admin_client.get(f"/admin/tessera/socialapp/{app.pk}/change/")
+    assert app.secret not in page.content.decode()
+    admin_client.post(
+        f"/admin/tessera/socialapp/{app.pk}/change/", {"provider": "acme", "client_id": "new"}
+    )
+    app.refresh_from_db()
+    assert app.client_id == "new" and encryption.decrypt(app.secret) == CLIENT_SECRET
