@@ -26,8 +26,8 @@ from django.urls import resolve, reverse
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
-from .accounts_support import NEW_PASSWORD, only_mail_to, reset_parts, verify_key
 from . import social_support
+from .accounts_support import NEW_PASSWORD, only_mail_to, reset_parts, verify_key
 from .conftest import PASSWORD, auth_header
 from .fake_issuer import CLIENT_ID, FakeIssuer, query_of
 from .jwt_keys import entry
