@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 
 from demo.env import cache_from_url, database_from_url
+from demo.provider import CLIENT_ID as DEMO_PROVIDER_CLIENT_ID
+from demo.provider import CLIENT_SECRET as DEMO_PROVIDER_CLIENT_SECRET
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -89,6 +91,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 
+DEMO_ORIGIN = os.environ.get("DEMO_ORIGIN", "http://localhost:8000")
+
 TESSERA = {
     # The scopes a personal access token may be given (see docs/permissions.md).
     "SCOPES": {
@@ -102,7 +106,23 @@ TESSERA = {
     # DEMO_ORIGIN names another port when the demo runs elsewhere.
     "WEBAUTHN_RP_ID": "localhost",
     "WEBAUTHN_RP_NAME": "Tessera demo",
-    "WEBAUTHN_ORIGINS": [os.environ.get("DEMO_ORIGIN", "http://localhost:8000")],
+    "WEBAUTHN_ORIGINS": [DEMO_ORIGIN],
+    # Social sign-in (docs/social.md) with the demo's own OpenID provider: start it with
+    # `python manage.py demo_provider`, then open http://localhost:8000/social/.
+    "SOCIAL_PROVIDERS": {
+        "demo": {
+            "type": "oidc",
+            "issuer": os.environ.get("DEMO_PROVIDER_URL", "http://127.0.0.1:8001"),
+            "client_id": DEMO_PROVIDER_CLIENT_ID,
+            "client_secret": DEMO_PROVIDER_CLIENT_SECRET,
+            "link_verified_email": True,
+        },
+    },
+    "FRONTEND_URLS": {
+        "social_callback": DEMO_ORIGIN + "/social/?code={code}",
+        "social_error": DEMO_ORIGIN + "/social/?error={error}",
+        "social_linked": DEMO_ORIGIN + "/social/?linked={provider}",
+    },
 }
 
 SPECTACULAR_SETTINGS = {

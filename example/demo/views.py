@@ -115,3 +115,9 @@ class PasskeysPage(TemplateView):
 
     def get_context_data(self, **kwargs):
         return {**super().get_context_data(**kwargs), "rp_id": tessera_settings.WEBAUTHN_RP_ID}
+
+
+class SocialPage(TemplateView):
+    """The front end's social_callback page: it trades the code for a token."""
+
+    template_name = "demo/social.html"
