@@ -40,6 +40,7 @@ from .social_support import (
 pytestmark = pytest.mark.django_db
 
 SESSIONS_URL = "/api/auth/sessions/"
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 
 
 # --- The redirect flow -----------------------------------------------------------------
@@ -334,15 +335,18 @@ def test_presets_name_the_real_issuers(settings):
     settings.TESSERA = {
         "SOCIAL_PROVIDERS": {
             "google": {"type": "google", "client_id": "g"},
-            "microsoft": {"type": "microsoft", "client_id": "m", "tenant": "contoso-id"},
+            "microsoft": {"type": "microsoft", "client_id": "m", "tenant": TENANT},
+            "personal": {"type": "microsoft", "client_id": "m", "tenant": "consumers"},
         }
     }
     google = providers.get("google")
     assert google.issuer == "https://accounts.google.com"
     assert google.accepted_issuers() == ("https://accounts.google.com", "accounts.google.com")
     microsoft = providers.get("microsoft")
-    assert microsoft.issuer == "https://login.microsoftonline.com/contoso-id/v2.0"
+    assert microsoft.issuer == f"https://login.microsoftonline.com/{TENANT}/v2.0"
     assert microsoft.accepted_issuers() == (microsoft.issuer,)
+    personal = providers.get("personal").issuer
+    assert personal == "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"
 
 
 def test_github_signs_in_through_its_user_api(api, issuer, social):

@@ -25,7 +25,7 @@ def ids(**providers) -> list[str]:
         {**OIDC, "issuer": "http://127.0.0.1:18200", "redirect_uri": "https://app.test/cb/"},
         {"type": "oidc", "issuer": "https://id.example.test"},  # credentials in the admin
         {"type": "google", "client_id": "app", "scope": "openid email"},
-        {"type": "microsoft", "client_id": "app", "tenant": "contoso.onmicrosoft.com"},
+        {"type": "microsoft", "client_id": "app", "tenant": "72f988bf-86f1-41af-91ab-2d7cd011db47"},
         {"type": "microsoft", "client_id": "app", "tenant": "consumers"},
         {**GITHUB, "signup": False},
         {**GITHUB, "authorize_url": "https://github.example.test/login/oauth/authorize"},
@@ -48,6 +48,11 @@ def test_good_entries_pass(entry):
         ("acme", {**OIDC, "issuer": "http://id.example.test"}, "tessera.E122"),
         ("acme", {"type": "microsoft", "client_id": "app"}, "tessera.E122"),
         ("acme", {"type": "microsoft", "client_id": "app", "tenant": "common"}, "tessera.E122"),
+        (
+            "acme",
+            {"type": "microsoft", "client_id": "app", "tenant": "contoso.com"},
+            "tessera.E122",
+        ),
         ("acme", {**GITHUB, "token_url": "http://github.example.test/t"}, "tessera.E122"),
         ("acme", {**OIDC, "client_id": ""}, "tessera.E123"),
         ("acme", {**OIDC, "client_secret": 5}, "tessera.E123"),

@@ -36,9 +36,8 @@ KEYS_OF_TYPE = {
 }
 # The name is a URL path segment and a column value.
 NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
-# Microsoft's multi-tenant endpoints sign with each user's own tenant as issuer, so no one
-# issuer can be checked: a tenant id (or 'consumers') is needed.
-MULTI_TENANT = ("common", "organizations")
+# Microsoft's ID tokens name the tenant by its id, whatever alias the sign-in used.
+TENANT_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 def check_social_providers(app_configs=None, **kwargs) -> list[CheckMessage]:
@@ -92,14 +91,13 @@ def _issuer_messages(name: str, kind: str, entry: dict[str, Any]) -> list[CheckM
         return [_error(name, "has an issuer that is not an https URL", "E122")]
     if kind == MICROSOFT and "issuer" not in entry:
         tenant = entry.get("tenant")
-        if not (isinstance(tenant, str) and re.fullmatch(r"[A-Za-z0-9.-]+", tenant)):
-            return [_error(name, "of type 'microsoft' needs its tenant (id or domain)", "E122")]
-        if tenant in MULTI_TENANT:
+        if not (isinstance(tenant, str) and (tenant == "consumers" or TENANT_ID.fullmatch(tenant))):
             return [
                 _error(
                     name,
-                    f"has tenant {tenant!r}, whose tokens name each user's tenant as issuer; "
-                    "give a tenant id, or 'consumers'",
+                    "of type 'microsoft' needs its tenant: the directory id (a GUID), or "
+                    "'consumers'. The issuer of 'common', 'organizations' or a domain name is "
+                    "each user's own tenant id, which no entry could check",
                     "E122",
                 )
             ]

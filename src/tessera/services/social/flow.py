@@ -36,7 +36,6 @@ from django.utils import timezone
 from ...conf import tessera_settings
 from ...errors import (
     MFARequired,
-    ServiceUnavailable,
     SocialCodeInvalid,
     SocialIdentityTaken,
     SocialNonceMismatch,
@@ -135,8 +134,6 @@ def finish(request, name: str, params, browser_binding: str | None, redirect_uri
     """
     try:
         return _finish(request, name, params, browser_binding, redirect_uri)
-    except ServiceUnavailable:
-        raise
     except (
         SocialStateInvalid,
         SocialProviderRefused,

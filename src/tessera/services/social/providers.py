@@ -46,6 +46,8 @@ GOOGLE_ISSUER = "https://accounts.google.com"
 # Google's ID tokens may name their issuer without the scheme (its documentation says so).
 GOOGLE_ISSUER_ALIASES = ("accounts.google.com",)
 MICROSOFT_ISSUER = "https://login.microsoftonline.com/{tenant}/v2.0"
+# Personal Microsoft accounts: their ID tokens name this tenant id as issuer.
+MICROSOFT_CONSUMERS = ("consumers", "9188040d-6c67-4c5b-b112-36a304b66dad")
 GITHUB_URLS = {
     "authorize_url": "https://github.com/login/oauth/authorize",
     "token_url": "https://github.com/login/oauth/access_token",
@@ -123,7 +125,9 @@ def get(name: str) -> Provider:
     if issuer is None and kind == GOOGLE:
         issuer = GOOGLE_ISSUER
     elif issuer is None and kind == MICROSOFT:
-        issuer = MICROSOFT_ISSUER.format(tenant=entry.get("tenant", ""))
+        tenant = entry.get("tenant", "")
+        tenant = MICROSOFT_CONSUMERS[1] if tenant == MICROSOFT_CONSUMERS[0] else tenant
+        issuer = MICROSOFT_ISSUER.format(tenant=tenant)
     return Provider(
         name=name,
         type=kind,
