@@ -1,5 +1,5 @@
 """A fake OpenID issuer on 127.0.0.1: discovery, a JWKS with key rotation, and tokens;
-as an OpenID provider also authorize, token and userinfo endpoints, and a GitHub-like
+as an OpenID provider also authorize and token endpoints, and a GitHub-like
 OAuth app with its user API under ``/github``.
 
 Served by a thread of the test process on a free port; nothing leaves this machine.
@@ -29,7 +29,6 @@ MOVED_PATH = "/moved"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 AUTHORIZE_PATH = "/authorize"
 TOKEN_PATH = "/token"
-USERINFO_PATH = "/userinfo"
 GITHUB = "/github"
 CLIENT_ID = "tessera-client"
 CLIENT_SECRET = "tessera-client-secret"
@@ -260,7 +259,6 @@ class FakeIssuer:
             "jwks_uri": self.url + JWKS_PATH,
             "authorization_endpoint": self.url + AUTHORIZE_PATH,
             "token_endpoint": self.url + TOKEN_PATH,
-            "userinfo_endpoint": self.url + USERINFO_PATH,
         }
 
     def github_urls(self) -> dict[str, str]:

@@ -611,3 +611,27 @@ def test_admin_stores_the_client_secret_encrypted(admin_client, db):
     )
     app.refresh_from_db()
     assert app.client_id == "new" and encryption.decrypt(app.secret) == CLIENT_SECRET
+
+
+# --- Discovery and the redirect URI ---------------------------------------------------------
+
+
+def test_discovery_is_fetched_once_per_process(api, issuer, social):
+    social(issuer)
+    sign_in(api, issuer)
+    sign_in(api, issuer)
+    assert issuer.requests.count("/.well-known/openid-configuration") == 1
+
+
+def test_discovery_document_of_another_issuer_is_refused(api, issuer, other_issuer, social):
+    social(issuer, issuer=other_issuer.url)
+    other_issuer.discovery = issuer.discovery  # names the first issuer, not itself
+    response = authorize(api)
+    assert response.status_code == 503
+    assert response.json()["code"] == "social_provider_unavailable"
+
+
+def test_entry_redirect_uri_is_sent_to_the_provider(api, issuer, social):
+    social(issuer, redirect_uri="https://api.example.test/api/auth/social/acme/callback/")
+    params = start(api)
+    assert params["redirect_uri"] == "https://api.example.test/api/auth/social/acme/callback/"

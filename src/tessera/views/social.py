@@ -58,7 +58,6 @@ class SocialAuthorizeView(TesseraAPIView):
 
     permission_classes = [AllowAny]
     serializer_class = None
-    open_during_mfa_enrolment = False
 
     @document(
         parameters=[SocialAuthorizeSerializer],

@@ -232,12 +232,12 @@ class _Response:
 
     def __init__(self, status: int, document: Any) -> None:
         self.status_code = status
-        self._document = document
+        self.document = document
 
     def json(self) -> Any:
-        if self._document is None:
+        if self.document is None:
             raise ValueError("The answer is not JSON.")
-        return self._document
+        return self.document
 
     def raise_for_status(self) -> None:
         if self.status_code >= 400:
@@ -389,16 +389,16 @@ def github_identity(provider: Provider, access_token: str, *, check_app: bool) -
             raise SocialTokenInvalid("GitHub does not know this token for this app.")
     headers = {"Authorization": f"Bearer {access_token}", "User-Agent": "tessera"}
     user = _call(f"{api}/user", headers=headers)
-    if user.status_code != 200 or not isinstance(user._document, dict):
+    if user.status_code != 200 or not isinstance(user.document, dict):
         raise SocialTokenInvalid("GitHub refused the access token.")
-    subject = user._document.get("id")
+    subject = user.document.get("id")
     if not isinstance(subject, int) or isinstance(subject, bool):
         raise SocialTokenInvalid("GitHub's answer names no user.")
     emails = _call(f"{api}/user/emails", headers=headers)
     email, verified = None, False
-    if emails.status_code == 200 and isinstance(emails._document, list):
+    if emails.status_code == 200 and isinstance(emails.document, list):
         primary = next(
-            (e for e in emails._document if isinstance(e, dict) and e.get("primary") is True),
+            (e for e in emails.document if isinstance(e, dict) and e.get("primary") is True),
             None,
         )
         if primary is not None and isinstance(primary.get("email"), str):
