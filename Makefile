@@ -24,7 +24,7 @@ lint: $(STAMP)
 # that logs in by e-mail run in a second pass (collecting no tests there exits 5: a failure).
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
-	$(BIN)/pytest --ds=tests.settings_email_user tests/test_accounts_email_user.py tests/test_email_user_admin.py tests/test_unicode_email_user.py
+	$(BIN)/pytest --ds=tests.settings_email_user tests/test_accounts_email_user.py tests/test_email_user_admin.py tests/test_unicode_email_user.py tests/test_social_email_user.py
 
 # The long run of the property tests and of schemathesis over every operation (the suite
 # runs both with few examples). Hypothesis keeps what it finds in .hypothesis/.
