@@ -24,7 +24,7 @@ lint: $(STAMP)
 # that logs in by e-mail run in a second pass (collecting no tests there exits 5: a failure).
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
-	$(BIN)/pytest --ds=tests.settings_email_user tests/test_accounts_email_user.py tests/test_email_user_admin.py tests/test_unicode_email_user.py
+	$(BIN)/pytest --ds=tests.settings_email_user tests/test_accounts_email_user.py tests/test_email_user_admin.py tests/test_unicode_email_user.py tests/test_social_email_user.py
 
 # The browser tests alone (Debian's Chromium through Playwright; `make test` runs them
 # too). They rewrite the screenshots in docs/screenshots/ that docs/demo.md shows.

@@ -24,6 +24,7 @@ from rest_framework.test import APIClient
 
 from tessera import session_cache
 
+from . import social_support
 from .demo_support import DemoServer
 from .fake_issuer import FakeIssuer
 from .realservers.availability import missing_binaries
@@ -380,6 +381,18 @@ def trust(settings):
             for fake in fakes
         ]
         settings.TESSERA = {**settings.TESSERA, "TRUSTED_ISSUERS": entries, "SCOPES": SCOPES}
+
+    return configure
+
+
+@pytest.fixture
+def social(settings):
+    """``social(fake, name="acme", kind="oidc", **entry)`` configures one provider more."""
+
+    def configure(fake: FakeIssuer, name: str = "acme", kind: str = "oidc", **entry):
+        providers = dict(settings.TESSERA.get("SOCIAL_PROVIDERS", {}))
+        providers[name] = social_support.provider_entry(fake, kind, **entry)
+        settings.TESSERA = {**settings.TESSERA, "SOCIAL_PROVIDERS": providers}
 
     return configure
 

@@ -1,17 +1,23 @@
-"""A fake OpenID issuer on 127.0.0.1: discovery, a JWKS with key rotation, and tokens.
+"""A fake OpenID issuer on 127.0.0.1: discovery, a JWKS with key rotation, and tokens;
+as an OpenID provider also authorize and token endpoints, and a GitHub-like
+OAuth app with its user API under ``/github``.
 
 Served by a thread of the test process on a free port; nothing leaves this machine.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import secrets
 import sys
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -21,6 +27,17 @@ JWKS_PATH = "/keys"
 # nobody configured.
 MOVED_PATH = "/moved"
 DISCOVERY_PATH = "/.well-known/openid-configuration"
+AUTHORIZE_PATH = "/authorize"
+TOKEN_PATH = "/token"
+GITHUB = "/github"
+CLIENT_ID = "tessera-client"
+CLIENT_SECRET = "tessera-client-secret"
+
+
+def s256(verifier: str) -> str:
+    return (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    )
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -49,6 +66,21 @@ class FakeIssuer:
         self._released = threading.Event()
         self._released.set()
         self._server: _QuietServer | None = None
+        # As an OpenID provider: who signs in next, extra claims for its ID tokens, the
+        # grants waiting for their code, and GitHub's access tokens.
+        self.user: dict[str, Any] = {
+            "sub": "user-1",
+            "email": "alice@example.com",
+            "email_verified": True,
+        }
+        self.id_token_claims: dict[str, Any] = {}
+        self.id_token_kid: str | None = None
+        self.grants: dict[str, dict[str, Any]] = {}
+        self.github_tokens: dict[str, dict[str, Any]] = {}
+        self.github_user: dict[str, Any] = {"id": 4242, "login": "octo"}
+        self.github_emails: list[dict[str, Any]] = [
+            {"email": "octo@example.com", "primary": True, "verified": True}
+        ]
         self.rotate()
 
     def hold(self) -> None:
@@ -77,10 +109,18 @@ class FakeIssuer:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                if self.path == DISCOVERY_PATH:
-                    body = {"issuer": issuer.url, "jwks_uri": issuer.url + JWKS_PATH}
-                elif self.path == JWKS_PATH:
+                path, _, query = self.path.partition("?")
+                if path in (AUTHORIZE_PATH, GITHUB + "/login/oauth/authorize"):
+                    self._redirect(issuer.authorize(parse_qs(query)))
+                    return
+                if path == DISCOVERY_PATH:
+                    body = issuer.discovery()
+                elif path == JWKS_PATH:
                     body = issuer.jwks()
+                elif path.startswith(GITHUB + "/api/user"):
+                    status, body = issuer.github_api(path, self.headers.get("Authorization"))
+                    self._answer(status, body)
+                    return
                 else:
                     self.send_error(404)
                     return
@@ -93,6 +133,39 @@ class FakeIssuer:
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                issuer.requests.append(self.path)
+                if issuer.down:
+                    self.send_error(503)
+                    return
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length).decode()
+                authorization = self.headers.get("Authorization")
+                if self.path == TOKEN_PATH:
+                    form = {k: v[0] for k, v in parse_qs(raw).items()}
+                    self._answer(*issuer.token_endpoint(form, authorization))
+                elif self.path == GITHUB + "/login/oauth/access_token":
+                    form = {k: v[0] for k, v in parse_qs(raw).items()}
+                    self._answer(*issuer.github_token_endpoint(form))
+                elif self.path == f"{GITHUB}/api/applications/{CLIENT_ID}/token":
+                    self._answer(*issuer.github_check(json.loads(raw or "{}"), authorization))
+                else:
+                    self.send_error(404)
+
+            def _answer(self, status: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _redirect(self, location: str) -> None:
+                self.send_response(302)
+                self.send_header("Location", location)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
 
             def _trickle(self, data: bytes, seconds: float) -> None:
                 head = (
@@ -177,3 +250,103 @@ class FakeIssuer:
             algorithm=self.algorithm,
             headers={"kid": kid, **(headers or {})},
         )
+
+    # --- The OpenID provider and the GitHub-like app ------------------------------------
+
+    def discovery(self) -> dict:
+        return {
+            "issuer": self.url,
+            "jwks_uri": self.url + JWKS_PATH,
+            "authorization_endpoint": self.url + AUTHORIZE_PATH,
+            "token_endpoint": self.url + TOKEN_PATH,
+        }
+
+    def github_urls(self) -> dict[str, str]:
+        return {
+            "authorize_url": self.url + GITHUB + "/login/oauth/authorize",
+            "token_url": self.url + GITHUB + "/login/oauth/access_token",
+            "api_url": self.url + GITHUB + "/api",
+        }
+
+    def authorize(self, query: dict[str, list[str]]) -> str:
+        """The user signs in and consents at once: where the provider sends the browser."""
+        params = {name: values[0] for name, values in query.items()}
+        code = self.approve(params)
+        return f"{params['redirect_uri']}?{urlencode({'code': code, 'state': params['state']})}"
+
+    def approve(self, params: dict[str, str]) -> str:
+        """A code for the authorization request ``params`` (as the provider got them)."""
+        code = secrets.token_urlsafe(16)
+        self.grants[code] = {**params, "user": dict(self.user)}
+        return code
+
+    def _client_ok(self, form: dict[str, str], authorization: str | None) -> bool:
+        if authorization and authorization.startswith("Basic "):
+            pair = base64.b64decode(authorization[6:]).decode()
+            return pair == f"{CLIENT_ID}:{CLIENT_SECRET}"
+        return form.get("client_id") == CLIENT_ID and form.get("client_secret") == CLIENT_SECRET
+
+    def _grant(self, form: dict[str, str]) -> dict[str, Any] | None:
+        grant = self.grants.pop(form.get("code", ""), None)
+        if grant is None or grant.get("redirect_uri") != form.get("redirect_uri"):
+            return None
+        if grant.get("code_challenge_method") != "S256" or grant.get("code_challenge") != s256(
+            form.get("code_verifier", "")
+        ):
+            return None
+        return grant
+
+    def token_endpoint(self, form: dict[str, str], authorization: str | None) -> tuple[int, dict]:
+        if not self._client_ok(form, authorization):
+            return 401, {"error": "invalid_client"}
+        grant = self._grant(form)
+        if form.get("grant_type") != "authorization_code" or grant is None:
+            return 400, {"error": "invalid_grant"}
+        claims = {"aud": CLIENT_ID, **grant["user"], **self.id_token_claims}
+        if "nonce" in grant and "nonce" not in self.id_token_claims:
+            claims["nonce"] = grant["nonce"]
+        id_token = self.token(kid=self.id_token_kid, **claims)
+        return 200, {
+            "access_token": "at-" + secrets.token_urlsafe(8),
+            "token_type": "Bearer",
+            "expires_in": 300,
+            "id_token": id_token,
+        }
+
+    def github_token_endpoint(self, form: dict[str, str]) -> tuple[int, dict]:
+        if not self._client_ok(form, None):
+            return 200, {"error": "incorrect_client_credentials"}
+        grant = self._grant(form)
+        if grant is None:
+            # GitHub answers its errors with 200.
+            return 200, {"error": "bad_verification_code"}
+        return 200, {"access_token": self.github_token(), "token_type": "bearer"}
+
+    def github_token(self, *, app: bool = True) -> str:
+        """A GitHub access token for ``github_user``; ``app`` False: another app's."""
+        token = "gho_" + secrets.token_urlsafe(12)
+        self.github_tokens[token] = {"app": app}
+        return token
+
+    def github_api(self, path: str, authorization: str | None) -> tuple[int, Any]:
+        token = (authorization or "").removeprefix("Bearer ")
+        if token not in self.github_tokens:
+            return 401, {"message": "Bad credentials"}
+        if path == GITHUB + "/api/user":
+            return 200, self.github_user
+        if path == GITHUB + "/api/user/emails":
+            return 200, self.github_emails
+        return 404, {"message": "Not Found"}
+
+    def github_check(self, body: dict, authorization: str | None) -> tuple[int, dict]:
+        expected = base64.b64encode(f"{CLIENT_ID}:{CLIENT_SECRET}".encode()).decode()
+        if authorization != f"Basic {expected}":
+            return 401, {"message": "Bad credentials"}
+        held = self.github_tokens.get(body.get("access_token"))
+        if held is None or not held["app"]:
+            return 404, {"message": "Not Found"}
+        return 200, {"user": self.github_user}
+
+
+def query_of(url: str) -> dict[str, str]:
+    return {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}

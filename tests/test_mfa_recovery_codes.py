@@ -122,7 +122,9 @@ def test_twenty_concurrent_logins_with_one_code_open_one_session(user, attempt):
     factors = enable_totp(user)
     code = factors.recovery_codes[0]
     request = APIRequestFactory().post("/api/auth/mfa/authenticate/")
-    issued = [tickets.issue(request, user, login_service.TOKEN, "", ["pwd"])[1] for _ in range(20)]
+    issued = [
+        tickets.issue(request, user, login_service.LoginIntent(), ["pwd"])[1] for _ in range(20)
+    ]
 
     def finish(index: int):
         return login_service.complete_second_factor(request, issued[index], "code", code)

@@ -197,6 +197,25 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("api/auth/reauthenticate/webauthn/begin/", "POST"): Case(login_only(404)),
     ("api/auth/passkey/login/begin/", "POST"): Case(expect(404)),
     ("api/auth/passkey/login/complete/", "POST"): Case(expect(400)),
+    # No sign-in provider is configured in the suite's settings.
+    ("api/auth/social/<str:provider>/authorize/", "GET"): Case(
+        expect(404), kwargs=lambda ctx: {"provider": "acme"}
+    ),
+    # The callback always redirects the browser, here to the error page (no sign-in).
+    ("api/auth/social/<str:provider>/callback/", "GET"): Case(
+        expect(302), kwargs=lambda ctx: {"provider": "acme"}
+    ),
+    ("api/auth/social/<str:provider>/token/", "POST"): Case(
+        expect(400), kwargs=lambda ctx: {"provider": "acme"}
+    ),
+    ("api/auth/social/<str:provider>/link/", "POST"): Case(
+        login_only(400), kwargs=lambda ctx: {"provider": "acme"}
+    ),
+    ("api/auth/social/exchange/", "POST"): Case(expect(400)),
+    ("api/auth/social/accounts/", "GET"): Case(login_only(200)),
+    ("api/auth/social/accounts/<str:identity_id>/", "DELETE"): Case(
+        login_only(404), kwargs=lambda ctx: {"identity_id": "1"}
+    ),
 }
 
 

@@ -106,7 +106,8 @@ def test_the_collection_is_v2_1_and_covers_every_tessera_operation(tmp_path, db)
         (leaf["request"]["method"], "/" + "/".join(leaf["request"]["url"]["path"]))
         for leaf in requests_in(reference)
     )
-    assert [(m, re.sub(r":(\w+)", r"{\1}", p)) for m, p in listed] == expected
+    # Sorted again once Postman's :name is spelt {name}: the two sort differently.
+    assert sorted((m, re.sub(r":(\w+)", r"{\1}", p)) for m, p in listed) == expected
     assert "/api/protected/" not in {p for _m, p in listed}  # the project's own, not Tessera's
     values = {entry["key"]: entry["value"] for entry in environment["values"]}
     assert values["base_url"] == "https://api.example.com"

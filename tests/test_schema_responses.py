@@ -10,7 +10,8 @@ slip past: ``test_every_tessera_operation_has_a_scenario`` names the missing one
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -25,8 +26,10 @@ from django.urls import resolve, reverse
 from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
+from . import social_support
 from .accounts_support import NEW_PASSWORD, only_mail_to, reset_parts, verify_key
 from .conftest import PASSWORD, auth_header
+from .fake_issuer import CLIENT_ID, FakeIssuer, query_of
 from .jwt_keys import entry
 from .routes_support import tessera_routes
 from .webauthn_authenticator import ORIGIN, RP_ID, SoftAuthenticator
@@ -99,7 +102,8 @@ class SchemaCheckedClient(APIClient):
     def request(self, **kwargs: Any):
         response = super().request(**kwargs)
         validate(response, openapi())
-        if response.status_code < 300:
+        # A redirect the operation declares (social sign-in's) is its success answer.
+        if response.status_code < 400:
             method = response.request["REQUEST_METHOD"].lower()
             self.validated.add((schema_path(response.request["PATH_INFO"])[1], method))
         return response
@@ -412,6 +416,62 @@ def reauthentication_options(client):
         client.post(reverse("tessera:reauthenticate-webauthn-begin"), **login)
 
 
+@contextmanager
+def social_provider() -> Iterator[FakeIssuer]:
+    fake = FakeIssuer().start()
+    providers = {"acme": social_support.provider_entry(fake)}
+    try:
+        with override_settings(TESSERA={**settings.TESSERA, "SOCIAL_PROVIDERS": providers}):
+            yield fake
+    finally:
+        fake.stop()
+
+
+def social_redirect_sign_ins(client):
+    """authorize/, callback/ and exchange/, into each kind of session."""
+    with social_provider() as fake:
+        for mode in ("token", "jwt", "session"):
+            authorize = reverse("tessera:social-authorize", args=["acme"])
+            params = query_of(client.get(authorize, {"mode": mode})["Location"])
+            back = client.get(
+                reverse("tessera:social-callback", args=["acme"]),
+                {"code": fake.approve(params), "state": params["state"]},
+            )
+            code = query_of(back["Location"])["code"]
+            response = client.post(
+                reverse("tessera:social-exchange"), {"code": code}, format="json"
+            )
+            assert response.status_code == 200
+
+
+def social_native_sign_in(client):
+    with social_provider() as fake:
+        body = {"id_token": fake.token(aud=CLIENT_ID), "mode": "jwt"}
+        response = client.post(reverse("tessera:social-token", args=["acme"]), body, format="json")
+        assert response.status_code == 200
+
+
+def social_link(client, login: dict[str, str]) -> int:
+    with social_provider() as fake:
+        body = {"id_token": fake.token(aud=CLIENT_ID, sub="alice-acme")}
+        url = reverse("tessera:social-link", args=["acme"])
+        response = client.post(url, body, format="json", **login)
+        assert response.status_code == 201
+        return response.json()["id"]
+
+
+def list_social_accounts(client):
+    login = log_in(client)
+    social_link(client, login)
+    client.get(reverse("tessera:social-accounts"), **login)
+
+
+def unlink_a_social_account(client):
+    login = log_in(client)
+    url = reverse("tessera:social-account-detail", args=[social_link(client, login)])
+    assert client.delete(url, **login).status_code == 204
+
+
 SCENARIOS: dict[tuple[str, str], Callable[[SchemaCheckedClient], None]] = {
     ("tessera:login", "post"): login_and_list_sessions,
     ("tessera:logout", "post"): logout,
@@ -456,6 +516,13 @@ SCENARIOS: dict[tuple[str, str], Callable[[SchemaCheckedClient], None]] = {
     ("tessera:passkey-login-begin", "post"): passkey_login_options,
     ("tessera:passkey-login-complete", "post"): passwordless_logins,
     ("tessera:reauthenticate-webauthn-begin", "post"): reauthentication_options,
+    ("tessera:social-authorize", "get"): social_redirect_sign_ins,
+    ("tessera:social-callback", "get"): social_redirect_sign_ins,
+    ("tessera:social-exchange", "post"): social_redirect_sign_ins,
+    ("tessera:social-token", "post"): social_native_sign_in,
+    ("tessera:social-link", "post"): list_social_accounts,
+    ("tessera:social-accounts", "get"): list_social_accounts,
+    ("tessera:social-account-detail", "delete"): unlink_a_social_account,
 }
 
 

@@ -47,6 +47,7 @@ def test_list_shows_own_live_sessions_and_marks_current(api, user, other_user, l
         "amr",
         "auth_time",
         "mfa_enrolment_required",
+        "provider",
     }
 
 

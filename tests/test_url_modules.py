@@ -23,11 +23,23 @@ def test_tessera_urls_is_every_feature_module():
         mfa,
         registration,
         sessions,
+        social,
         tokens,
         webauthn,
     )
 
-    modules = [sessions, registration, accounts, browser, jwt, tokens, mfa, webauthn, events]
+    modules = [
+        sessions,
+        registration,
+        accounts,
+        browser,
+        jwt,
+        tokens,
+        mfa,
+        webauthn,
+        events,
+        social,
+    ]
     assert [p.name for p in all_routes] == [p.name for m in modules for p in m.urlpatterns]
 
 

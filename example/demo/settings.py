@@ -9,6 +9,8 @@ import os
 from pathlib import Path
 
 from demo.env import cache_from_url, database_from_url
+from demo.provider import CLIENT_ID as DEMO_PROVIDER_CLIENT_ID
+from demo.provider import CLIENT_SECRET as DEMO_PROVIDER_CLIENT_SECRET
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -110,11 +112,25 @@ TESSERA = {
     # CSRF token on every unsafe request they authenticate. Plain HTTP is for local use.
     "JWT_COOKIES": True,
     "JWT_COOKIE_SECURE": not DEBUG,
+    # Social sign-in (docs/social.md) with the demo's own OpenID provider: start it with
+    # `python manage.py demo_provider`, then open http://localhost:8000/social/.
+    "SOCIAL_PROVIDERS": {
+        "demo": {
+            "type": "oidc",
+            "issuer": os.environ.get("DEMO_PROVIDER_URL", "http://127.0.0.1:8001"),
+            "client_id": DEMO_PROVIDER_CLIENT_ID,
+            "client_secret": DEMO_PROVIDER_CLIENT_SECRET,
+            "link_verified_email": True,
+        },
+    },
     # The links of the e-mails open the demo page, which posts the key back.
     "FRONTEND_URLS": {
         "verify_email": DEMO_ORIGIN + "/?verify_email={key}",
         "password_reset": DEMO_ORIGIN + "/?reset_uid={uid}&reset_token={token}",
         "login": DEMO_ORIGIN + "/",
+        "social_callback": DEMO_ORIGIN + "/social/?code={code}",
+        "social_error": DEMO_ORIGIN + "/social/?error={error}",
+        "social_linked": DEMO_ORIGIN + "/social/?linked={provider}",
     },
 }
 

@@ -35,4 +35,5 @@ urlpatterns = [
         name="redoc",
     ),
     path("passkeys/", views.PasskeysPage.as_view(), name="passkeys"),
+    path("social/", views.SocialPage.as_view(), name="social"),
 ]

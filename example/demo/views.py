@@ -143,3 +143,9 @@ class DemoPage(TemplateView):
             "scopes": sorted(tessera_settings.SCOPES.items()),
             "rp_id": tessera_settings.WEBAUTHN_RP_ID,
         }
+
+
+class SocialPage(TemplateView):
+    """The front end's social_callback page: it trades the code for a token."""
+
+    template_name = "demo/social.html"

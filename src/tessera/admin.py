@@ -3,6 +3,7 @@ there is nothing to copy."""
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import FieldDoesNotExist
@@ -18,8 +19,10 @@ from .models import (
     RevokeReason,
     SecurityEvent,
     Session,
+    SocialApp,
 )
 from .services import audit
+from .services.mfa import encryption
 from .services.sessions import revoke_sessions
 
 
@@ -168,14 +171,45 @@ class ExternalIdentityAdmin(admin.ModelAdmin):
     (or, under ``"create"``, makes it a new user on its next request).
     """
 
-    list_display = ["subject", "issuer", "user", "created_at", "last_seen_at"]
-    list_filter = ["issuer"]
+    list_display = ["subject", "issuer", "provider", "user", "created_at", "last_seen_at"]
+    list_filter = ["provider", "issuer"]
     list_select_related = ["user"]
     raw_id_fields = ["user"]
     readonly_fields = ["created_at", "last_seen_at"]
 
     def get_search_fields(self, request) -> list[str]:
         return ["subject", *_user_identity_lookups()]
+
+
+class SocialAppForm(forms.ModelForm):
+    """The secret is typed in and stored encrypted; it is never shown again. Left blank on
+    a change, the stored one stays."""
+
+    client_secret = forms.CharField(
+        required=False, widget=forms.PasswordInput(render_value=False), strip=True
+    )
+
+    class Meta:
+        model = SocialApp
+        fields = ["provider", "client_id"]
+
+    def save(self, commit: bool = True):
+        app = super().save(commit=False)
+        secret = self.cleaned_data.get("client_secret")
+        if secret:
+            app.secret = encryption.encrypt(secret)
+        if commit:
+            app.save()
+        return app
+
+
+@admin.register(SocialApp)
+class SocialAppAdmin(admin.ModelAdmin):
+    """Client credentials of SOCIAL_PROVIDERS entries that give no client_id."""
+
+    form = SocialAppForm
+    list_display = ["provider", "client_id", "created_at"]
+    readonly_fields = ["created_at"]
 
 
 @admin.register(SecurityEvent)

@@ -33,7 +33,12 @@ def session_created(sender, session, request=None, **kwargs) -> None:
         user=session.user,
         session=session,
         request=request,
-        detail={"kind": session.kind, "amr": session.amr, "device_name": session.device_name},
+        detail={
+            "kind": session.kind,
+            "amr": session.amr,
+            "device_name": session.device_name,
+            **({"provider": session.provider} if session.provider else {}),
+        },
     )
 
 

@@ -238,10 +238,15 @@ OPTIONS: dict[str, Option] = {
             "password_reset": "http://localhost:3000/reset-password/{uid}/{token}",
             "verify_email": "http://localhost:3000/verify-email/{key}",
             "login": "http://localhost:3000/login",
+            "social_callback": "http://localhost:3000/social/callback?code={code}",
+            "social_error": "http://localhost:3000/social/callback?error={error}",
+            "social_linked": "http://localhost:3000/social/linked?provider={provider}",
         },
         (dict,),
-        "Templates of the links in Tessera's e-mails, pointing at the front end. Keys "
-        "given replace the defaults one by one. Never built from the request's Host.",
+        "Templates of the links in Tessera's e-mails and of the front-end pages social "
+        "sign-in redirects to (`social_callback` gets the one-time `{code}`, `social_error` "
+        "an error `{code}` as `{error}`, `social_linked` the `{provider}`). Keys given "
+        "replace the defaults one by one. Never built from the request's Host.",
         merge_per_key=True,
     ),
     "SITE_NAME": Option("", (str,), "Name of the site in e-mail subjects and bodies."),
@@ -541,6 +546,28 @@ OPTIONS: dict[str, Option] = {
         (timedelta,),
         "Keys are fetched again for a token with an unknown kid, or after a failed fetch, "
         "at most this often per issuer and process.",
+        positive=True,
+    ),
+    # Social sign-in (docs/social.md).
+    "SOCIAL_PROVIDERS": Option(
+        {},
+        (dict,),
+        "Sign-in with other sites: {name: entry}, each entry a dict with type ('oidc', "
+        "'google', 'microsoft' or 'github'), client_id and client_secret (or a Social "
+        "app row in the admin), issuer (type 'oidc'), tenant (type 'microsoft'), and "
+        "optional scope, algorithms, native_client_ids, trust_mfa, link_verified_email, "
+        "signup, redirect_uri (docs/social.md).",
+    ),
+    "SOCIAL_STATE_TTL": Option(
+        timedelta(minutes=10),
+        (timedelta,),
+        "How long a social sign-in may stay at the provider between authorize/ and callback/.",
+        positive=True,
+    ),
+    "SOCIAL_CODE_TTL": Option(
+        timedelta(minutes=1),
+        (timedelta,),
+        "Lifetime of the one-time code callback/ hands the front end for social/exchange/.",
         positive=True,
     ),
     "DJANGO_LOGIN_SESSIONS": Option(

@@ -156,6 +156,33 @@ class WebAuthnCredentialNotDiscoverable(exceptions.APIException):
     default_code = "webauthn_credential_not_discoverable"
 
 
+# Social sign-in (docs/social.md). The redirect flow's callback hands these codes to the
+# front end's social_error page instead of answering them.
+
+
+class SocialStateInvalid(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _(
+        "This sign-in answers no sign-in started in this browser, or one that expired or "
+        "was already finished. Start again."
+    )
+    default_code = "social_state_invalid"
+
+
+class SocialProviderRefused(exceptions.APIException):
+    """The provider answered with an error, or refused the code (a wrong PKCE verifier)."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("The provider refused this sign-in.")
+    default_code = "social_provider_refused"
+
+
+class SocialCodeInvalid(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("This sign-in code is invalid, expired or already used. Sign in again.")
+    default_code = "social_code_invalid"
+
+
 # 401
 
 
@@ -226,6 +253,24 @@ class InvalidTicket(exceptions.AuthenticationFailed):
     default_code = "invalid_ticket"
 
 
+class SocialTokenInvalid(exceptions.AuthenticationFailed):
+    """The provider's ID token (or access token) does not verify: signature, unknown key,
+    issuer, audience or a missing claim; the detail says which."""
+
+    default_detail = _("The provider's token is invalid.")
+    default_code = "social_token_invalid"
+
+
+class SocialTokenExpired(exceptions.AuthenticationFailed):
+    default_detail = _("The provider's token has expired. Sign in again.")
+    default_code = "social_token_expired"
+
+
+class SocialNonceMismatch(exceptions.AuthenticationFailed):
+    default_detail = _("The provider's ID token was not issued for this sign-in (nonce).")
+    default_code = "social_nonce_mismatch"
+
+
 # 403
 
 
@@ -281,6 +326,13 @@ class MFAEnrolmentRequired(exceptions.PermissionDenied):
     default_code = "mfa_enrolment_required"
 
 
+class SocialSignupClosed(exceptions.PermissionDenied):
+    """No account is linked to this identity and none may be opened for it."""
+
+    default_detail = _("No account is linked to this identity, and none can be opened for it.")
+    default_code = "social_signup_closed"
+
+
 # The permission classes' refusals (tessera.permissions). DRF raises them as
 # PermissionDenied from a permission's ``message`` and ``code``, taken from these.
 
@@ -323,6 +375,11 @@ class PasskeysDisabled(exceptions.NotFound):
     default_code = "passkeys_disabled"
 
 
+class SocialProviderUnknown(exceptions.NotFound):
+    default_detail = _("No sign-in provider of this name is configured.")
+    default_code = "social_provider_unknown"
+
+
 # 413, 503
 
 
@@ -349,6 +406,13 @@ class IssuerUnavailable(ServiceUnavailable):
 
     default_detail = _("The token's issuer cannot be reached. Try again shortly.")
     default_code = "issuer_unavailable"
+
+
+class SocialProviderUnavailable(ServiceUnavailable):
+    """The provider's discovery, keys, token endpoint or user API cannot be reached."""
+
+    default_detail = _("The sign-in provider cannot be reached. Try again shortly.")
+    default_code = "social_provider_unavailable"
 
 
 def field_error(field: str, message: str, code: str) -> exceptions.ValidationError:
@@ -382,6 +446,19 @@ class WebAuthnCredentialRegistered(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = _("This passkey is already registered.")
     default_code = "webauthn_credential_registered"
+
+
+class SocialIdentityTaken(Conflict):
+    default_detail = _("This identity of the provider is linked to another account.")
+    default_code = "social_identity_taken"
+
+
+class SocialLastLoginMethod(Conflict):
+    default_detail = _(
+        "This is the account's last way to log in: set a password (or link another "
+        "identity) before unlinking it."
+    )
+    default_code = "social_last_login_method"
 
 
 def tessera_error_classes() -> list[type[exceptions.APIException]]:

@@ -77,6 +77,8 @@ class Session(models.Model):
     # MFA_REQUIRED covers the user and they have no second factor yet: the session may
     # only enrol one (and read me/, log out) until they do.
     mfa_enrolment_required = models.BooleanField(default=False)
+    # The SOCIAL_PROVIDERS name the user signed in through; "" for other logins.
+    provider = models.CharField(max_length=64, blank=True)
 
     objects = SessionQuerySet.as_manager()
 
@@ -329,6 +331,7 @@ class LoginTicket(models.Model):
     user_agent = models.CharField(max_length=255, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     amr = models.JSONField(default=list)
+    provider = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     failures = models.PositiveSmallIntegerField(default=0)
@@ -378,11 +381,14 @@ class WebAuthnChallenge(models.Model):
 class ExternalIdentity(models.Model):
     """A user of an external issuer (``iss``, ``sub``) linked to a local user.
 
-    ``last_seen_at`` is written at most once per ``MIN_REFRESH_INTERVAL``.
+    ``provider`` names the SOCIAL_PROVIDERS entry that linked it ("" for an identity seen
+    only through TRUSTED_ISSUERS). ``last_seen_at`` is written at most once per
+    ``MIN_REFRESH_INTERVAL``.
     """
 
     issuer = models.CharField(max_length=255)
     subject = models.CharField(max_length=255)
+    provider = models.CharField(max_length=64, blank=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities"
     )
@@ -399,6 +405,60 @@ class ExternalIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subject} at {self.issuer}"
+
+
+class SocialApp(models.Model):
+    """The client credentials of one SOCIAL_PROVIDERS entry, kept here instead of in the
+    settings. The secret is encrypted with MFA_ENCRYPTION_KEYS (it must be sent to the
+    provider, so it cannot be a digest)."""
+
+    provider = models.CharField(max_length=64, unique=True)
+    client_id = models.CharField(max_length=255)
+    secret = models.TextField(blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.provider} app"
+
+
+class SocialLogin(models.Model):
+    """One redirect sign-in with a provider, from ``authorize/`` to ``exchange/``.
+
+    Only digests are kept: of the ``state`` (the PKCE verifier and the nonce are derived
+    from it with SIGNING_KEY, so they are stored nowhere), of the value bound to the
+    browser in a cookie, and of the one-time code handed to the front end. Each step is
+    used once: ``state_used_at`` and ``code_used_at`` are set by one conditional UPDATE.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    provider = models.CharField(max_length=64)
+    mode = models.CharField(max_length=16)
+    device_name = models.CharField(max_length=100, blank=True)
+    state_digest = models.CharField(max_length=64, unique=True, editable=False)
+    browser_digest = models.CharField(max_length=64, editable=False)
+    # mode "link": the signed-in user the identity is linked to.
+    link_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    state_used_at = models.DateTimeField(null=True, blank=True)
+    # Set by the callback of a login: who signed in, how, and the code's digest.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    amr = models.JSONField(default=list, blank=True)
+    code_digest = models.CharField(  # noqa: DJ001 - NULL until the callback: unique admits many
+        max_length=64, unique=True, null=True, blank=True, editable=False
+    )
+    code_expires_at = models.DateTimeField(null=True, blank=True)
+    code_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["expires_at"], name="tessera_social_login_expires")]
+
+    def __str__(self) -> str:
+        return f"{self.provider} sign-in {self.pk}"
 
 
 class EventType(models.TextChoices):

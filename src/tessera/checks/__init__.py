@@ -17,6 +17,7 @@ from .jwt import check_jwt
 from .legacy import check_authentication_order
 from .mfa import check_mfa
 from .settings import check_settings
+from .social import check_social_providers
 from .throttling import check_atomic_requests
 from .webauthn import check_webauthn
 
@@ -27,6 +28,7 @@ __all__ = [
     "check_jwt",
     "check_mfa",
     "check_settings",
+    "check_social_providers",
     "check_trusted_issuers",
     "check_webauthn",
     "register_checks",
@@ -41,6 +43,7 @@ def register_checks() -> None:
     register(check_authentication_order, Tags.security)
     register(check_webauthn, Tags.security)
     register(check_trusted_issuers, Tags.security)
+    register(check_social_providers, Tags.security)
     register(check_django_login_middleware, Tags.security)
     # Tagged database: it reads DATABASES, and Django runs it where databases are in play.
     register(check_atomic_requests, Tags.database)

@@ -46,6 +46,9 @@ class SessionSerializer(serializers.ModelSerializer):
     mfa_enrolment_required = serializers.BooleanField(
         read_only=True, help_text="The session may only set up a second factor (MFA_REQUIRED)."
     )
+    provider = serializers.CharField(
+        read_only=True, help_text='The social sign-in provider of the login; "" for others.'
+    )
 
     class Meta:
         model = Session
@@ -64,6 +67,7 @@ class SessionSerializer(serializers.ModelSerializer):
             "amr",
             "auth_time",
             "mfa_enrolment_required",
+            "provider",
         ]
         read_only_fields = fields
 

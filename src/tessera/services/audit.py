@@ -37,7 +37,7 @@ logger = logging.getLogger("tessera")
 
 _METHOD = {"method"}
 ALLOWED_DETAIL: dict[str, frozenset[str]] = {
-    EventType.LOGIN_SUCCEEDED: frozenset({"kind", "amr", "device_name"}),
+    EventType.LOGIN_SUCCEEDED: frozenset({"kind", "amr", "device_name", "provider"}),
     EventType.LOGIN_FAILED: frozenset({"reason"}),
     EventType.LOCKED_OUT: frozenset({"scope", "retry_after"}),
     EventType.MFA_CHALLENGED: frozenset(),

@@ -40,6 +40,7 @@ def open_browser_session(
     *,
     amr: Sequence[str] = ("pwd",),
     mfa_enrolment_required: bool = False,
+    provider: str = "",
 ) -> Session:
     """Open a browser session and bind it to a fresh Django session, atomically."""
     return bind_new_session(
@@ -50,6 +51,7 @@ def open_browser_session(
         fresh_django_session=True,
         amr=amr,
         mfa_enrolment_required=mfa_enrolment_required,
+        provider=provider,
     )
 
 
@@ -64,6 +66,7 @@ def bind_new_session(
     api_access: bool = True,
     amr: Sequence[str] = ("pwd",),
     mfa_enrolment_required: bool = False,
+    provider: str = "",
 ) -> Session:
     """Open a browser session bound to ``django_request``'s Django session.
 
@@ -104,6 +107,7 @@ def bind_new_session(
         issue=bind,
         amr=amr,
         mfa_enrolment_required=mfa_enrolment_required,
+        provider=provider,
     )
 
 

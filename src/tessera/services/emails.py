@@ -51,6 +51,9 @@ LINK_PLACEHOLDERS: dict[str, frozenset[str]] = {
     "password_reset": frozenset({"uid", "token"}),
     "verify_email": frozenset({"key"}),
     "login": frozenset(),
+    "social_callback": frozenset({"code"}),
+    "social_error": frozenset({"error"}),
+    "social_linked": frozenset({"provider"}),
 }
 
 

@@ -35,7 +35,7 @@ def user_for(entry: dict[str, Any], claims: dict[str, Any]):
     mode = entry["user"]
     try:
         if mode in (LINK, CREATE):
-            user = _linked_user(entry, claims)
+            user = linked_user(entry["issuer"], claims["sub"])
             if user is None and mode == CREATE:
                 user = _link_on_first_sight(entry, claims)
         else:
@@ -49,10 +49,12 @@ def user_for(entry: dict[str, Any], claims: dict[str, Any]):
     return user
 
 
-def _linked_user(entry: dict[str, Any], claims: dict[str, Any]):
+def linked_user(issuer: str, subject: str):
+    """The user linked to ``subject`` at ``issuer``, or None; one query, and a write of
+    ``last_seen_at`` at most once per MIN_REFRESH_INTERVAL."""
     identity = (
         ExternalIdentity.objects.select_related("user")
-        .filter(issuer=entry["issuer"], subject=claims["sub"])
+        .filter(issuer=issuer, subject=subject)
         .first()
     )
     if identity is None:
@@ -86,9 +88,9 @@ def _link_on_first_sight(entry: dict[str, Any], claims: dict[str, Any]):
     email = verified_email(entry, claims)
     try:
         with transaction.atomic():
-            user = _user_with_email(email) if entry.get("link_verified_email") else None
+            user = user_with_verified_email(email) if entry.get("link_verified_email") else None
             if user is None:
-                user = _new_user(entry, claims, email)
+                user = new_user(entry["issuer"], claims["sub"], email)
             if user is None:
                 return None
             ExternalIdentity.objects.create(
@@ -96,11 +98,11 @@ def _link_on_first_sight(entry: dict[str, Any], claims: dict[str, Any]):
             )
     except IntegrityError:
         # A concurrent request linked this identity first.
-        return _linked_user(entry, claims)
+        return linked_user(entry["issuer"], claims["sub"])
     return user
 
 
-def _user_with_email(email: str | None):
+def user_with_verified_email(email: str | None):
     """The one local account an issuer's verified address may be linked to, or None.
 
     Only an account whose address Tessera itself verified (else anyone could sign up with
@@ -120,12 +122,12 @@ def _user_with_email(email: str | None):
     return users[0] if len(users) == 1 else None
 
 
-def _new_user(entry: dict[str, Any], claims: dict[str, Any], email: str | None):
+def new_user(issuer: str, subject: str, email: str | None):
     """A new user without a password, named after the identity (or by the verified e-mail
     when the user model is named by its e-mail); None when it cannot be named."""
     model = get_user_model()
     email_field = model.get_email_field_name()
-    digest = hashlib.sha256(f"{entry['issuer']}\n{claims['sub']}".encode()).hexdigest()
+    digest = hashlib.sha256(f"{issuer}\n{subject}".encode()).hexdigest()
     fields: dict[str, Any] = {model.USERNAME_FIELD: f"ext-{digest[:24]}"}
     if email is not None:
         fields[email_field] = model._default_manager.normalize_email(email)

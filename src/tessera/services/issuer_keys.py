@@ -133,6 +133,26 @@ def fetch_json(url: str, deadline: Deadline) -> Any:
     One GET, answered 200 with at most MAX_DOCUMENT_BYTES; any other answer (a redirect
     included: it could lead off the configured URL) is a failure.
     """
+    status, document = request_json(url, deadline)
+    if status != 200:
+        raise IssuerUnreachable(f"{url}: HTTP {status}.")
+    return document
+
+
+def request_json(
+    url: str,
+    deadline: Deadline,
+    *,
+    method: str = "GET",
+    body: bytes | None = None,
+    headers: dict[str, str] | None = None,
+) -> tuple[int, Any]:
+    """The status and JSON body of one request to ``url`` within ``deadline``.
+
+    A 4xx answer is returned, JSON or not (None), for the caller to judge: an OAuth
+    endpoint refuses a grant that way. A 5xx, a redirect, a body over MAX_DOCUMENT_BYTES,
+    a 2xx that is not JSON or no answer in time is IssuerUnreachable.
+    """
     if not acceptable_url(url):
         raise IssuerUnreachable(f"{url!r} is not an https URL.")
     parts = urlsplit(url)
@@ -150,11 +170,12 @@ def fetch_json(url: str, deadline: Deadline) -> Any:
         deadline.watch(sock)
         if https:
             connection.sock = _tls.wrap_socket(sock, server_hostname=parts.hostname)
-        connection.request("GET", target, headers={"Accept": "application/json"})
+        connection.request(
+            method, target, body=body, headers={"Accept": "application/json", **(headers or {})}
+        )
         response = connection.getresponse()
-        if response.status != 200:
-            raise IssuerUnreachable(f"{url}: HTTP {response.status}.")
-        body = response.read(MAX_DOCUMENT_BYTES + 1)
+        status = response.status
+        data = response.read(MAX_DOCUMENT_BYTES + 1)
     except (OSError, http.client.HTTPException, ValueError) as exc:
         reason = "the deadline of the fetch passed" if deadline.passed else exc
         raise IssuerUnreachable(f"{url}: {reason}") from exc
@@ -162,11 +183,15 @@ def fetch_json(url: str, deadline: Deadline) -> Any:
         connection.close()
     if deadline.passed:
         raise IssuerUnreachable(f"{url}: the deadline of the fetch passed.")
-    if len(body) > MAX_DOCUMENT_BYTES:
+    if not (200 <= status < 300 or 400 <= status < 500):
+        raise IssuerUnreachable(f"{url}: HTTP {status}.")
+    if len(data) > MAX_DOCUMENT_BYTES:
         raise IssuerUnreachable(f"{url}: the document is too large.")
     try:
-        return json.loads(body)
+        return status, json.loads(data)
     except (ValueError, RecursionError) as exc:
+        if status >= 400:
+            return status, None
         raise IssuerUnreachable(f"{url}: not JSON.") from exc
 
 

@@ -126,6 +126,7 @@ def open_pair_session(
     *,
     amr: Sequence[str] = ("pwd",),
     mfa_enrolment_required: bool = False,
+    provider: str = "",
 ) -> TokenPair:
     """A JWT login: the session, its first refresh token and an access token, atomically.
 
@@ -153,6 +154,7 @@ def open_pair_session(
         issue=first_pair,
         amr=amr,
         mfa_enrolment_required=mfa_enrolment_required,
+        provider=provider,
     )
 
 
@@ -163,6 +165,7 @@ def open_sliding_session(
     *,
     amr: Sequence[str] = ("pwd",),
     mfa_enrolment_required: bool = False,
+    provider: str = "",
 ) -> SlidingToken:
     """A sliding-token login; the session ends when its token can no longer be refreshed."""
 
@@ -180,6 +183,7 @@ def open_sliding_session(
         issue=first_token,
         amr=amr,
         mfa_enrolment_required=mfa_enrolment_required,
+        provider=provider,
     )
 
 

@@ -117,6 +117,8 @@ class LoginIntent:
 
     credential: str = TOKEN
     device_name: str = ""
+    # The SOCIAL_PROVIDERS entry the user signed in through, recorded on the session.
+    provider: str = ""
 
     def __post_init__(self) -> None:
         if self.credential not in CREDENTIALS:
@@ -125,7 +127,7 @@ class LoginIntent:
 
 # How each credential a login can ask for is opened; every one goes through
 # tessera.services.sessions.open_session. Each takes (request, user, device_name) and
-# open_session's amr and mfa_enrolment_required as keywords.
+# open_session's amr, mfa_enrolment_required and provider as keywords.
 CREDENTIALS: dict[str, Callable[..., Any]] = {
     TOKEN: lambda request, user, device_name, **authentication: open_session(
         user, kind=SessionKind.TOKEN, request=request, device_name=device_name, **authentication
@@ -158,7 +160,7 @@ def complete_login(request, user, intent: LoginIntent, *, amr: Sequence[str] = P
     second_factor_shown = methods.MFA in amr
     if not second_factor_shown and factors.has_factor(user):
         names = methods.enrolled_methods(user)
-        ticket, row = tickets.issue(request, user, intent.credential, intent.device_name, amr)
+        ticket, row = tickets.issue(request, user, intent, amr)
         raise MFARequired(ticket, names, methods.options(request, user, row, names))
     return CREDENTIALS[intent.credential](
         request,
@@ -166,6 +168,7 @@ def complete_login(request, user, intent: LoginIntent, *, amr: Sequence[str] = P
         intent.device_name,
         amr=list(amr),
         mfa_enrolment_required=not second_factor_shown and policy.covers(user),
+        provider=intent.provider,
     )
 
 
@@ -186,7 +189,7 @@ def complete_second_factor(request, ticket: LoginTicket, field: str, value: Any)
             result = complete_login(
                 request,
                 user,
-                LoginIntent(ticket.credential, ticket.device_name),
+                LoginIntent(ticket.credential, ticket.device_name, ticket.provider),
                 amr=methods.combined_amr(ticket.amr, verified.amr),
             )
     except SecondFactorRefused:

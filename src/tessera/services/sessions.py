@@ -108,6 +108,7 @@ def open_session(
     mfa_enrolment_required: bool = False,
     lookup_digest: str | None = None,
     auth_time: datetime | None = AUTH_TIME_OF_LOGIN,
+    provider: str = "",
 ) -> T:
     """Open a session for ``user`` together with its first credential; the only birth of one.
 
@@ -127,7 +128,8 @@ def open_session(
     (MFA_REQUIRED, see :mod:`tessera.services.mfa.factors`). An external issuer's
     token (kind ``external``) is its own credential: ``lookup_digest`` is where it finds
     its session, and ``auth_time`` None says Tessera cannot vouch for when its user
-    last proved who they are.
+    last proved who they are. ``provider`` names the SOCIAL_PROVIDERS entry of a social
+    sign-in.
     """
     if (kind == SessionKind.EXTERNAL) != (lookup_digest is not None):
         raise ValueError("lookup_digest is given for, and only for, an external session.")
@@ -163,6 +165,7 @@ def open_session(
             amr=list(amr),
             auth_time=auth_time,
             mfa_enrolment_required=mfa_enrolment_required,
+            provider=provider,
         )
         issued = issue(session, token)
         signals.session_created.send(sender=Session, session=session, request=request)

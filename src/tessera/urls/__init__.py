@@ -21,7 +21,18 @@ Every module's routes share the ``tessera`` namespace, which Tessera's own redir
 cookies rely on (e.g. ``tessera:jwt-refresh``).
 """
 
-from . import accounts, browser, events, jwt, mfa, registration, sessions, tokens, webauthn
+from . import (
+    accounts,
+    browser,
+    events,
+    jwt,
+    mfa,
+    registration,
+    sessions,
+    social,
+    tokens,
+    webauthn,
+)
 
 app_name = "tessera"
 
@@ -35,4 +46,5 @@ urlpatterns = [
     *mfa.urlpatterns,
     *webauthn.urlpatterns,
     *events.urlpatterns,
+    *social.urlpatterns,
 ]

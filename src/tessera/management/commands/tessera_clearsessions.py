@@ -14,6 +14,7 @@ from tessera.models import (
     RefreshToken,
     Session,
     SessionKind,
+    SocialLogin,
     WebAuthnChallenge,
 )
 from tessera.services.audit import delete_expired as delete_expired_events
@@ -24,8 +25,8 @@ class Command(BaseCommand):
     help = (
         "Delete what can no longer be used, in batches: sessions that ended (expired or "
         "revoked) more than --keep-days ago, expired refresh tokens, used or expired "
-        "e-mail verification keys, login tickets and passkey challenges, expired "
-        "throttle counters and audit events older than AUDIT_RETENTION; then write to "
+        "e-mail verification keys, login tickets, passkey challenges and social sign-ins, "
+        "expired throttle counters and audit events older than AUDIT_RETENTION; then write to "
         "the cache the invalidations an outage left pending. Run it daily from cron."
     )
 
@@ -69,12 +70,22 @@ class Command(BaseCommand):
             WebAuthnChallenge.objects.filter(Q(used_at__isnull=False) | Q(expires_at__lt=now)),
             batch_size,
         )
+        # A sign-in is over once its state expired unused or its code expired or was used.
+        social_logins = delete_in_batches(
+            SocialLogin.objects.filter(
+                Q(expires_at__lt=now, code_digest__isnull=True)
+                | Q(code_used_at__isnull=False)
+                | Q(code_expires_at__lt=now)
+            ),
+            batch_size,
+        )
         counters = clear_expired_counters()
         events = delete_expired_events(now, batch_size)
         self.stdout.write(
             f"Deleted {sessions} ended session(s), {refresh_tokens} expired refresh token(s), "
             f"{keys} used or expired e-mail key(s), {tickets} used or expired login "
-            f"ticket(s), {challenges} used or expired passkey challenge(s), {counters} "
+            f"ticket(s), {challenges} used or expired passkey challenge(s), {social_logins} "
+            f"finished or expired social sign-in(s), {counters} "
             f"throttle counter(s) and {events} audit event(s) older than AUDIT_RETENTION."
         )
         self.replay_cache_invalidations()

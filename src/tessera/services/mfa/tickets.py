@@ -29,15 +29,17 @@ def _digest(ticket: str) -> str:
     return hashlib.sha256(ticket.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def issue(request, user, credential: str, device_name: str, amr) -> tuple[str, LoginTicket]:
-    """A new ticket for this login; the clear value exists only in the answer."""
+def issue(request, user, intent, amr) -> tuple[str, LoginTicket]:
+    """A new ticket for the login ``intent`` (a LoginIntent) describes; the clear value
+    exists only in the answer."""
     ticket = secrets.token_urlsafe(32)
     now = timezone.now()
     row = LoginTicket.objects.create(
         digest=_digest(ticket),
         user=user,
-        credential=credential,
-        device_name=device_name,
+        credential=intent.credential,
+        device_name=intent.device_name,
+        provider=intent.provider,
         user_agent=user_agent(request),
         ip=client_ip(request),
         amr=list(amr),
