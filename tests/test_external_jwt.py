@@ -118,6 +118,18 @@ def test_verified_email_does_not_link_without_the_setting(api, issuer, trust):
     assert response.json()["username"] != "alice"
 
 
+def test_a_new_user_never_takes_an_address_another_account_holds(api, issuer, trust):
+    alice = create_user("alice", email="Alice@Example.test")
+    trust(issuer, user="create")
+    response = get(api, issuer.token(sub="s-new", email="alice@example.test", email_verified=True))
+    assert response.status_code == 200
+    created = ExternalIdentity.objects.get(subject="s-new").user
+    assert created != alice and created.email == ""
+    fresh = get(api, issuer.token(sub="s-fresh", email="fresh@example.test", email_verified=True))
+    assert ExternalIdentity.objects.get(subject="s-fresh").user.email == "fresh@example.test"
+    assert fresh.status_code == 200
+
+
 def test_dotted_path_mode_uses_the_projects_function(api, issuer, trust):
     trust(issuer, user=f"{__name__}.map_by_username")
     create_user("bob")

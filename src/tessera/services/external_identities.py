@@ -25,7 +25,7 @@ from ..conf import tessera_settings
 from ..errors import ServiceUnavailable, UnknownExternalIdentity, UserInactive
 from ..models import ExternalIdentity
 from ..tokens.external import storable_text
-from .verification import is_verified, users_with_address
+from .verification import address_in_use, is_verified, users_with_address
 
 LINK, CREATE = "link", "create"
 
@@ -90,7 +90,10 @@ def _link_on_first_sight(entry: dict[str, Any], claims: dict[str, Any]):
         with transaction.atomic():
             user = user_with_verified_email(email) if entry.get("link_verified_email") else None
             if user is None:
-                user = new_user(entry["issuer"], claims["sub"], email)
+                # An address another account holds stays with it: two holders would
+                # leave neither able to log in by address.
+                unheld = None if email is None or address_in_use(email) else email
+                user = new_user(entry["issuer"], claims["sub"], unheld)
             if user is None:
                 return None
             ExternalIdentity.objects.create(
