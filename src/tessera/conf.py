@@ -238,6 +238,7 @@ OPTIONS: dict[str, Option] = {
             "password_reset": "http://localhost:3000/reset-password/{uid}/{token}",
             "verify_email": "http://localhost:3000/verify-email/{key}",
             "login": "http://localhost:3000/login",
+            "not_me": "http://localhost:3000/not-me/{token}",
         },
         (dict,),
         "Templates of the links in Tessera's e-mails, pointing at the front end. Keys "
@@ -255,6 +256,20 @@ OPTIONS: dict[str, Option] = {
         "server (see docs/accounts.md).",
         dotted_path="callable",
     ),
+    "NEW_DEVICE_NOTICE": Option(
+        True,
+        (bool,),
+        "E-mail the account's address when it logs in from a device it has not used "
+        "before (no known `device` presented), naming the device, IP and time, with a "
+        "link that ends that session or every session (`sessions/not-me/`). The very "
+        "first login of an account sends none.",
+    ),
+    "NEW_DEVICE_NOTICE_LINK_TTL": Option(
+        timedelta(days=7),
+        (timedelta,),
+        "How long the link of a new-device e-mail can end sessions.",
+        positive=True,
+    ),
     "ACCOUNT_THROTTLE_RATES": Option(
         {
             "register_ip": "10/hour",
@@ -265,6 +280,7 @@ OPTIONS: dict[str, Option] = {
             "resend_ip": "10/hour",
             "resend_email": "3/hour",
             "current_password_user": "10/hour",
+            "not_me_ip": "20/hour",
         },
         (dict,),
         "Attempts allowed on the account endpoints, per client IP, per submitted address "

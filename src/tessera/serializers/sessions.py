@@ -109,3 +109,18 @@ class ObtainAuthTokenSerializer(serializers.Serializer):
 
 class TokenOnlySerializer(serializers.Serializer):
     token = serializers.CharField()
+
+
+class NotMeSerializer(serializers.Serializer):
+    token = serializers.CharField(
+        max_length=512, help_text="The token of the link in a new-device e-mail."
+    )
+    all = serializers.BooleanField(
+        default=False, help_text="End every session of the account, not only the one named."
+    )
+
+
+class NotMeResponseSerializer(serializers.Serializer):
+    revoked = serializers.IntegerField(
+        help_text="How many sessions were live until now (0: the one named had ended already)."
+    )

@@ -51,6 +51,7 @@ LINK_PLACEHOLDERS: dict[str, frozenset[str]] = {
     "password_reset": frozenset({"uid", "token"}),
     "verify_email": frozenset({"key"}),
     "login": frozenset(),
+    "not_me": frozenset({"token"}),
 }
 
 
@@ -114,6 +115,7 @@ HANDLERS: dict[str, str] = {
     "verification_resend": "tessera.services.verification.deliver_resend",
     "verification_key": "tessera.services.verification.deliver_key",
     "message": "tessera.services.emails.deliver_message",
+    "new_device": "tessera.services.device_notices.deliver_notice",
 }
 
 # The notices of the request this thread serves (``notices`` unset outside a request).
