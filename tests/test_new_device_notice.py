@@ -33,6 +33,9 @@ from .concurrency import run_together
 from .conftest import PASSWORD, auth_header, create_user, receiving, requires_postgres
 from .mfa_support import mfa_ticket, second_factor
 from .test_accounts_email_dispatch import QUEUED, Work, work  # noqa: F401 (work: a fixture)
+from .test_webauthn_login import passwordless
+from .webauthn_authenticator import SoftAuthenticator
+from .webauthn_support import passkeys_on_fixture, register_passkey  # noqa: F401 (a fixture)
 
 pytestmark = pytest.mark.django_db
 
@@ -167,6 +170,15 @@ def test_every_kind_of_login_notifies(api, alice, path):
 def test_a_browser_login_notifies(alice):
     browser = APIClient()
     log_in(browser, "/api/auth/session/login/")
+    assert len(notices()) == 1
+
+
+@pytest.mark.usefixtures("passkeys_on")
+def test_a_passkey_login_notifies(api, alice):
+    key = SoftAuthenticator()
+    register_passkey(api, auth_header(log_in(api)["token"]), key, passwordless=True)
+    mail.outbox.clear()
+    assert passwordless(APIClient(), key).status_code == 200
     assert len(notices()) == 1
 
 
