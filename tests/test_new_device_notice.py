@@ -118,6 +118,33 @@ def test_a_known_device_gets_none(api, alice):
     assert notices() == []
 
 
+def test_the_device_a_login_answers_with_is_known_at_the_next_login(api, alice):
+    device = log_in(api)["device"]
+    mail.outbox.clear()
+    log_in(api, device=device)
+    assert notices() == []
+
+
+def test_a_browser_holding_the_device_cookie_is_known(alice):
+    browser = APIClient()
+    log_in(browser, "/api/auth/session/login/")
+    mail.outbox.clear()
+    log_in(browser, "/api/auth/session/login/")
+    assert notices() == []
+
+
+def test_a_password_change_forgets_the_devices(api, alice):
+    login = log_in(api)
+    mail.outbox.clear()
+    body = {"current_password": PASSWORD, "new_password": "a-brand-new-passphrase-42"}
+    changed = api.post(
+        "/api/auth/password/change/", body, format="json", **auth_header(login["token"])
+    )
+    assert changed.status_code == 204
+    log_in(api, password="a-brand-new-passphrase-42", device=login["device"])
+    assert len(notices()) == 1
+
+
 def test_a_device_of_another_account_counts_as_new(api, alice, other_user):
     log_in(api, device=devices.issue_device(other_user))
     assert len(notices()) == 1
