@@ -158,6 +158,15 @@ def test_the_first_login_of_an_account_sends_none_and_the_next_one_does(api, use
     assert len(notices()) == 1
 
 
+@override_settings(TESSERA={"PREVENT_ENUMERATION": False, "REGISTER_AUTO_LOGIN": True})
+def test_the_login_a_sign_up_opens_sends_none(api, db):
+    body = {"username": "carol", "email": "carol@example.com", "password": PASSWORD}
+    response = api.post("/api/auth/register/", body, format="json")
+    assert response.status_code == 201
+    assert "token" in response.json()
+    assert not [m for m in mails_to("carol@example.com") if "new login" in m.subject.lower()]
+
+
 def test_without_a_last_login_earlier_sessions_still_count_as_logins(api, user):
     """A user model (or a project) that keeps no last_login is judged by its sessions."""
     log_in(api)
