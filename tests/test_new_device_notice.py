@@ -112,6 +112,13 @@ def test_a_new_device_gets_one_email_naming_device_ip_time_and_a_link(api, alice
     assert (payload["s"], payload["u"]) == (str(session.pk), str(alice.pk))
 
 
+def test_what_the_client_sent_is_escaped_in_the_html_part(api, alice):
+    log_in(api, device_name='<a href="https://evil.example">Security team</a>')
+    html = only_notice().alternatives[0][0]
+    assert "&lt;a href=&quot;https://evil.example&quot;&gt;" in html
+    assert 'href="https://evil.example"' not in html
+
+
 def test_a_known_device_gets_none(api, alice):
     device = devices.issue_device(alice)
     log_in(api, device=device)
