@@ -366,6 +366,23 @@ def test_the_link_of_a_session_ended_meanwhile_still_ends_the_others(api, two_de
     assert live(known)
 
 
+def test_the_link_of_a_session_deleted_since_still_ends_every_session(api, two_devices):
+    known, _intruder, token = two_devices
+    payload = device_notices.read_link_token(token)
+    Session.objects.filter(pk=payload["s"]).delete()
+    with receiving(signals.login_reported, "session") as reported:
+        assert not_me(api, token, all=True).json() == {"revoked": 1}
+    assert reported == [None]
+    assert not live(known)
+
+
+def test_the_link_of_a_deleted_account_is_refused(api, two_devices, alice):
+    _known, _intruder, token = two_devices
+    alice.delete()
+    assert not_me(api, token).json()["code"] == "invalid_notice_link"
+    assert UsedNoticeLink.objects.count() == 0
+
+
 def tampered(token: str) -> list[str]:
     value, signature = token.rsplit(":", 1)
     flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")

@@ -92,6 +92,7 @@ def deliver_notice(session: str) -> None:
 
 
 def make_link_token(session: Session) -> str:
+    """A new link for ``session``: each e-mail's is its own, with a nonce of its own."""
     payload = {
         "s": str(session.pk),
         "u": str(session.user_id),
