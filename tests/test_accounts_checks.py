@@ -1,4 +1,4 @@
-"""System checks for the account settings (tessera.E050–E054, W050–W054)."""
+"""System checks for the account settings (tessera.E050–E054, W050–W055)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ HTTPS_URLS = {
     "password_reset": "https://app.example.com/reset/{uid}/{token}",
     "verify_email": "https://app.example.com/verify/{key}",
     "login": "https://app.example.com/login",
+    "not_me": "https://app.example.com/not-me/{token}",
 }
 
 
@@ -50,6 +51,18 @@ def test_plain_http_links_warn_outside_debug():
     assert ids(
         {"FRONTEND_URLS": {**HTTPS_URLS, "login": "http://app.example.com/login"}}, debug=False
     ) == ["tessera.W050"]
+
+
+def test_new_device_emails_without_their_own_link_warn_outside_debug():
+    without_not_me = {k: v for k, v in HTTPS_URLS.items() if k != "not_me"}
+    assert ids({"FRONTEND_URLS": without_not_me}, debug=False) == ["tessera.W055"]
+    assert ids({"FRONTEND_URLS": without_not_me}, debug=True) == []
+    off = {"FRONTEND_URLS": without_not_me, "NEW_DEVICE_NOTICE": False}
+    assert ids(off, debug=False) == []
+
+
+def test_a_not_me_link_needs_its_token_placeholder():
+    assert ids({"FRONTEND_URLS": {"not_me": "https://app.example.com/not-me"}}) == ["tessera.E050"]
 
 
 @pytest.mark.parametrize(

@@ -28,8 +28,9 @@ def register(api, **body):
     return api.post(REGISTER, payload, format="json")
 
 
-def log_in(api, email="abc@example.com", password=PASSWORD):
-    return api.post("/api/auth/login/", {"email": email, "password": password}, format="json")
+def log_in(api, email="abc@example.com", password=PASSWORD, **fields):
+    body = {"email": email, "password": password, **fields}
+    return api.post("/api/auth/login/", body, format="json")
 
 
 def test_the_custom_model_is_active():
@@ -118,17 +119,18 @@ def test_password_reset_and_change(api):
 
 def test_changing_the_login_address(api):
     get_user_model().objects.create_user("abc@example.com", PASSWORD, display_name="A")
-    token = log_in(api).json()["token"]
+    first = log_in(api).json()
     response = api.patch(
         "/api/auth/me/",
         {"email": "new@example.com", "current_password": PASSWORD},
         format="json",
-        **auth_header(token),
+        **auth_header(first["token"]),
     )
     assert response.status_code == 200
     key = verify_key(only_mail_to("new@example.com"))
     assert api.post("/api/auth/email/verify/", {"key": key}, format="json").status_code == 204
-    assert log_in(api, "new@example.com").status_code == 200
+    # From the same device: no new-device e-mail.
+    assert log_in(api, "new@example.com", device=first["device"]).status_code == 200
     assert log_in(api, "abc@example.com").status_code == 401
     assert len(mail.outbox) == 2  # the key, then the notice to the old address
     assert Session.objects.count() == 2

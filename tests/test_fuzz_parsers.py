@@ -14,7 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tessera.errors import InvalidNoticeLink
 from tessera.models import Session, SessionKind
+from tessera.services import device_notices
 from tessera.tokens import jwt as tessera_jwt
 from tessera.tokens import opaque
 
@@ -129,6 +131,27 @@ def test_any_reset_link_is_refused_and_changes_nothing(api, user, uid, token, ne
 def test_any_verification_key_is_refused(api, user, key):
     response = api.post("/api/auth/email/verify/", {"key": key}, format="json")
     assert response.status_code in (400, 429), response.content
+
+
+# Text shaped like a signed value (payload:timestamp:signature) as well as any text.
+signed_like = header_text | st.tuples(segment, segment, segment).map(":".join)
+
+
+@shared_fixtures
+@given(token=signed_like, all_sessions=st.booleans())
+def test_any_new_device_link_is_refused_and_ends_no_session(
+    api, alice_session, token, all_sessions
+):
+    body = {"token": token, "all": all_sessions}
+    response = api.post("/api/auth/sessions/not-me/", body, format="json")
+    assert response.status_code in (400, 429), response.content
+    assert Session.objects.filter(revoked_at__isnull=False).count() == 0
+
+
+@given(token=signed_like)
+def test_the_new_device_link_reader_only_ever_says_invalid(token):
+    with pytest.raises(InvalidNoticeLink):
+        device_notices.read_link_token(token)
 
 
 @shared_fixtures

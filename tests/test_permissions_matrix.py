@@ -147,6 +147,8 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("api/auth/logout/all/", "POST"): Case(login_only(204)),
     ("api/auth/sessions/", "GET"): Case(login_only(200)),
     ("api/auth/events/", "GET"): Case(login_only(200)),
+    # Anyone holding a new-device e-mail's link; an empty body is refused before any lookup.
+    ("api/auth/sessions/not-me/", "POST"): Case(expect(400)),
     ("api/auth/sessions/<str:session_id>/", "DELETE"): Case(
         login_only(204), kwargs=lambda ctx: {"session_id": ctx.session_id}
     ),

@@ -27,7 +27,7 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from . import social_support
-from .accounts_support import NEW_PASSWORD, only_mail_to, reset_parts, verify_key
+from .accounts_support import NEW_PASSWORD, link_in, only_mail_to, reset_parts, verify_key
 from .conftest import PASSWORD, auth_header
 from .fake_issuer import CLIENT_ID, FakeIssuer, query_of
 from .jwt_keys import entry
@@ -196,6 +196,21 @@ def revoke_a_session(client):
     login = log_in(client)
     session_id = client.get(reverse("tessera:session-list"), **login).json()[0]["id"]
     client.delete(reverse("tessera:session-detail", args=[session_id]), **login)
+
+
+def report_a_new_device_login(client):
+    from django.contrib.auth import get_user_model
+    from django.core import mail
+    from django.utils import timezone
+
+    get_user_model().objects.filter(username="alice").update(last_login=timezone.now())
+    log_in(client)
+    link = link_in(only_mail_to("alice@example.com"))
+    token = unquote(link.rsplit("/", 1)[1])
+    client.post(reverse("tessera:session-not-me"), {"token": token}, format="json")
+    used = client.post(reverse("tessera:session-not-me"), {"token": token}, format="json")
+    assert used.json()["code"] == "notice_link_used"
+    assert len(mail.outbox) == 1
 
 
 def register(client):
@@ -478,6 +493,7 @@ SCENARIOS: dict[tuple[str, str], Callable[[SchemaCheckedClient], None]] = {
     ("tessera:logout-all", "post"): logout_all,
     ("tessera:session-list", "get"): login_and_list_sessions,
     ("tessera:session-detail", "delete"): revoke_a_session,
+    ("tessera:session-not-me", "post"): report_a_new_device_login,
     ("tessera:event-list", "get"): list_events,
     ("tessera:register", "post"): register,
     ("tessera:me", "get"): read_profile,

@@ -15,6 +15,7 @@ from .realservers.flows import (
     JWT_REFRESH,
     LOGOUT,
     LOGOUT_ALL,
+    NOT_ME,
     PASSWORD_CHANGE,
     PASSWORD_RESET_CONFIRM,
     SESSIONS,
@@ -140,6 +141,21 @@ def test_password_reset(accounts):
         return account.wrong_answers(account.b, credential.token)
 
     assert_no_wrong_answers(run_trials(accounts(), trial, TRIALS))
+
+
+def test_the_link_of_a_new_device_email(accounts):
+    def trial(account: Account, number: int):
+        # Each login is from a new device (none is presented) but the account's first.
+        credential = account.login(account.a)
+        token = account.not_me_link(credential.session_id)
+        account.warm(account.b, credential.token)
+        expect(account.a.request("POST", NOT_ME, body={"token": token}), 200)
+        return account.wrong_answers(account.b, credential.token)
+
+    accounts_with_a_first_login = accounts()
+    for account in accounts_with_a_first_login:
+        account.login(account.a)
+    assert_no_wrong_answers(run_trials(accounts_with_a_first_login, trial, TRIALS))
 
 
 def test_deactivation_by_another_process(site, accounts):

@@ -90,6 +90,17 @@ def refresh_token_reused(sender, session, request=None, **kwargs) -> None:
     )
 
 
+@receiver(signals.login_reported, dispatch_uid="tessera-audit-login-reported")
+def login_reported(sender, user, session, all_sessions, revoked, request=None, **kwargs):
+    audit.record(
+        EventType.LOGIN_REPORTED,
+        user=user,
+        session=session,
+        request=request,
+        detail={"all_sessions": all_sessions, "revoked": revoked},
+    )
+
+
 def _account_event(event_type: str):
     def handler(sender, user, request=None, **kwargs) -> None:
         audit.record(event_type, user=user, request=request)

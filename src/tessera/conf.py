@@ -147,6 +147,19 @@ OPTIONS: dict[str, Option] = {
         "scope, and a scope left out keeps its default.",
         merge_per_key=True,
     ),
+    "DEVICE_LIFETIME": Option(
+        timedelta(days=365),
+        (timedelta,),
+        "How long the known-device identifier a login answers with stays valid "
+        "(a password change forgets every device sooner).",
+        positive=True,
+    ),
+    "DEVICE_COOKIE": Option(
+        "tessera_device",
+        (str,),
+        "Name of the HttpOnly cookie carrying the known-device identifier in cookie "
+        "and browser modes.",
+    ),
     "THROTTLE_BACKEND": Option(
         "cache",
         (str,),
@@ -241,6 +254,7 @@ OPTIONS: dict[str, Option] = {
             "social_callback": "http://localhost:3000/social/callback?code={code}",
             "social_error": "http://localhost:3000/social/callback?error={error}",
             "social_linked": "http://localhost:3000/social/linked?provider={provider}",
+            "not_me": "http://localhost:3000/not-me/{token}",
         },
         (dict,),
         "Templates of the links in Tessera's e-mails and of the front-end pages social "
@@ -260,6 +274,20 @@ OPTIONS: dict[str, Option] = {
         "server (see docs/accounts.md).",
         dotted_path="callable",
     ),
+    "NEW_DEVICE_NOTICE": Option(
+        True,
+        (bool,),
+        "E-mail the account's address when it logs in from a device it has not used "
+        "before (no known `device` presented), naming the device, IP and time, with a "
+        "link that ends that session or every session (`sessions/not-me/`). The very "
+        "first login of an account sends none.",
+    ),
+    "NEW_DEVICE_NOTICE_LINK_TTL": Option(
+        timedelta(days=7),
+        (timedelta,),
+        "How long the link of a new-device e-mail can end sessions.",
+        positive=True,
+    ),
     "ACCOUNT_THROTTLE_RATES": Option(
         {
             "register_ip": "10/hour",
@@ -270,6 +298,7 @@ OPTIONS: dict[str, Option] = {
             "resend_ip": "10/hour",
             "resend_email": "3/hour",
             "current_password_user": "10/hour",
+            "not_me_ip": "20/hour",
         },
         (dict,),
         "Attempts allowed on the account endpoints, per client IP, per submitted address "

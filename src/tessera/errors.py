@@ -60,6 +60,27 @@ class InvalidKey(exceptions.APIException):
     default_code = "invalid_key"
 
 
+class InvalidNoticeLink(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("This link from a new-device e-mail is not valid.")
+    default_code = "invalid_notice_link"
+
+
+class NoticeLinkExpired(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _(
+        "This link from a new-device e-mail has expired; end the session from your list of "
+        "sessions instead."
+    )
+    default_code = "notice_link_expired"
+
+
+class NoticeLinkUsed(exceptions.APIException):
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_detail = _("This link from a new-device e-mail has already been used.")
+    default_code = "notice_link_used"
+
+
 class AddressTaken(exceptions.APIException):
     status_code = status.HTTP_400_BAD_REQUEST
     default_detail = _("Another account uses this e-mail address now.")

@@ -32,6 +32,7 @@ class RevokeReason(models.TextChoices):
     TOKEN_REUSED = "token_reused", "Refresh token reused"
     MFA_RESET = "mfa_reset", "Second factors reset"
     MFA_ENROLLED = "mfa_enrolled", "Ended when a second factor was set up"
+    NOT_ME = "not_me", "Reported by the user from a new-device e-mail"
 
 
 class SessionQuerySet(models.QuerySet):
@@ -486,6 +487,7 @@ class EventType(models.TextChoices):
     SOCIAL_LINKED = "social_linked", "Social account linked"
     SOCIAL_UNLINKED = "social_unlinked", "Social account unlinked"
     ADMIN_ACTION = "admin_action", "Administrator action"
+    LOGIN_REPORTED = "login_reported", "Login reported as not the user's"
 
 
 class EventOutcome(models.TextChoices):
@@ -524,3 +526,21 @@ class SecurityEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} ({self.outcome}) at {self.created_at:%Y-%m-%d %H:%M:%S}"
+
+
+class UsedNoticeLink(models.Model):
+    """A new-device e-mail's link that has been used: what makes the link single use.
+
+    The link itself is signed and stored nowhere; only the SHA-256 digest of its nonce is
+    kept, under a unique index, so of concurrent uses exactly one inserts its row. A row
+    is kept while a link of its age could still be valid (NEW_DEVICE_NOTICE_LINK_TTL).
+    """
+
+    nonce_digest = models.CharField(max_length=64, unique=True, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    # Not a foreign key: the record of a use outlives the session it ended.
+    session_id = models.UUIDField()
+    used_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"new-device link used at {self.used_at:%Y-%m-%d %H:%M:%S}"

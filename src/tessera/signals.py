@@ -7,6 +7,12 @@
 - ``session_expired(session)``: the first use of a session after it expired.
 - ``refresh_token_reused(session, request)``: a rotated JWT refresh token came back
   after the grace window; the session has been revoked. Likely theft: alert on it.
+- ``new_device_login(session, request)``: a login from a device the account has not
+  used before; the new-device e-mail (NEW_DEVICE_NOTICE) has been queued.
+- ``login_reported(user, session, all_sessions, revoked, request)``: the link of a
+  new-device e-mail said "this wasn't me": the session it names (None if its row was
+  deleted since) and, with ``all_sessions``, every session of ``user`` have been
+  revoked; ``revoked`` of them were live until then.
 
 Account signals are sent with the user model as ``sender``:
 
@@ -45,6 +51,7 @@ from django.dispatch import Signal
 __all__ = [
     "email_changed",
     "email_verified",
+    "login_reported",
     "mfa_factor_confirmed",
     "mfa_factor_disabled",
     "mfa_factor_enrolled",
@@ -53,6 +60,7 @@ __all__ = [
     "mfa_recovery_code_used",
     "mfa_recovery_codes_generated",
     "mfa_ticket_issued",
+    "new_device_login",
     "password_changed",
     "password_reset",
     "refresh_token_reused",
@@ -73,6 +81,8 @@ email_changed = Signal()
 password_changed = Signal()
 password_reset = Signal()
 refresh_token_reused = Signal()
+new_device_login = Signal()
+login_reported = Signal()
 mfa_ticket_issued = Signal()
 mfa_factor_enrolled = Signal()
 mfa_factor_confirmed = Signal()

@@ -18,13 +18,23 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
+from urllib.parse import unquote
 
 from drf_spectacular.generators import SchemaGenerator
 
 from tests.conftest import PASSWORD
 
 from .client import Response, Server
-from .flows import JWT, LOGIN, PROTECTED, RESET_LINK, UnexpectedAnswer, expect
+from .flows import (
+    JWT,
+    LOGIN,
+    NOT_ME_LINK,
+    PROTECTED,
+    RESET_LINK,
+    UnexpectedAnswer,
+    expect,
+    signed_payload,
+)
 from .mailbox import plain_text, read, received
 from .services import Site
 
@@ -165,6 +175,22 @@ class Kit:
             time.sleep(0.01)
         raise UnexpectedAnswer(f"no reset link was sent to {self.email}")
 
+    @cached_property
+    def not_me(self) -> str:
+        """The token of a new-device e-mail's link: every login after the user's first
+        is from a new device."""
+        assert self.token  # the first login, which is not reported
+        session_id = self._post(LOGIN, self._credentials(), 200).json()["session"]["id"]
+        deadline = time.monotonic() + MAIL_TIMEOUT
+        while time.monotonic() < deadline:
+            for path in received(self.site.mailbox, self.email):
+                for link in NOT_ME_LINK.finditer(plain_text(read(path))):
+                    token = unquote(link["token"])
+                    if signed_payload(token).get("s") == session_id:
+                        return token
+            time.sleep(0.01)
+        raise UnexpectedAnswer(f"no new-device e-mail was sent to {self.email}")
+
     def prepare(self, operation: Operation) -> Call:
         """The request for ``operation``, every credential it needs made now."""
         build = REQUESTS.get(operation.name, from_schema)
@@ -282,6 +308,9 @@ REQUESTS: dict[str, Callable[[Kit, Operation], Call]] = {
     ),
     "POST /api/auth/session/login/": _call("POST", "/api/auth/session/login/", _login, "csrf"),
     "POST /api/auth/session/logout/": _call("POST", "/api/auth/session/logout/", auth="browser"),
+    "POST /api/auth/sessions/not-me/": _call(
+        "POST", "/api/auth/sessions/not-me/", lambda k: {"token": k.not_me}
+    ),
     # A browser session, so the session cookie is walked too.
     "GET /api/auth/sessions/": _call("GET", "/api/auth/sessions/", auth="browser"),
 }

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from urllib.parse import unquote
 
 from tests.conftest import PASSWORD
 
@@ -34,6 +35,8 @@ PASSWORD_RESET = "/api/auth/password/reset/"
 PASSWORD_RESET_CONFIRM = "/api/auth/password/reset/confirm/"
 MAIL_TIMEOUT = 10.0
 RESET_LINK = re.compile(r"/reset-password/(?P<uid>[^/\s]+)/(?P<token>[^/\s]+)")
+NOT_ME = "/api/auth/sessions/not-me/"
+NOT_ME_LINK = re.compile(r"/not-me/(?P<token>[^/\s]+)")
 
 
 class UnexpectedAnswer(Exception):
@@ -53,6 +56,12 @@ class Credential:
     token: str
     session_id: str
     refresh: str | None = None
+
+
+def signed_payload(token: str) -> dict:
+    """The JSON payload of a django.core.signing value, read without its key."""
+    encoded = token.split(":", 1)[0]
+    return json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
 
 
 def jwt_session_id(token: str) -> str:
@@ -129,6 +138,18 @@ class Account:
                     return link.groupdict()
             time.sleep(0.01)
         raise UnexpectedAnswer(f"no reset link was sent to {self.email}")
+
+    def not_me_link(self, session_id: str) -> str:
+        """The token of the new-device e-mail's link that names ``session_id``."""
+        deadline = time.monotonic() + MAIL_TIMEOUT
+        while time.monotonic() < deadline:
+            for path in reversed(received(self.site.mailbox, self.email)):
+                for link in NOT_ME_LINK.finditer(plain_text(read(path))):
+                    token = unquote(link["token"])
+                    if signed_payload(token).get("s") == session_id:
+                        return token
+            time.sleep(0.01)
+        raise UnexpectedAnswer(f"no new-device e-mail named session {session_id}")
 
     # Use
 

@@ -25,13 +25,14 @@ EMAIL_BACKEND = "tests.realservers.mailbox.MailboxBackend"
 MAILBOX_DIR = os.environ.get("TESSERA_MAILBOX_DIR", "")
 
 TESSERA = {
-    # Hundreds of logins and resets from one address in a few seconds.
+    # Hundreds of logins, resets and new-device links from one address in a few seconds.
     "LOGIN_THROTTLE_RATES": {"ip": None, "username": None},
     "ACCOUNT_THROTTLE_RATES": {
         "password_reset_ip": None,
         "password_reset_email": None,
         "password_reset_confirm_ip": None,
         "current_password_user": None,
+        "not_me_ip": None,
     },
     # A rotated refresh token presented again revokes its session at once, not only
     # after the 10 s during which a racing client would get the same successor.

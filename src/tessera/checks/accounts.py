@@ -1,4 +1,5 @@
-"""Account flows: front-end links, throttles, auto-login, reset lifetime, Basic auth.
+"""Account flows: front-end links, throttles, auto-login, reset lifetime, Basic auth,
+the new-device e-mail's link.
 
 The serializer paths (E053) and the lifetimes' bounds (E054) come from their options,
 checked with every other setting in :mod:`tessera.checks.settings`.
@@ -25,6 +26,7 @@ def check_accounts(app_configs=None, **kwargs) -> list[CheckMessage]:
         *_check_frontend_urls(given.get("FRONTEND_URLS")),
         *_check_account_rates(given.get("ACCOUNT_THROTTLE_RATES")),
         *_check_reset_lifetime(given.get("PASSWORD_RESET_TOKEN_TTL")),
+        *_check_new_device_link(given),
     ]
     if given.get("REGISTER_AUTO_LOGIN") and (
         tessera_settings.PREVENT_ENUMERATION or tessera_settings.EMAIL_VERIFICATION == "mandatory"
@@ -95,6 +97,31 @@ def _check_frontend_urls(urls: Any) -> list[CheckMessage]:
                 )
             )
     return errors
+
+
+def _check_new_device_link(given: dict[str, Any]) -> list[CheckMessage]:
+    # On by default, so a project that set its front-end links before this one existed
+    # would send new-device e-mails linking to the development default. A project that
+    # gives no links at all is judged by nothing here, as for the other links.
+    urls = given.get("FRONTEND_URLS")
+    if (
+        settings.DEBUG
+        or not given.get("NEW_DEVICE_NOTICE", OPTIONS["NEW_DEVICE_NOTICE"].default)
+        or not isinstance(urls, dict)
+        or "not_me" in urls
+    ):
+        return []
+    return [
+        Warning(
+            "NEW_DEVICE_NOTICE is on but TESSERA['FRONTEND_URLS'] gives no 'not_me' link: "
+            "new-device e-mails would link to the development default "
+            f"{OPTIONS['FRONTEND_URLS'].default['not_me']!r}.",
+            hint="Add FRONTEND_URLS['not_me'] (a page posting {token} to sessions/not-me/), "
+            "or set NEW_DEVICE_NOTICE to False.",
+            obj="TESSERA",
+            id="tessera.W055",
+        )
+    ]
 
 
 def _check_account_rates(rates: Any) -> list[CheckMessage]:

@@ -59,6 +59,7 @@ ALLOWED_DETAIL: dict[str, frozenset[str]] = {
     EventType.SOCIAL_LINKED: frozenset({"provider"}),
     EventType.SOCIAL_UNLINKED: frozenset({"provider"}),
     EventType.ADMIN_ACTION: frozenset({"action", "admin", "count"}),
+    EventType.LOGIN_REPORTED: frozenset({"all_sessions", "revoked"}),
 }
 MAX_TEXT = 200
 MAX_ITEMS = 20

@@ -54,6 +54,7 @@ LINK_PLACEHOLDERS: dict[str, frozenset[str]] = {
     "social_callback": frozenset({"code"}),
     "social_error": frozenset({"error"}),
     "social_linked": frozenset({"provider"}),
+    "not_me": frozenset({"token"}),
 }
 
 
@@ -117,6 +118,7 @@ HANDLERS: dict[str, str] = {
     "verification_resend": "tessera.services.verification.deliver_resend",
     "verification_key": "tessera.services.verification.deliver_key",
     "message": "tessera.services.emails.deliver_message",
+    "new_device": "tessera.services.device_notices.deliver_notice",
 }
 
 # The notices of the request this thread serves (``notices`` unset outside a request).

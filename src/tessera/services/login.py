@@ -25,8 +25,8 @@ from ..errors import (
     MFARequired,
     SecondFactorRefused,
 )
-from ..models import LoginTicket, SessionKind, identity_key
-from . import browser, jwt, throttling
+from ..models import LoginTicket, Session, SessionKind, identity_key
+from . import browser, device_notices, jwt, throttling
 from .client import client_key
 from .mfa import factors, methods, policy, tickets
 from .sessions import open_session
@@ -153,16 +153,19 @@ def complete_login(request, user, intent: LoginIntent, *, amr: Sequence[str] = P
     they have a second factor and ``amr`` lacks ``"mfa"``, no session opens: a login
     ticket is issued and :class:`~tessera.errors.MFARequired` raised (401
     ``mfa_required``). A user MFA_REQUIRED covers who has no factor gets a session that
-    may only set one up. Returns the credential's own result: an
-    :class:`~tessera.services.sessions.IssuedToken`, a JWT pair, a sliding token, or a
-    browser session.
+    may only set one up. A login from a device the account has not used before queues
+    the new-device e-mail (:mod:`~tessera.services.device_notices`). Returns the
+    credential's own result: an :class:`~tessera.services.sessions.IssuedToken`, a JWT
+    pair, a sliding token, or a browser session.
     """
     second_factor_shown = methods.MFA in amr
     if not second_factor_shown and factors.has_factor(user):
         names = methods.enrolled_methods(user)
         ticket, row = tickets.issue(request, user, intent, amr)
         raise MFARequired(ticket, names, methods.options(request, user, row, names))
-    return CREDENTIALS[intent.credential](
+    # Decided before the session opens, which records this login as the user's last.
+    new_device = device_notices.notice_due(request, user)
+    result = CREDENTIALS[intent.credential](
         request,
         user,
         intent.device_name,
@@ -170,6 +173,14 @@ def complete_login(request, user, intent: LoginIntent, *, amr: Sequence[str] = P
         mfa_enrolment_required=not second_factor_shown and policy.covers(user),
         provider=intent.provider,
     )
+    if new_device:
+        device_notices.notify_new_device(request, opened_session(result))
+    return result
+
+
+def opened_session(result: Any) -> Session:
+    """The session behind what a credential's opener returned."""
+    return result if isinstance(result, Session) else result.session
 
 
 def complete_second_factor(request, ticket: LoginTicket, field: str, value: Any) -> Any:

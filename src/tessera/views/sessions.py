@@ -19,10 +19,13 @@ from ..serializers.sessions import (
     LoginErrorSerializer,
     LoginResponseSerializer,
     LoginSerializer,
+    NotMeResponseSerializer,
+    NotMeSerializer,
     ObtainAuthTokenSerializer,
     SessionSerializer,
     TokenOnlySerializer,
 )
+from ..services import device_notices
 from ..services import login as login_service
 from ..services import sessions as session_service
 from .base import TesseraAPIView, error_responses
@@ -119,6 +122,25 @@ class SessionDetailView(TesseraAPIView):
     def delete(self, request, session_id: str):
         session_service.revoke_own_session(request.user, session_id, RevokeReason.USER)
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class NotMeView(TesseraAPIView):
+    """Report a login ("this wasn't me"): the link of a new-device e-mail ends the session
+    it names, or with ``all`` every session of the account. No login needed (whoever
+    reads the account's mail may end its sessions); each link works once and expires."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+    serializer_class = NotMeSerializer
+
+    @document(
+        request=NotMeSerializer,
+        responses={200: NotMeResponseSerializer, **error_responses(400, 429, 503)},
+    )
+    def post(self, request):
+        data = self.validated(request)
+        revoked = device_notices.report_login(request, data["token"], all_sessions=data["all"])
+        return Response({"revoked": revoked})
 
 
 class ObtainAuthTokenView(TesseraAPIView):

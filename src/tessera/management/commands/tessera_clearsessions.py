@@ -7,6 +7,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from tessera import session_cache
+from tessera.conf import tessera_settings
 from tessera.models import (
     EmailVerificationKey,
     LoginTicket,
@@ -15,6 +16,7 @@ from tessera.models import (
     Session,
     SessionKind,
     SocialLogin,
+    UsedNoticeLink,
     WebAuthnChallenge,
 )
 from tessera.services.audit import delete_expired as delete_expired_events
@@ -26,7 +28,8 @@ class Command(BaseCommand):
         "Delete what can no longer be used, in batches: sessions that ended (expired or "
         "revoked) more than --keep-days ago, expired refresh tokens, used or expired "
         "e-mail verification keys, login tickets, passkey challenges and social sign-ins, "
-        "expired throttle counters and audit events older than AUDIT_RETENTION; then write to "
+        "used new-device links old enough to have expired, expired "
+        "throttle counters and audit events older than AUDIT_RETENTION; then write to "
         "the cache the invalidations an outage left pending. Run it daily from cron."
     )
 
@@ -79,13 +82,22 @@ class Command(BaseCommand):
             ),
             batch_size,
         )
+        # A link was sent before it was used: one used longer ago than a link lives is
+        # expired, and refused for that before its use is looked up.
+        notice_links = delete_in_batches(
+            UsedNoticeLink.objects.filter(
+                used_at__lt=now - tessera_settings.NEW_DEVICE_NOTICE_LINK_TTL
+            ),
+            batch_size,
+        )
         counters = clear_expired_counters()
         events = delete_expired_events(now, batch_size)
         self.stdout.write(
             f"Deleted {sessions} ended session(s), {refresh_tokens} expired refresh token(s), "
             f"{keys} used or expired e-mail key(s), {tickets} used or expired login "
             f"ticket(s), {challenges} used or expired passkey challenge(s), {social_logins} "
-            f"finished or expired social sign-in(s), {counters} "
+            f"finished or expired social sign-in(s), {notice_links} "
+            f"expired new-device link(s), {counters} "
             f"throttle counter(s) and {events} audit event(s) older than AUDIT_RETENTION."
         )
         self.replay_cache_invalidations()

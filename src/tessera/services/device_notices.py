@@ -1,0 +1,170 @@
+"""The new-device e-mail, and its "this wasn't me" link that ends the session it names.
+
+A login that presents no known device of its account (see :mod:`tessera.services.devices`)
+records a notice naming the new session; the e-mail is built and sent after the response,
+like every other (:mod:`tessera.services.emails`), so the login does the same work
+whether or not a notice is due. The very first login of an account sends none: its owner
+has just been given it, and every device is new to it.
+
+The link carries a token signed with :mod:`django.core.signing` (salted, under Tessera's
+signing key, timestamped): the session id, its user and a random nonce. Nothing of it is
+stored when it is sent. Its use inserts the SHA-256 digest of the nonce under a unique
+index in the same transaction as the revocation, so the link works once: a second use,
+or the loser of two concurrent ones, is refused and changes nothing, and a use whose
+revocation fails (503) leaves the link usable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core import signing
+from django.db import IntegrityError, transaction
+
+from .. import signals
+from ..conf import tessera_settings
+from ..errors import InvalidNoticeLink, NoticeLinkExpired, NoticeLinkUsed
+from ..models import RevokeReason, Session, UsedNoticeLink
+from . import devices, emails, throttling
+from .client import client_key
+from .sessions import revoke_sessions, revoke_user_sessions
+from .verification import account_rate, email_of
+
+SALT = "tessera.services.device_notices"
+NONCE_BYTES = 16
+
+
+def notice_due(request, user) -> bool:
+    """Whether the login ``user`` is finishing now deserves a new-device e-mail.
+
+    Called before the session opens: ``last_login`` is still the previous login's.
+    """
+    if not tessera_settings.NEW_DEVICE_NOTICE or not email_of(user):
+        return False
+    if devices.known_device_key(user, devices.presented_device(request)) is not None:
+        return False
+    return not _first_login(user)
+
+
+def _first_login(user) -> bool:
+    # A user model without last_login (or a project that stopped Django updating it)
+    # still has its sessions, which tessera_clearsessions deletes only long after; the
+    # query runs only when last_login says "never".
+    if getattr(user, "last_login", None) is not None:
+        return False
+    return not Session.objects.filter(user=user).exists()
+
+
+def notify_new_device(request, session: Session) -> None:
+    """Queue the e-mail about ``session``; it carries ids only, the link is minted later."""
+    emails.notify("new_device", session=str(session.pk))
+    signals.new_device_login.send(sender=Session, session=session, request=request)
+
+
+def deliver_notice(session: str) -> None:
+    """Send the new-device e-mail about ``session``, with a fresh link.
+
+    Nothing is sent for a session that never committed, or whose user is gone, inactive
+    or without an address. A session ended meanwhile is still reported: someone logged
+    in, and its owner should know.
+    """
+    row = Session.objects.select_related("user").filter(pk=session).first()
+    if row is None or not row.user.is_active or not email_of(row.user):
+        return
+    token = make_link_token(row)
+    emails.send(
+        "new_device",
+        email_of(row.user),
+        {
+            "user": row.user,
+            "device_name": row.device_name,
+            "user_agent": row.user_agent,
+            "ip": row.ip,
+            "time": row.created_at,
+            "url": emails.frontend_url("not_me", token=token),
+            "expires_in": emails.duration_text(tessera_settings.NEW_DEVICE_NOTICE_LINK_TTL),
+        },
+    )
+
+
+def make_link_token(session: Session) -> str:
+    """A new link for ``session``: each e-mail's is its own, with a nonce of its own."""
+    payload = {
+        "s": str(session.pk),
+        "u": str(session.user_id),
+        "n": secrets.token_urlsafe(NONCE_BYTES),
+    }
+    return signing.dumps(payload, key=tessera_settings.signing_key, salt=SALT)
+
+
+def read_link_token(token: str) -> dict[str, str]:
+    """The link's session id, user id and nonce; expired links and forged ones refused."""
+    try:
+        payload = signing.loads(
+            token,
+            key=tessera_settings.signing_key,
+            salt=SALT,
+            max_age=tessera_settings.NEW_DEVICE_NOTICE_LINK_TTL,
+            fallback_keys=_fallback_keys(),
+        )
+    except signing.SignatureExpired as exc:
+        raise NoticeLinkExpired() from exc
+    except signing.BadSignature as exc:
+        raise InvalidNoticeLink() from exc
+    if not (
+        isinstance(payload, dict)
+        and all(isinstance(payload.get(field), str) for field in ("s", "u", "n"))
+    ):
+        raise InvalidNoticeLink()
+    return payload
+
+
+def _fallback_keys() -> list[Any]:
+    # As for reset links: SECRET_KEY's rotation keeps links working, a SIGNING_KEY has none.
+    return [] if tessera_settings.SIGNING_KEY else list(settings.SECRET_KEY_FALLBACKS)
+
+
+def report_login(request, token: str, *, all_sessions: bool) -> int:
+    """Use a new-device link: end the session it names, or every session of its account.
+
+    Returns how many sessions were live until now (0 when the named one had ended
+    already). The link must still be valid and unused; the use and the revocation commit
+    together or not at all.
+    """
+    throttling.hit("not-me-ip", client_key(request), account_rate("not_me_ip"))
+    payload = read_link_token(token)
+    try:
+        session_id = uuid.UUID(payload["s"])
+    except ValueError as exc:
+        raise InvalidNoticeLink() from exc
+    session = Session.objects.select_related("user").filter(pk=session_id).first()
+    if session is not None and str(session.user_id) != payload["u"]:
+        # Signed by this server, so never expected: refuse rather than trust either id.
+        raise InvalidNoticeLink()
+    user = session.user if session is not None else emails.user_by_pk(payload["u"])
+    if user is None:
+        raise InvalidNoticeLink()
+    digest = hashlib.sha256(payload["n"].encode("ascii", "replace")).hexdigest()
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                UsedNoticeLink.objects.create(nonce_digest=digest, user=user, session_id=session_id)
+        except IntegrityError as exc:
+            raise NoticeLinkUsed() from exc
+        if all_sessions:
+            revoked = revoke_user_sessions(user, RevokeReason.NOT_ME)
+        else:
+            revoked = revoke_sessions([session] if session is not None else [], RevokeReason.NOT_ME)
+        signals.login_reported.send(
+            sender=Session,
+            user=user,
+            session=session,
+            all_sessions=all_sessions,
+            revoked=revoked,
+            request=request,
+        )
+    return revoked
