@@ -229,6 +229,23 @@ def run_locust(base_url: str, args: argparse.Namespace, directory: Path) -> Outc
     )
 
 
+def children_cpu_seconds(parent: int) -> float | None:
+    """CPU time (user and system) used so far by the children of process ``parent``
+    (gunicorn's workers), from /proc; None where there is no /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, found = 0, False
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # The fields after the command name, which is in parentheses.
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == parent:
+            total += int(fields[11]) + int(fields[12])
+            found = True
+    return total / ticks if found else None
+
+
 def tail(path: Path) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-30:])
 
@@ -325,6 +342,8 @@ def render(args: argparse.Namespace, outcome: Outcome, verdicts: Verdicts, heade
     from django.conf import settings
 
     rates = settings.TESSERA["LOGIN_THROTTLE_RATES"]
+    low, high = checks.PAUSE_SECONDS
+    calls = checks.CALLS_PER_LOGIN
     burst = outcome.summary
     answers = burst["answers"]
     lasted = (
@@ -338,7 +357,7 @@ def render(args: argparse.Namespace, outcome: Outcome, verdicts: Verdicts, heade
         f"{KEEP_ALIVE_SECONDS} s; PostgreSQL with persistent connections; Redis cache "
         "behind Tessera's near cache; locust headless in one process (`FastHttpUser`), "
         f"{args.users} clients started at {args.spawn_rate} a second, {args.duration} s "
-        "in all, each pausing 0.25–0.75 s between two requests; all on 127.0.0.1.",
+        f"in all, each pausing {low:g}–{high:g} s between two requests; all on 127.0.0.1.",
         "- Password hasher: `MD5PasswordHasher`, counting its runs in Redis (the cost of "
         "Argon2 is in the login section above, and would make this run measure it); the "
         "accounts' hashes have its full-length salt, so no login rehashes.",
@@ -351,9 +370,9 @@ def render(args: argparse.Namespace, outcome: Outcome, verdicts: Verdicts, heade
         "",
         "Each client repeats two journeys in turn, every answer checked (the status, and "
         "the user it is for): log in for an opaque token, `GET me/` and `GET sessions/` "
-        "3 times each, log out, then the token again (401); log in for a JWT pair, "
-        "`GET me/` 3 times, refresh, `GET me/` 3 times with the new access token, log "
-        "out, then the access token (401) and the refresh token (401) again.",
+        f"{calls} times each, log out, then the token again (401); log in for a JWT pair, "
+        f"`GET me/` {calls} times, refresh, `GET me/` {calls} times with the new access "
+        "token, log out, then the access token (401) and the refresh token (401) again.",
         "",
         "#### Answers and the burst",
         "",
@@ -433,7 +452,10 @@ def load_test(args: argparse.Namespace) -> tuple[str, bool]:
     ):
         run.progress(f"locust: {args.users} clients for {args.duration} s")
         load_before = os.getloadavg()[0]
+        master = servers["load"].process.pid
+        cpu_before = children_cpu_seconds(master)
         outcome = run_locust(servers["load"].base_url, args, Path(directory))
+        cpu_after = children_cpu_seconds(master)
         load_after = os.getloadavg()[0]
     run.progress(f"finished in {outcome.seconds:.0f} s")
     # Anything else running on the machine slows every answer: say how busy it was.
@@ -442,6 +464,15 @@ def load_test(args: argparse.Namespace) -> tuple[str, bool]:
         f"before it: {load_before:.2f}, at its end (the run's own load included): "
         f"{load_after:.2f}."
     )
+    total = outcome.stats[-1].requests if outcome.stats else 0
+    if cpu_before is not None and cpu_after is not None and total:
+        # The number that carries over to a machine shared with other work: latencies
+        # grow with what else runs, the work per request does not.
+        header.append(
+            f"- Server CPU: {cpu_after - cpu_before:.1f} s for {total:,} requests, "
+            f"{(cpu_after - cpu_before) / total * 1000:.1f} ms a request (gunicorn's "
+            "workers; PostgreSQL and Redis not included)."
+        )
     verdicts = judge(outcome, args)
     return render(args, outcome, verdicts, header), verdicts.met
 

@@ -22,6 +22,11 @@ from benchsite.hashers import BURST_PASSWORD_PREFIX
 # against VICTIM must meet.
 ACCOUNTS_PER_CLIENT = 6
 PASSWORD = "load-password-0123456789"
+# Protected calls between a login and its logout (for JWTs, with each access token).
+CALLS_PER_LOGIN = 3
+# A client's pause between two requests, drawn uniformly: a person's pace, which keeps the
+# server short of saturation, so latencies measure the work rather than a queue.
+PAUSE_SECONDS = (1.0, 2.0)
 VICTIM = "load-victim"
 # Codes of a login refused before its password is checked: the attempt throttles
 # (`throttled`) and failure-based lockout (`locked_out`).

@@ -28,8 +28,6 @@ CLIENTS = int(os.environ.get("LOAD_CLIENTS", "200"))
 BURST_USERS = int(os.environ.get("LOAD_BURST_USERS", "20"))
 BURST_ATTEMPTS = int(os.environ.get("LOAD_BURST_ATTEMPTS", "300"))
 BURST_DELAY = float(os.environ.get("LOAD_BURST_DELAY", "20"))
-# Protected calls between a login and its logout (per access token for JWTs).
-CALLS_PER_LOGIN = 3
 
 client_numbers = itertools.count()
 burst_attempts = itertools.count()
@@ -72,7 +70,7 @@ class Client(FastHttpUser):
     """One device of a person: its own address, its own few accounts."""
 
     weight = 1
-    wait_time = between(0.25, 0.75)
+    wait_time = between(*checks.PAUSE_SECONDS)
 
     def on_start(self) -> None:
         self.number = next(client_numbers)
@@ -108,7 +106,7 @@ class Client(FastHttpUser):
             header = checks.token_login(r.status_code, r.content, username)
         if header is None:
             return
-        for _ in range(CALLS_PER_LOGIN):
+        for _ in range(checks.CALLS_PER_LOGIN):
             self.wait()
             with self.send("GET", "/auth/me/", "GET me/ (token)", header) as r:
                 checks.profile(r.status_code, r.content, username)
@@ -131,7 +129,7 @@ class Client(FastHttpUser):
             return
         for refreshes_left in (1, 0):
             header, refresh = pair
-            for _ in range(CALLS_PER_LOGIN):
+            for _ in range(checks.CALLS_PER_LOGIN):
                 self.wait()
                 with self.send("GET", "/auth/me/", "GET me/ (JWT)", header) as r:
                     checks.profile(r.status_code, r.content, username)
