@@ -16,6 +16,7 @@ wipes both at the start.
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime as dt
 import json
 import math
@@ -52,13 +53,14 @@ FULL = {
     "burst_attempts": 300,
     "burst_delay": 20,
 }
+# Long enough for every client to go through both journeys.
 QUICK = {
     "users": 20,
     "spawn_rate": 20,
-    "duration": 10,
+    "duration": 40,
     "burst_users": 5,
     "burst_attempts": 50,
-    "burst_delay": 3,
+    "burst_delay": 5,
 }
 
 
@@ -77,7 +79,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="smoke run: 20 clients for 10 s, a burst of 50; writes no file unless --output",
+        help="smoke run: 20 clients for 40 s, a burst of 50; writes no file unless --output",
     )
     parser.add_argument(
         "--output", type=Path, help="where to write the section (default bench/RESULTS.md)"
@@ -160,6 +162,7 @@ class Failure:
 class Outcome:
     stats: list[checks.EndpointStats]
     failures: list[Failure]
+    exceptions: list[Failure]
     summary: dict  # what locust wrote to LOAD_SUMMARY
     burst_hasher_runs: int
     other_hasher_runs: int
@@ -167,12 +170,18 @@ class Outcome:
 
 
 def read_failures(path: Path) -> list[Failure]:
-    import csv
-
     with path.open(newline="") as handle:
         return [
-            Failure(f"{row['Method']} {row['Name']}", row["Error"], int(row["Occurrences"]))
+            Failure(row["Name"], row["Error"], int(row["Occurrences"]))
             for row in csv.DictReader(handle)
+        ]
+
+
+def read_exceptions(path: Path) -> list[Failure]:
+    """Exceptions raised by the scenario's own code (a bug in it, not an answer)."""
+    with path.open(newline="") as handle:
+        return [
+            Failure("scenario", row["Message"], int(row["Count"])) for row in csv.DictReader(handle)
         ]
 
 
@@ -222,6 +231,7 @@ def run_locust(base_url: str, args: argparse.Namespace, directory: Path) -> Outc
     return Outcome(
         checks.read_stats(stats_path),
         read_failures(Path(f"{prefix}_failures.csv")),
+        read_exceptions(Path(f"{prefix}_exceptions.csv")),
         json.loads(summary_path.read_text()),
         burst_runs,
         other_runs,
@@ -273,11 +283,13 @@ def judge(outcome: Outcome, args: argparse.Namespace) -> Verdicts:
     allowed = rate.count * windows
     server_errors = sum(f.occurrences for f in outcome.failures if f.server_error)
     wrong = sum(f.occurrences for f in outcome.failures if not f.server_error)
+    crashes = sum(e.occurrences for e in outcome.exceptions)
     logins = logins_served(outcome.stats)
     sent = burst["logins_sent"]
     results = [
         ("5xx answers", server_errors, "0", server_errors == 0),
         ("Wrong answers (and transport errors)", wrong, "0", wrong == 0),
+        ("Exceptions in the scenario's own code", crashes, "0", crashes == 0),
         (
             "Burst attempts answered",
             f"{ran_hasher + refused + len(burst['wrong'])} of {args.burst_attempts}",
@@ -385,11 +397,13 @@ def render(args: argparse.Namespace, outcome: Outcome, verdicts: Verdicts, heade
         f"{answers.get(checks.REFUSED, 0)} × 429 (`throttled` or `locked_out`), "
         f"{len(burst['wrong'])} other.",
     ]
-    if outcome.failures:
+    if outcome.failures or outcome.exceptions:
         lines += ["", "Failures (at most 10 kinds):", ""]
         lines += [
             f"- {f.name}: {f.error} × {f.occurrences}"
-            for f in sorted(outcome.failures, key=lambda f: -f.occurrences)[:10]
+            for f in sorted([*outcome.failures, *outcome.exceptions], key=lambda f: -f.occurrences)[
+                :10
+            ]
         ]
     lines += [
         "",

@@ -71,18 +71,29 @@ class WrongAnswer(Exception):
         self.server_error = server_error
 
 
+def json_or_none(body: bytes | str) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
+
+
 def parse(status: int, body: bytes | str, expected_status: int) -> Any:
     """The JSON body of an answer that has ``expected_status``, or WrongAnswer."""
     if status >= 500:
         raise WrongAnswer(f"{status} (server error)", server_error=True)
+    payload = json_or_none(body)
     if status != expected_status:
-        raise WrongAnswer(f"{status}, expected {expected_status}: {body[:200]!r}")
+        # The error's code rather than the whole body, so that locust counts alike
+        # failures as one kind.
+        code = payload.get("code") if isinstance(payload, dict) else None
+        shown = f"{status} {code}" if isinstance(code, str) else str(status)
+        raise WrongAnswer(f"{shown}, expected {expected_status}")
     if status == 204:
         return None
-    try:
-        return json.loads(body)
-    except ValueError:
-        raise WrongAnswer(f"{status} with a body that is not JSON: {body[:200]!r}") from None
+    if payload is None:
+        raise WrongAnswer(f"{status} with a body that is not JSON: {body[:100]!r}")
+    return payload
 
 
 def field(payload: Any, *path: str) -> Any:

@@ -46,7 +46,7 @@ def test_the_right_login_answer_gives_the_header(checks):
     [
         (200, {"token": "tsr1_abc", "user": {"username": "load-3-2"}}, "not 'load-3-1'"),
         (200, {"user": {"username": "load-3-1"}}, "no token"),
-        (429, {"code": "throttled"}, "429, expected 200"),
+        (429, {"code": "throttled"}, "429 throttled, expected 200"),
     ],
 )
 def test_a_wrong_login_answer_says_why(checks, status, payload, why):
@@ -69,7 +69,7 @@ def test_a_protected_endpoint_must_answer_for_the_user_who_logged_in(checks):
 
     with pytest.raises(checks.WrongAnswer, match="answered for 'load-0-1'"):
         checks.profile(200, body({"username": "load-0-1"}), "load-0-0")
-    with pytest.raises(checks.WrongAnswer, match="401, expected 200"):
+    with pytest.raises(checks.WrongAnswer, match="401 token_revoked, expected 200"):
         checks.profile(401, body({"code": "token_revoked"}), "load-0-0")
     with pytest.raises(checks.WrongAnswer, match="not JSON"):
         checks.profile(200, b"<html>", "load-0-0")
@@ -106,6 +106,8 @@ def test_after_logout_only_401_is_right(checks):
         checks.refused(200, body({"username": "load-0-0"}))
     with pytest.raises(checks.WrongAnswer, match="200, expected 204"):
         checks.logged_out(200, b"{}")
+    with pytest.raises(checks.WrongAnswer, match="404, expected 204"):
+        checks.logged_out(404, b"<html>Not Found</html>")
 
 
 def test_burst_answers_are_sorted_by_whether_the_hasher_ran(checks):
@@ -121,7 +123,7 @@ def test_burst_answers_are_sorted_by_whether_the_hasher_ran(checks):
         (200, {"token": "tsr1_x", "user": {"username": "load-victim"}}, "200, expected 401"),
         (401, {"code": "token_revoked"}, "401 with code 'token_revoked'"),
         (429, {"code": "slow_down"}, "429 with code 'slow_down'"),
-        (400, {"code": "invalid"}, "400, expected 401"),
+        (400, {"code": "invalid"}, "400 invalid, expected 401"),
     ],
 )
 def test_any_other_burst_answer_is_wrong(checks, status, payload, why):
@@ -208,6 +210,7 @@ def made_up_run(bench, stats, **changes):
     fields = {
         "stats": stats,
         "failures": [],
+        "exceptions": [],
         "summary": summary,
         "burst_hasher_runs": 5,
         "other_hasher_runs": 648,
@@ -265,6 +268,15 @@ def test_5xx_and_wrong_answers_are_counted_apart(bench, stats, judge):
     assert not verdicts.met
     assert "- 5xx answers: 2 (target 0): **missed**" in verdicts.lines
     assert "- Wrong answers (and transport errors): 1 (target 0): **missed**" in verdicts.lines
+
+
+def test_an_exception_in_the_scenario_itself_is_missed(bench, stats, judge):
+    crash = bench["load"].Failure("scenario", "KeyError('token')", 1)
+
+    verdicts = judge(made_up_run(bench, stats, exceptions=[crash]))
+
+    assert not verdicts.met
+    assert "- Exceptions in the scenario's own code: 1 (target 0): **missed**" in verdicts.lines
 
 
 def test_logins_hashed_twice_are_missed(bench, stats, judge):
