@@ -373,12 +373,14 @@ def render(args: argparse.Namespace, outcome: Outcome, verdicts: Verdicts, heade
         "- Password hasher: `MD5PasswordHasher`, counting its runs in Redis (the cost of "
         "Argon2 is in the login section above, and would make this run measure it); the "
         "accounts' hashes have its full-length salt, so no login rehashes.",
-        f"- Login rates: per account `{rates['username']}` (Tessera's default), per IP "
-        f"`{rates['ip']}` (raised from the default 20/min: a simulated client logs in "
-        "every few seconds). Each client sends its own address in X-Forwarded-For "
-        "(`NUM_PROXIES` 1, locust standing for the proxy), and logs in to its own "
-        f"{checks.ACCOUNTS_PER_CLIENT} accounts in turn, so no client is throttled; "
-        "the burst comes from other addresses, so its failures count against no client.",
+        f"- Login rates: per account `{rates['username']}`, per IP `{rates['ip']}` "
+        "(Tessera's defaults). All requests come from 127.0.0.1, so each client sends an "
+        "address of its own in X-Forwarded-For (`NUM_PROXIES` 1, locust standing for "
+        "the reverse proxy) and logs in at most 7 times a minute (a journey pauses 9 s "
+        "or more), to its own "
+        f"{checks.ACCOUNTS_PER_CLIENT} accounts in turn: no client is throttled. The "
+        "burst's attempts come from other addresses, one each, so only the per-account "
+        "rate can stop them, and their failures count against no client.",
         "",
         "Each client repeats two journeys in turn, every answer checked (the status, and "
         "the user it is for): log in for an opaque token, `GET me/` and `GET sessions/` "
