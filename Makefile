@@ -55,7 +55,7 @@ bench: $(STAMP)
 
 # locust comes from the `bench` extra, installed here rather than with dev.
 load: $(STAMP)
-	$(BIN)/python -c "import locust" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m pip show --quiet locust >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet -e '.[bench]'
 	$(BIN)/python bench/load.py $(LOAD_ARGS)
 
 build: $(STAMP)
