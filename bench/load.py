@@ -382,7 +382,8 @@ def render(args: argparse.Namespace, outcome: Outcome, verdicts: Verdicts, heade
         "burst's attempts come from other addresses, one each, so only the per-account "
         "rate can stop them, and their failures count against no client.",
         "",
-        "Each client repeats two journeys in turn, every answer checked (the status, and "
+        "Each client repeats two journeys in turn (half of them start with each), every "
+        "answer checked (the status, and "
         "the user it is for): log in for an opaque token, `GET me/` and `GET sessions/` "
         f"{calls} times each, log out, then the token again (401); log in for a JWT pair, "
         f"`GET me/` {calls} times, refresh, `GET me/` {calls} times with the new access "
