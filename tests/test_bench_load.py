@@ -3,7 +3,10 @@ or a server: each checker on sample answers, the counting hasher, the verdicts o
 made-up run, and how its section of bench/RESULTS.md is written."""
 
 import importlib
+import importlib.util
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -325,3 +328,28 @@ def test_a_quick_run_writes_no_file_and_a_full_one_writes_results(bench):
     full = load.parse_args([])
     assert full.output == run.RESULTS_PATH
     assert (full.users, full.spawn_rate, full.duration) == (200, 50, 60)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("locust") is None, reason="locust (the bench extra) is not installed"
+)
+def test_the_locustfile_imports_and_defines_the_clients_and_the_burst():
+    # In a process of its own: importing locust patches the standard library for gevent.
+    probe = (
+        "import locust, locustfile as f; "
+        "assert issubclass(f.Client, locust.FastHttpUser); "
+        "assert f.StuffingBurst.fixed_count == 7 and f.BURST_ATTEMPTS == 30; "
+        "print('ok')"
+    )
+    env = {**os.environ, "LOAD_BURST_USERS": "7", "LOAD_BURST_ATTEMPTS": "30"}
+    completed = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=BENCH_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "ok"
