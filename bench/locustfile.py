@@ -33,9 +33,8 @@ client_numbers = itertools.count()
 burst_attempts = itertools.count()
 burst = {"answers": Counter(), "wrong": [], "started": None, "ended": None}
 # Logins sent by the clients, answered or not: the run stops with some in flight, which
-# the server may still serve.
-logins_sent = itertools.count(1)
-last_login = 0
+# the server may still serve. (Users are greenlets of one thread: no lock is needed.)
+sent = Counter()
 test_started = time.time()
 
 
@@ -50,7 +49,7 @@ def write_summary(**_kwargs) -> None:
     path = os.environ.get("LOAD_SUMMARY")
     if path:
         with open(path, "w") as handle:
-            summary = {**burst, "answers": dict(burst["answers"]), "logins_sent": last_login}
+            summary = {**burst, "answers": dict(burst["answers"]), "logins_sent": sent["logins"]}
             json.dump(summary, handle)
 
 
@@ -93,8 +92,7 @@ class Client(FastHttpUser):
 
     def credentials(self) -> tuple[str, dict[str, str]]:
         """The next account's, for a login about to be sent."""
-        global last_login
-        last_login = next(logins_sent)
+        sent["logins"] += 1
         username = checks.account(self.number, next(self.logins))
         return username, {"username": username, "password": checks.PASSWORD}
 
@@ -130,20 +128,16 @@ class Client(FastHttpUser):
             pair = checks.jwt_pair(r.status_code, r.content, username)
         if pair is None:
             return
-        for refreshes_left in (1, 0):
-            header, refresh = pair
-            for _ in range(checks.CALLS_PER_LOGIN):
-                self.wait()
-                with self.send("GET", "/auth/me/", "GET me/ (JWT)", header) as r:
-                    checks.profile(r.status_code, r.content, username)
-            if refreshes_left:
-                self.wait()
-                pair = None
-                body = {"refresh": refresh}
-                with self.send("POST", "/auth/jwt/refresh/", "POST jwt/refresh/", json=body) as r:
-                    pair = checks.jwt_pair(r.status_code, r.content)
-                if pair is None:
-                    return
+        self.call_with_access(pair[0], username)
+        self.wait()
+        refreshed = None
+        body = {"refresh": pair[1]}
+        with self.send("POST", "/auth/jwt/refresh/", "POST jwt/refresh/", json=body) as r:
+            refreshed = checks.jwt_pair(r.status_code, r.content)
+        if refreshed is None:
+            return
+        header, refresh = refreshed
+        self.call_with_access(header, username)
         self.wait()
         with self.send("POST", "/auth/logout/", "POST logout/ (JWT)", header) as r:
             checks.logged_out(r.status_code, r.content)
@@ -155,6 +149,12 @@ class Client(FastHttpUser):
         name = "POST jwt/refresh/ after logout"
         with self.send("POST", "/auth/jwt/refresh/", name, json=body) as r:
             checks.refused(r.status_code, r.content)
+
+    def call_with_access(self, header: str, username: str) -> None:
+        for _ in range(checks.CALLS_PER_LOGIN):
+            self.wait()
+            with self.send("GET", "/auth/me/", "GET me/ (JWT)", header) as r:
+                checks.profile(r.status_code, r.content, username)
 
 
 class StuffingBurst(FastHttpUser):
