@@ -356,6 +356,7 @@ def render(args: argparse.Namespace, outcome: Outcome, verdicts: Verdicts, heade
     rates = settings.TESSERA["LOGIN_THROTTLE_RATES"]
     low, high = checks.PAUSE_SECONDS
     calls = checks.CALLS_PER_LOGIN
+    shortest_journey = checks.PAUSES_PER_JOURNEY * low
     burst = outcome.summary
     answers = burst["answers"]
     lasted = (
@@ -376,8 +377,8 @@ def render(args: argparse.Namespace, outcome: Outcome, verdicts: Verdicts, heade
         f"- Login rates: per account `{rates['username']}`, per IP `{rates['ip']}` "
         "(Tessera's defaults). All requests come from 127.0.0.1, so each client sends an "
         "address of its own in X-Forwarded-For (`NUM_PROXIES` 1, locust standing for "
-        "the reverse proxy) and logs in at most 7 times a minute (a journey pauses 9 s "
-        "or more), to its own "
+        f"the reverse proxy) and logs in at most {60 / shortest_journey:.0f} times a "
+        f"minute (a journey pauses {shortest_journey:g} s or more), to its own "
         f"{checks.ACCOUNTS_PER_CLIENT} accounts in turn: no client is throttled. The "
         "burst's attempts come from other addresses, one each, so only the per-account "
         "rate can stop them, and their failures count against no client.",

@@ -26,7 +26,10 @@ PASSWORD = "load-password-0123456789"
 CALLS_PER_LOGIN = 3
 # A client's pause between two requests, drawn uniformly: a person's pace, which keeps the
 # server short of saturation, so latencies measure the work rather than a queue.
-PAUSE_SECONDS = (1.0, 2.0)
+PAUSE_SECONDS = (2.0, 4.0)
+# The fewest pauses between two logins of a client: the token journey's, one before each
+# of its calls after the login, and locust's before the next journey.
+PAUSES_PER_JOURNEY = 2 * CALLS_PER_LOGIN + 3
 VICTIM = "load-victim"
 # Codes of a login refused before its password is checked: the attempt throttles
 # (`throttled`) and failure-based lockout (`locked_out`).
