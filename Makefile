@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test e2e install lint docs fuzz audit-deps bench build package-check clean
+.PHONY: demo test e2e install lint docs fuzz audit-deps bench load build package-check clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,6 +57,11 @@ bench: $(STAMP)
 	@command -v wrk >/dev/null || ! command -v apt-get >/dev/null || [ "$$(id -u)" != 0 ] || \
 		{ apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# locust comes from the `bench` extra, installed here rather than with dev.
+load: $(STAMP)
+	$(BIN)/python -m pip show --quiet locust >/dev/null 2>&1 || $(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/load.py $(LOAD_ARGS)
 
 build: $(STAMP)
 	rm -rf dist

@@ -35,7 +35,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
@@ -43,6 +43,8 @@ from urllib.parse import urlsplit
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS_PATH = BENCH_DIR / "RESULTS.md"
+# bench/load.py's section of RESULTS.md, written by that script only.
+LOAD_SECTION_HEADING = "## Load (locust)"
 DATABASE_URL = os.environ.setdefault(
     "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/tessera_bench"
 )
@@ -368,10 +370,16 @@ class Server:
     """
 
     def __init__(
-        self, name: str, extra_env: dict[str, str], log_dir: Path, worker_connections: int
+        self,
+        name: str,
+        extra_env: dict[str, str],
+        log_dir: Path,
+        worker_connections: int,
+        port: int | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.name = name
-        self.port = free_port()
+        self.port = port or free_port()
         self.base_url = f"http://{HOST}:{self.port}"
         self.log_path = log_dir / f"gunicorn-{name}.log"
         command = [
@@ -383,6 +391,7 @@ class Server:
             "--threads", "1",
             "--worker-connections", str(worker_connections),
             "--log-level", "warning",
+            *extra_args,
         ]  # fmt: skip
         if Path("/dev/shm").is_dir():
             command += ["--worker-tmp-dir", "/dev/shm"]
@@ -421,14 +430,21 @@ class Server:
 
 @contextlib.contextmanager
 def running_servers(
-    configurations: dict[str, dict[str, str]], worker_connections: int
+    configurations: dict[str, dict[str, str]],
+    worker_connections: int,
+    base_port: int | None = None,
+    extra_args: Sequence[str] = (),
 ) -> Iterator[dict[str, Server]]:
-    """One gunicorn per configuration (name: extra environment), stopped on the way out."""
+    """One gunicorn per configuration (name: extra environment), stopped on the way out;
+    on consecutive ports from ``base_port`` if given, else on free ones."""
     with tempfile.TemporaryDirectory(prefix="tessera-bench-") as log_dir:
         servers: dict[str, Server] = {}
         try:
-            for name, extra_env in configurations.items():
-                servers[name] = Server(name, extra_env, Path(log_dir), worker_connections)
+            for index, (name, extra_env) in enumerate(configurations.items()):
+                port = base_port + index if base_port else None
+                servers[name] = Server(
+                    name, extra_env, Path(log_dir), worker_connections, port, extra_args
+                )
             for server in servers.values():
                 server.wait_ready()
             yield servers
@@ -1064,6 +1080,14 @@ def render_targets(
     ]
 
 
+def write_results(path: Path, report: str) -> None:
+    """Write the benchmark's report to ``path``, keeping the load scenario's section
+    (bench/load.py), which this run did not measure."""
+    previous = path.read_text() if path.exists() else ""
+    kept = previous.find(LOAD_SECTION_HEADING)
+    path.write_text(report + ("\n" + previous[kept:] if kept >= 0 else ""))
+
+
 def progress(message: str) -> None:
     print(f"[bench] {message}", file=sys.stderr, flush=True)
 
@@ -1163,7 +1187,7 @@ def main(argv: list[str]) -> int:
         return 1
     print(report)
     if args.output is not None:
-        args.output.write_text(report)
+        write_results(args.output, report)
         progress(f"written to {args.output}")
     return 0
 

@@ -1,7 +1,10 @@
-"""One path per variant, ``/<slug>/``, and Tessera's login and logout under ``auth/``."""
+"""One path per variant, ``/<slug>/``, and under ``auth/`` Tessera's login, logout and
+session list, its profile (``me/``) and its JWT endpoints, which bench/load.py exercises."""
 
 from django.urls import include, path
 from django.utils.module_loading import import_string
+
+import tessera.urls as tessera_urls
 
 from .variants import VARIANTS
 from .views import protected_by
@@ -15,5 +18,17 @@ urlpatterns = [
         )
         for variant in VARIANTS
     ),
-    path("auth/", include(("tessera.urls.sessions", "tessera"))),
+    path(
+        "auth/",
+        include(
+            (
+                [
+                    *tessera_urls.sessions.urlpatterns,
+                    *tessera_urls.accounts.urlpatterns,
+                    *tessera_urls.jwt.urlpatterns,
+                ],
+                "tessera",
+            )
+        ),
+    ),
 ]
