@@ -34,7 +34,7 @@ def refresh(api, token):
 
 def test_seed_flow(api, jwt_login):
     body = jwt_login(device_name="cli")
-    assert set(body) == {"access", "refresh", "user"}
+    assert set(body) == {"access", "refresh", "user", "device"}
     assert get_protected(api, body["access"], "Bearer").status_code == 200
     rotated = refresh(api, body["refresh"])
     assert rotated.status_code == 200

@@ -15,7 +15,7 @@ def test_login_returns_token_expiry_user_and_session(api, user):
     response = post_login(api, device_name="Phone")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"token", "expiry", "user", "session"}
+    assert set(body) == {"token", "expiry", "user", "session", "device"}
     assert body["token"].startswith("tsr1_") and len(body["token"]) == 48
     assert body["user"]["username"] == "alice"
     assert body["session"]["device_name"] == "Phone"

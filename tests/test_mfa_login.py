@@ -99,7 +99,7 @@ def test_token_login_with_a_real_totp_code(api, alice_mfa):
     response = second_factor(api, ticket, code=alice_mfa.next_code())
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"token", "expiry", "user", "session"}
+    assert set(body) == {"token", "expiry", "user", "session", "device"}
     assert body["session"]["device_name"] == "phone"
     assert body["session"]["amr"] == ["pwd", "otp", "mfa"]
     assert body["session"]["current"] is True
@@ -109,7 +109,7 @@ def test_token_login_with_a_real_totp_code(api, alice_mfa):
 
 def test_jwt_login_carries_amr_and_auth_time(api, alice_mfa):
     body = second_factor(api, mfa_ticket(api, path=JWT_URL), code=alice_mfa.next_code()).json()
-    assert set(body) == {"access", "refresh", "user"}
+    assert set(body) == {"access", "refresh", "user", "device"}
     claims = codec.decode(body["access"], token_types=(codec.ACCESS,))
     session = Session.objects.get()
     assert claims["amr"] == ["pwd", "otp", "mfa"]
@@ -119,7 +119,7 @@ def test_jwt_login_carries_amr_and_auth_time(api, alice_mfa):
 
 def test_sliding_login(api, alice_mfa):
     body = second_factor(api, mfa_ticket(api, path=SLIDING_URL), code=alice_mfa.next_code()).json()
-    assert set(body) == {"token"}
+    assert set(body) == {"token", "device"}
     claims = codec.decode(body["token"], token_types=(codec.SLIDING,))
     assert claims["amr"] == ["pwd", "otp", "mfa"]
 
@@ -138,7 +138,7 @@ def test_browser_login_sets_the_session_cookie_and_needs_csrf(browser, alice_mfa
         **csrf,
     )
     assert response.status_code == 200
-    assert set(response.json()) == {"user", "session"}
+    assert set(response.json()) == {"user", "session", "device"}
     assert settings.SESSION_COOKIE_NAME in response.cookies
     assert Session.objects.get().kind == SessionKind.BROWSER
     listed = browser.get("/api/auth/sessions/")

@@ -95,7 +95,7 @@ def test_each_kind_of_login_ends_in_its_own_answer(api, key):
     credential = key.get(stopped["options"]["webauthn"])
     body = {"ticket": stopped["ticket"], "webauthn": credential}
     pair = api.post(MFA_AUTHENTICATE, body, format="json").json()
-    assert set(pair) == {"access", "refresh", "user"}
+    assert set(pair) == {"access", "refresh", "user", "device"}
 
 
 def test_without_user_verification_the_second_factor_is_a_key_alone(api, key):
@@ -265,7 +265,7 @@ def test_a_passkey_logs_in_alone(api, user, key, hasher_calls):
         response = passwordless(api, key, device_name="Phone")
     assert response.status_code == 200, response.content
     body = response.json()
-    assert set(body) == {"token", "expiry", "user", "session"}
+    assert set(body) == {"token", "expiry", "user", "session", "device"}
     assert body["user"]["username"] == "alice"
     assert body["session"]["device_name"] == "Phone"
     assert hasher_calls.call_count == 0
@@ -275,11 +275,14 @@ def test_a_passkey_logs_in_alone(api, user, key, hasher_calls):
 
 @pytest.mark.parametrize(
     "kind,fields",
-    [("token", {"token", "expiry", "user", "session"}), ("jwt", {"access", "refresh", "user"})],
+    [
+        ("token", {"token", "expiry", "user", "session", "device"}),
+        ("jwt", {"access", "refresh", "user", "device"}),
+    ],
 )
 def test_the_answer_is_the_password_logins(api, key, kind, fields):
     assert set(passwordless(api, key, kind=kind).json()) == fields
-    assert set(passwordless(api, key, kind="sliding").json()) == {"token"}
+    assert set(passwordless(api, key, kind="sliding").json()) == {"token", "device"}
 
 
 def test_a_browser_login_needs_the_csrf_token(browser, key):
@@ -292,7 +295,7 @@ def test_a_browser_login_needs_the_csrf_token(browser, key):
     body = {"credential": key.get(options), "kind": "browser"}
     response = browser.post(PASSKEY_LOGIN_COMPLETE, body, format="json", HTTP_X_CSRFTOKEN=csrf)
     assert response.status_code == 200
-    assert set(response.json()) == {"user", "session"}
+    assert set(response.json()) == {"user", "session", "device"}
     assert browser.cookies[django_settings.SESSION_COOKIE_NAME].value
     assert current_session(browser)["kind"] == "browser"
 

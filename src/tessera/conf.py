@@ -147,6 +147,19 @@ OPTIONS: dict[str, Option] = {
         "scope, and a scope left out keeps its default.",
         merge_per_key=True,
     ),
+    "DEVICE_LIFETIME": Option(
+        timedelta(days=365),
+        (timedelta,),
+        "How long the known-device identifier a login answers with stays valid "
+        "(a password change forgets every device sooner).",
+        positive=True,
+    ),
+    "DEVICE_COOKIE": Option(
+        "tessera_device",
+        (str,),
+        "Name of the HttpOnly cookie carrying the known-device identifier in cookie "
+        "and browser modes.",
+    ),
     "THROTTLE_BACKEND": Option(
         "cache",
         (str,),

@@ -1,9 +1,11 @@
-"""The JWT cookies of cookie mode (``JWT_COOKIES``): how they are set and cleared."""
+"""The cookies Tessera sets: the JWT cookies of cookie mode (``JWT_COOKIES``), and the
+known-device cookie of cookie and browser modes."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.response import Response
@@ -51,4 +53,29 @@ def delete_token_cookies(response: Response) -> None:
     response.delete_cookie(tessera_settings.JWT_ACCESS_COOKIE, domain=domain)
     response.delete_cookie(
         tessera_settings.JWT_REFRESH_COOKIE, path=reverse("tessera:jwt-refresh"), domain=domain
+    )
+
+
+def set_device_cookie(response: Response, device: str, *, browser_session: bool) -> None:
+    """The known-device identifier as an HttpOnly cookie, sent to every path (the admin's
+    login counts it too), with the flags of the cookies beside it: Django's session
+    cookie's for a browser session, the JWT cookies' in cookie mode."""
+    if browser_session:
+        flags = {
+            "secure": settings.SESSION_COOKIE_SECURE,
+            "samesite": settings.SESSION_COOKIE_SAMESITE,
+            "domain": settings.SESSION_COOKIE_DOMAIN,
+        }
+    else:
+        flags = {
+            "secure": tessera_settings.JWT_COOKIE_SECURE,
+            "samesite": tessera_settings.JWT_COOKIE_SAMESITE,
+            "domain": tessera_settings.JWT_COOKIE_DOMAIN,
+        }
+    response.set_cookie(
+        tessera_settings.DEVICE_COOKIE,
+        device,
+        max_age=int(tessera_settings.DEVICE_LIFETIME.total_seconds()),
+        httponly=True,
+        **flags,
     )

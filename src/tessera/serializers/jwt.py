@@ -5,6 +5,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from ..tokens import jwt as codec
+from .sessions import device_response_field
 
 
 class TokenPairSerializer(serializers.Serializer):
@@ -14,6 +15,7 @@ class TokenPairSerializer(serializers.Serializer):
 
 class TokenPairWithUserSerializer(TokenPairSerializer):
     user = serializers.DictField(help_text="The USER_SERIALIZER representation.")
+    device = device_response_field()
 
 
 class RefreshSerializer(serializers.Serializer):

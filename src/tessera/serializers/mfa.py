@@ -9,6 +9,7 @@ from ..models import Authenticator, AuthenticatorType
 from ..services.mfa import recovery_codes, tickets
 from ..services.mfa.methods import PROOF_FIELDS
 from .fields import PasswordField
+from .sessions import device_field
 
 CODE_MAX_LENGTH = 32
 
@@ -47,6 +48,7 @@ class SecondFactorSerializer(ProofSerializer):
     ticket = serializers.CharField(
         max_length=tickets.MAX_LENGTH, help_text="From the login's mfa_required answer."
     )
+    device = device_field()
 
     def validate(self, attrs):
         attrs["proof_field"] = _exactly_one(attrs, PROOF_FIELDS)

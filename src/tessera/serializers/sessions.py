@@ -5,8 +5,31 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from ..models import RevokeReason, Session
+from ..services.devices import MAX_LENGTH as DEVICE_MAX_LENGTH
+from ..tokens import jwt as codec
 from ..tokens.external import ExternalToken
 from .fields import ErrorSerializer, PasswordField
+
+DEVICE_HELP = (
+    "Known-device identifier of this account, kept by the client after a login; also "
+    "sent as an HttpOnly cookie in cookie and browser modes. Keep it and send it back in "
+    "the next login's `device` field: a known device is not stopped by its account's "
+    "failure lockout."
+)
+
+
+def device_field():
+    """The optional ``device`` a login body may carry (the one its last login answered)."""
+    return serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=DEVICE_MAX_LENGTH,
+        help_text="The `device` a previous login of this account answered with.",
+    )
+
+
+def device_response_field():
+    return serializers.CharField(help_text=DEVICE_HELP)
 
 
 class LoginSerializer(serializers.Serializer):
@@ -16,6 +39,7 @@ class LoginSerializer(serializers.Serializer):
     device_name = serializers.CharField(
         required=False, allow_blank=True, max_length=100, default=""
     )
+    device = device_field()
 
     def validate(self, attrs):
         identifier = attrs.get("username") or attrs.get("email")
@@ -80,6 +104,7 @@ class LoginResponseSerializer(serializers.Serializer):
     expiry = serializers.DateTimeField(allow_null=True)
     user = serializers.DictField(help_text="The USER_SERIALIZER representation.")
     session = SessionSerializer()
+    device = device_response_field()
 
 
 class LoginErrorSerializer(ErrorSerializer):
@@ -100,6 +125,12 @@ class LoginErrorSerializer(ErrorSerializer):
 class BrowserLoginResponseSerializer(serializers.Serializer):
     user = serializers.DictField(help_text="The USER_SERIALIZER representation.")
     session = SessionSerializer(help_text="The browser session, as listed in sessions/.")
+    device = device_response_field()
+
+
+class SlidingLoginResponseSerializer(serializers.Serializer):
+    token = serializers.CharField(max_length=codec.MAX_TOKEN_LENGTH)
+    device = device_response_field()
 
 
 class ObtainAuthTokenSerializer(serializers.Serializer):

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from ..models import Authenticator
 from ..services.login import BROWSER, JWT, SLIDING, TOKEN
+from .sessions import device_field
 
 NAME_MAX_LENGTH = Authenticator._meta.get_field("name").max_length
 
@@ -137,3 +138,4 @@ class PasskeyLoginSerializer(serializers.Serializer):
     device_name = serializers.CharField(
         required=False, allow_blank=True, max_length=100, default=""
     )
+    device = device_field()

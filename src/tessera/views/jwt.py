@@ -18,7 +18,11 @@ from ..serializers.jwt import (
     TokenPairWithUserSerializer,
     VerifySerializer,
 )
-from ..serializers.sessions import LoginErrorSerializer, LoginSerializer
+from ..serializers.sessions import (
+    LoginErrorSerializer,
+    LoginSerializer,
+    SlidingLoginResponseSerializer,
+)
 from ..services import jwt as jwt_service
 from ..services import login as login_service
 from ..tokens import jwt as codec
@@ -89,7 +93,9 @@ class SlidingObtainView(JWTEndpoint):
 
     serializer_class = LoginSerializer
 
-    @document(request=LoginSerializer, responses={200: SlidingTokenSerializer, **LOGIN_ERRORS})
+    @document(
+        request=LoginSerializer, responses={200: SlidingLoginResponseSerializer, **LOGIN_ERRORS}
+    )
     def post(self, request):
         return self.password_login(request, login_service.SLIDING)
 

@@ -9,13 +9,15 @@ from typing import Any
 from rest_framework.response import Response
 
 from ..conf import tessera_settings
-from ..cookies import set_token_cookies
-from ..serializers.jwt import SlidingTokenSerializer, TokenPairWithUserSerializer
+from ..cookies import set_device_cookie, set_token_cookies
+from ..serializers.jwt import TokenPairWithUserSerializer
 from ..serializers.sessions import (
     BrowserLoginResponseSerializer,
     LoginResponseSerializer,
     SessionSerializer,
+    SlidingLoginResponseSerializer,
 )
+from ..services import devices
 from ..services import login as login_service
 
 
@@ -69,10 +71,21 @@ LOGIN_RESPONSES: dict[str, Callable[[Any, Any], Response]] = {
 LOGIN_RESPONSE_SERIALIZERS = {
     login_service.TOKEN: LoginResponseSerializer,
     login_service.JWT: TokenPairWithUserSerializer,
-    login_service.SLIDING: SlidingTokenSerializer,
+    login_service.SLIDING: SlidingLoginResponseSerializer,
     login_service.BROWSER: BrowserLoginResponseSerializer,
 }
 
 
 def login_response(view, credential: str, result: Any) -> Response:
-    return LOGIN_RESPONSES[credential](view, result)
+    """The answer of a successful login, with its known-device identifier (body field
+    ``device``; also an HttpOnly cookie when the browser holds the credential)."""
+    response = LOGIN_RESPONSES[credential](view, result)
+    # A browser login returns its Session; the other credentials carry one.
+    session = getattr(result, "session", result)
+    device = devices.device_for_login(view.request, session.user)
+    response.data["device"] = device
+    if credential == login_service.BROWSER:
+        set_device_cookie(response, device, browser_session=True)
+    elif credential == login_service.JWT and tessera_settings.JWT_COOKIES:
+        set_device_cookie(response, device, browser_session=False)
+    return response

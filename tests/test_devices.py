@@ -1,0 +1,171 @@
+"""Known devices: every successful login answers with a signed device identifier bound to
+its user and their password; presenting it again keeps the device's key."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.core import signing
+from django.test import override_settings
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
+
+from tessera.services import devices
+
+from .accounts_support import NEW_PASSWORD
+from .conftest import JWT_URL, LOGIN_URL, PASSWORD, auth_header, log_in, post_login, with_csrf
+from .mfa_support import mfa_ticket, second_factor
+
+pytestmark = pytest.mark.django_db
+SLIDING_URL = "/api/auth/jwt/sliding/"
+SESSION_LOGIN_URL = "/api/auth/session/login/"
+COOKIE = "tessera_device"
+
+
+def device_key(user, presented):
+    user.refresh_from_db()
+    return devices.known_device_key(user, presented)
+
+
+@pytest.mark.parametrize("path", [LOGIN_URL, JWT_URL, SLIDING_URL])
+def test_every_api_login_answers_with_a_device_of_its_user(api, user, other_user, path):
+    device = log_in(api, path=path)["device"]
+    assert device_key(user, device)
+    # Valid for alice only.
+    assert devices.known_device_key(other_user, device) is None
+    # Token logins get no cookie: the client keeps the body field.
+    assert COOKIE not in api.cookies
+
+
+def test_presenting_a_known_device_keeps_its_key(api, user):
+    first = log_in(api)["device"]
+    again = log_in(api, device=first)["device"]
+    assert device_key(user, again) == device_key(user, first)
+    # A device that is not alice's gets a new key, not its own.
+    stranger = devices.issue_device(user, "someone-else")
+    assert device_key(user, log_in(api, device=stranger)["device"]) == "someone-else"
+    forged = stranger[:-2] + ("AA" if stranger[-2:] != "AA" else "BB")
+    fresh = log_in(api, device=forged)["device"]
+    assert device_key(user, fresh) not in (None, "someone-else", device_key(user, first))
+
+
+def test_another_users_device_is_not_known(api, user, other_user):
+    bobs = log_in(api, "bob")["device"]
+    assert devices.known_device_key(user, bobs) is None
+    alices = log_in(api, device=bobs)["device"]
+    assert device_key(user, alices) != device_key(other_user, bobs)
+
+
+def test_a_password_change_forgets_every_device(api, user):
+    body = log_in(api)
+    device = body["device"]
+    response = api.post(
+        "/api/auth/password/change/",
+        {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        format="json",
+        **auth_header(body["token"]),
+    )
+    assert response.status_code == 204, response.content
+    assert device_key(user, device) is None
+
+
+@pytest.mark.parametrize(
+    "presented",
+    ["", "garbage", "x" * (devices.MAX_LENGTH + 1), signing.dumps({"k": "a", "b": "b"})],
+)
+def test_bad_identifiers_are_unknown(user, presented):
+    assert devices.known_device_key(user, presented) is None
+
+
+def test_an_identifier_signed_for_another_use_is_unknown(user, settings):
+    payload = signing.loads(devices.issue_device(user), key=settings.SECRET_KEY, salt=devices.SALT)
+    assert devices.known_device_key(user, signing.dumps(payload, salt="other")) is None
+
+
+def test_identifiers_expire_after_the_device_lifetime(user, monkeypatch, settings):
+    device = devices.issue_device(user)
+    lifetime = settings.TESSERA.get("DEVICE_LIFETIME") or devices.tessera_settings.DEVICE_LIFETIME
+    later = time.time() + lifetime.total_seconds() + 5
+    monkeypatch.setattr(signing.time, "time", lambda: later)
+    assert devices.known_device_key(user, device) is None
+
+
+def test_the_identifier_names_no_user_in_clear(user):
+    device = devices.issue_device(user)
+    payload = signing.b64_decode(device.split(":")[0].encode()).decode()
+    assert "alice" not in payload and user.password not in payload
+
+
+def test_the_device_is_read_from_the_body_then_the_cookie():
+    factory = APIRequestFactory()
+    request = factory.post("/", {"device": "from-body"}, format="json")
+    request.COOKIES[COOKIE] = "from-cookie"
+    assert devices.presented_device(Request(request, parsers=[JSONParser()])) == "from-body"
+    plain = factory.post("/", {"username": "alice"})
+    plain.COOKIES[COOKIE] = "from-cookie"
+    assert devices.presented_device(plain) == "from-cookie"
+    assert devices.presented_device(factory.get("/")) is None
+
+
+def test_a_browser_login_sets_the_device_cookie(browser, user, settings):
+    settings.SESSION_COOKIE_SECURE = True
+    settings.SESSION_COOKIE_SAMESITE = "Strict"
+    response = post_login(browser, path=SESSION_LOGIN_URL)
+    assert response.status_code == 403  # no CSRF token: nothing issued
+    headers = with_csrf(browser)
+    response = browser.post(
+        SESSION_LOGIN_URL, {"username": "alice", "password": PASSWORD}, format="json", **headers
+    )
+    assert response.status_code == 200, response.content
+    cookie = response.cookies[COOKIE]
+    assert cookie.value == response.json()["device"]
+    assert cookie["httponly"] and cookie["secure"] and cookie["samesite"] == "Strict"
+    assert cookie["path"] == "/"
+    # The next login presents the cookie and keeps the device (the login rotated the
+    # CSRF token).
+    headers = {"HTTP_X_CSRFTOKEN": browser.cookies[settings.CSRF_COOKIE_NAME].value}
+    again = browser.post(
+        SESSION_LOGIN_URL, {"username": "alice", "password": PASSWORD}, format="json", **headers
+    )
+    assert again.status_code == 200, again.content
+    assert device_key(user, again.json()["device"]) == device_key(user, cookie.value)
+
+
+@override_settings(
+    TESSERA={"JWT_COOKIES": True, "JWT_COOKIE_SECURE": False, "JWT_COOKIE_SAMESITE": "None"}
+)
+def test_cookie_mode_sets_the_device_cookie_with_the_jwt_cookies_flags(browser, user):
+    headers = with_csrf(browser)
+    response = browser.post(
+        JWT_URL, {"username": "alice", "password": PASSWORD}, format="json", **headers
+    )
+    assert response.status_code == 200, response.content
+    cookie = response.cookies[COOKIE]
+    assert cookie.value == response.json()["device"]
+    assert cookie["httponly"] and not cookie["secure"] and cookie["samesite"] == "None"
+
+
+@override_settings(TESSERA={"DEVICE_COOKIE": "known"})
+def test_the_cookie_name_is_a_setting(browser, user):
+    headers = with_csrf(browser)
+    response = browser.post(
+        SESSION_LOGIN_URL, {"username": "alice", "password": PASSWORD}, format="json", **headers
+    )
+    assert "known" in response.cookies and COOKIE not in response.cookies
+
+
+def test_the_second_factor_completion_answers_with_a_device(api, alice_mfa):
+    first = devices.issue_device(alice_mfa.user, "laptop")
+    ticket = mfa_ticket(api)
+    response = second_factor(api, ticket, code=alice_mfa.next_code(), device=first)
+    assert response.status_code == 200, response.content
+    assert device_key(alice_mfa.user, response.json()["device"]) == "laptop"
+
+
+def test_a_refused_login_answers_no_device(api, user):
+    response = post_login(api, password="wrong")
+    assert response.status_code == 401
+    assert "device" not in response.json()
+    assert COOKIE not in response.cookies
