@@ -114,7 +114,7 @@ def test_bad_throttle_rates_are_e006(rates):
         assert "tessera.E006" in ids(check_settings())
 
 
-@override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": None, "username": None}})
+@override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": None}})
 def test_disabled_login_throttle_is_w001():
     assert ids(check_settings()) == ["tessera.W001"]
 
@@ -273,7 +273,7 @@ WRONG = [(key, value) for key in OPTIONS for value in (1.5, {1.5})]
 
 # A shared cache, so that outside DEBUG the per-process cache warning stays out of the way.
 SHARED_CACHE = {
-    "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "unused"}
+    "default": {"BACKEND": "tessera.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
 }
 
 

@@ -323,6 +323,22 @@ class PasskeysDisabled(exceptions.NotFound):
     default_code = "passkeys_disabled"
 
 
+# 429
+
+
+class LockedOut(exceptions.Throttled):
+    """Too many failed logins for this account, address or device: wait ``Retry-After``.
+
+    Refused before any password is checked, whatever the password."""
+
+    default_detail = _("Too many failed login attempts. Try again later.")
+    default_code = "locked_out"
+
+    def __init__(self, wait: int, scope: str) -> None:
+        super().__init__(wait=wait)
+        self.scope = scope
+
+
 # 413, 503
 
 

@@ -17,7 +17,7 @@ from .jwt import check_jwt
 from .legacy import check_authentication_order
 from .mfa import check_mfa
 from .settings import check_settings
-from .throttling import check_atomic_requests
+from .throttling import check_atomic_requests, check_lockout_backend
 from .webauthn import check_webauthn
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "check_atomic_requests",
     "check_authentication_order",
     "check_jwt",
+    "check_lockout_backend",
     "check_mfa",
     "check_settings",
     "check_trusted_issuers",
@@ -42,5 +43,6 @@ def register_checks() -> None:
     register(check_webauthn, Tags.security)
     register(check_trusted_issuers, Tags.security)
     register(check_django_login_middleware, Tags.security)
+    register(check_lockout_backend, Tags.security)
     # Tagged database: it reads DATABASES, and Django runs it where databases are in play.
     register(check_atomic_requests, Tags.database)

@@ -17,7 +17,7 @@ from tessera.models import (
     WebAuthnChallenge,
 )
 from tessera.services.audit import delete_expired as delete_expired_events
-from tessera.services.throttling import clear_expired_counters
+from tessera.services.buckets import clear_expired as clear_expired_buckets
 
 
 class Command(BaseCommand):
@@ -69,7 +69,7 @@ class Command(BaseCommand):
             WebAuthnChallenge.objects.filter(Q(used_at__isnull=False) | Q(expires_at__lt=now)),
             batch_size,
         )
-        counters = clear_expired_counters()
+        counters = clear_expired_buckets()
         events = delete_expired_events(now, batch_size)
         self.stdout.write(
             f"Deleted {sessions} ended session(s), {refresh_tokens} expired refresh token(s), "
