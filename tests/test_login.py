@@ -220,8 +220,13 @@ def test_atomic_requests_with_database_throttle_warns(atomic_requests):
 
 def test_throttle_cache_failure_fails_closed(api, user, monkeypatch):
     from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
 
-    monkeypatch.setattr(caches["default"], "get", failing(ConnectionError("cache down")))
+    cache = caches["default"]
+    if isinstance(cache, RedisCache):
+        monkeypatch.setattr(cache._cache, "get_client", failing(ConnectionError("cache down")))
+    else:
+        monkeypatch.setattr(cache, "get", failing(ConnectionError("cache down")))
     response = post_login(api, username="alice", password=PASSWORD)
     assert response.status_code == 503
     assert not Session.objects.exists()

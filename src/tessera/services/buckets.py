@@ -12,7 +12,7 @@ per emission interval elapsed.
 A bucket with a back-off (the lockout's) also locks when it refuses: for the first
 duration of its tiers, then the next each time it refuses again once that lock is over,
 up to the last tier. Its strikes are forgotten once it has stayed empty for a full
-period, so back-off is always bounded.
+period after its last lock. The longest lock is the last tier: back-off is bounded.
 
 :func:`take` is all or nothing over several buckets, in one atomic step: a Lua script on
 Redis, or rows locked with ``SELECT … FOR UPDATE`` in key order in the database. The
@@ -98,8 +98,8 @@ class State:
     strikes: int = 0
 
     def lifetime(self, bucket: Bucket, now: float) -> float:
-        """Seconds this state still means something: until it is empty for a period."""
-        return max(self.tat + bucket.rate.seconds, self.locked_until) - now
+        """Seconds this state still means something: until it is forgiven (decide())."""
+        return max(self.tat, self.locked_until) + bucket.rate.seconds - now
 
 
 def decide(bucket: Bucket, state: State | None, now: float) -> tuple[State, float | None]:
@@ -110,8 +110,8 @@ def decide(bucket: Bucket, state: State | None, now: float) -> tuple[State, floa
     period, interval = bucket.rate.seconds, bucket.rate.interval
     if state is None:
         state = State(now)
-    if now >= state.tat + period:
-        # Empty for a whole period: past strikes are forgiven.
+    if now >= max(state.tat, state.locked_until) + period:
+        # Empty for a whole period after its last lock: past strikes are forgiven.
         state = State(now)
     tat = max(state.tat, now)
     if state.locked_until > now:
@@ -276,7 +276,7 @@ for i, key in ipairs(KEYS) do
   local tat = tonumber(saved[1]) or now
   local locked = tonumber(saved[2]) or 0
   local strikes = tonumber(saved[3]) or 0
-  if now >= tat + period then tat, locked, strikes = now, 0, 0 end
+  if now >= math.max(tat, locked) + period then tat, locked, strikes = now, 0, 0 end
   tat = math.max(tat, now)
   local this_wait = nil
   if locked > now then
@@ -304,7 +304,7 @@ for i, key in ipairs(KEYS) do
   if refused == 0 or s[5] then
     redis.call('HSET', key, 't', string.format('%.6f', s[1]), 'l', string.format('%.6f', s[2]),
       's', s[3])
-    redis.call('EXPIRE', key, math.ceil(math.max(s[1] + s[4], s[2]) - now) + 1)
+    redis.call('EXPIRE', key, math.ceil(math.max(s[1], s[2]) + s[4] - now) + 1)
   end
 end
 if refused == 0 then return 0 end
@@ -387,8 +387,7 @@ class LocalStore:
         try:
             with _local_lock:
                 decisions = [
-                    (bucket, *decide(bucket, self.cache.get(bucket.key), now))
-                    for bucket in buckets
+                    (bucket, *decide(bucket, self.cache.get(bucket.key), now)) for bucket in buckets
                 ]
                 refused = [(bucket, state, wait) for bucket, state, wait in decisions if wait]
                 for bucket, state, _wait in refused or decisions:

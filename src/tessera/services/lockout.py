@@ -105,11 +105,12 @@ def reserve(request, identifier: str, *, user=None) -> Reservation:
 def _buckets(account: str, address: str | None, device: str | None) -> list[Bucket]:
     """The buckets one attempt counts in: per IP, per (account, IP), and per account or,
     for a known device, per (account, device)."""
+    # Broadest first: of two refusals with the same wait, the first one is reported.
     keys = {
+        "account": None if device else f"{PREFIX}:account:{account}",
+        "device": f"{PREFIX}:device:{account}:{device}" if device else None,
         "ip": f"{PREFIX}:ip:{address}" if address else None,
         "account_ip": f"{PREFIX}:account-ip:{account}:{address}" if address else None,
-        "device": f"{PREFIX}:device:{account}:{device}" if device else None,
-        "account": None if device else f"{PREFIX}:account:{account}",
     }
     rates = tessera_settings.LOCKOUT_RATES
     backoff = tuple(tier.total_seconds() for tier in tessera_settings.LOCKOUT_BACKOFF)
