@@ -25,8 +25,11 @@ EMAIL_BACKEND = "tests.realservers.mailbox.MailboxBackend"
 MAILBOX_DIR = os.environ.get("TESSERA_MAILBOX_DIR", "")
 
 TESSERA = {
-    # Hundreds of logins and resets from one address in a few seconds.
-    "LOGIN_THROTTLE_RATES": {"ip": None, "username": None},
+    # Hundreds of logins and resets from one address in a few seconds. The failure
+    # lockout stays on per account (every trial has accounts of its own), so the fault
+    # tests see its buckets under an outage too.
+    "LOGIN_THROTTLE_RATES": {"ip": None},
+    "LOCKOUT_RATES": {"ip": None, "account_ip": None},
     "ACCOUNT_THROTTLE_RATES": {
         "password_reset_ip": None,
         "password_reset_email": None,
