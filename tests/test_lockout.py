@@ -4,6 +4,8 @@ entry point shares the buckets; unlock by command and admin action."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 from django.contrib.auth import authenticate
 from django.core.management import CommandError, call_command
@@ -12,7 +14,7 @@ from rest_framework.test import APIClient
 
 from tessera import signals
 from tessera.models import EventType, SecurityEvent, Session
-from tessera.services import buckets, lockout
+from tessera.services import audit, buckets, lockout
 
 from .conftest import PASSWORD, create_user, log_in, post_login, receiving
 from .mfa_support import mfa_ticket, second_factor
@@ -282,6 +284,9 @@ def test_django_authenticate_callers_are_counted(rf, user, hasher_calls, now):
     # Without a request there is no address: the account's own bucket still refuses.
     assert authenticate(None, username="alice", password=PASSWORD) is None
     assert hasher_calls.call_count == 5
+    # Failures outside a request wait for their transaction (audit); write them now,
+    # while alice exists.
+    audit.flush_deferred()
 
 
 def test_a_successful_authenticate_gives_its_reservation_back(rf, user, now):
@@ -346,23 +351,27 @@ def test_unlock_clears_only_that_account(api, user, other_user, now):
 NO_IP_THROTTLE = {"LOGIN_THROTTLE_RATES": {"ip": None}}
 
 
-def break_the_cache(monkeypatch):
+@contextmanager
+def cache_down(monkeypatch):
+    """The cache failing inside the block only: the suite's teardown clears it after."""
     from django.core.cache import caches
     from django.core.cache.backends.redis import RedisCache
 
     from .conftest import failing
 
     cache = caches["default"]
-    if isinstance(cache, RedisCache):
-        monkeypatch.setattr(cache._cache, "get_client", failing(ConnectionError("cache down")))
-    else:
-        monkeypatch.setattr(cache, "get", failing(ConnectionError("cache down")))
+    with monkeypatch.context() as patch:
+        if isinstance(cache, RedisCache):
+            patch.setattr(cache._cache, "get_client", failing(ConnectionError("cache down")))
+        else:
+            patch.setattr(cache, "get", failing(ConnectionError("cache down")))
+        yield
 
 
 @override_settings(TESSERA=NO_IP_THROTTLE)
 def test_a_cache_outage_refuses_the_login_with_503(api, user, hasher_calls, monkeypatch):
-    break_the_cache(monkeypatch)
-    response = login_from(api, A)
+    with cache_down(monkeypatch):
+        response = login_from(api, A)
     assert response.status_code == 503
     assert response.json()["code"] == "service_unavailable"
     assert int(response["Retry-After"]) >= 1
@@ -398,8 +407,8 @@ def test_a_refund_that_fails_refuses_the_login(api, user, monkeypatch):
 
 
 def test_the_admin_login_says_so_when_the_store_is_down(client, staff, monkeypatch):
-    break_the_cache(monkeypatch)
-    response = admin_login(client, PASSWORD)
+    with cache_down(monkeypatch):
+        response = admin_login(client, PASSWORD)
     assert response.status_code == 200
     assert b"Logins are unavailable for a moment" in response.content
     assert "_auth_user_id" not in client.session

@@ -223,10 +223,12 @@ def test_throttle_cache_failure_fails_closed(api, user, monkeypatch):
     from django.core.cache.backends.redis import RedisCache
 
     cache = caches["default"]
-    if isinstance(cache, RedisCache):
-        monkeypatch.setattr(cache._cache, "get_client", failing(ConnectionError("cache down")))
-    else:
-        monkeypatch.setattr(cache, "get", failing(ConnectionError("cache down")))
-    response = post_login(api, username="alice", password=PASSWORD)
+    with monkeypatch.context() as patch:
+        # Inside the block only: the suite's teardown clears the cache afterwards.
+        if isinstance(cache, RedisCache):
+            patch.setattr(cache._cache, "get_client", failing(ConnectionError("cache down")))
+        else:
+            patch.setattr(cache, "get", failing(ConnectionError("cache down")))
+        response = post_login(api, username="alice", password=PASSWORD)
     assert response.status_code == 503
     assert not Session.objects.exists()
