@@ -17,7 +17,7 @@ from tessera.models import EventType, SecurityEvent, Session
 from tessera.services import audit, buckets, lockout
 
 from .conftest import PASSWORD, create_user, log_in, post_login, receiving
-from .mfa_support import mfa_ticket, second_factor
+from .mfa_support import MFA_AUTHENTICATE_URL, mfa_ticket, second_factor
 
 pytestmark = pytest.mark.django_db
 A, B = "198.51.100.7", "203.0.113.9"
@@ -207,6 +207,18 @@ def test_a_right_second_factor_gives_its_reservation_back(api, alice_mfa, now):
     assert second_factor(api, ticket, code=alice_mfa.next_code()).status_code == 200
     fail(api, 1)  # the fifth failure: neither the password nor the code counted
     assert post_login(api).status_code == 429
+
+
+def test_a_known_device_passes_the_account_lock_through_its_second_factor(api, alice_mfa, now):
+    ticket = mfa_ticket(api)
+    device = second_factor(api, ticket, code=alice_mfa.recovery_codes[0]).json()["device"]
+    fail(api, 5, A)
+    stopped = login_from(api, B, device=device)
+    assert stopped.json()["code"] == "mfa_required"
+    body = {"ticket": stopped.json()["ticket"], "code": alice_mfa.next_code(), "device": device}
+    done = api.post(MFA_AUTHENTICATE_URL, body, format="json", REMOTE_ADDR=B)
+    assert done.status_code == 200, done.content
+    assert login_from(api, B).status_code == 429
 
 
 # --- Signals and the audit trail ----------------------------------------------------------
