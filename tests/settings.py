@@ -87,6 +87,9 @@ TEMPLATES = [
 DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL", ""))}
 CACHES = {"default": cache_from_url(os.environ.get("REDIS_URL", ""))}
 
+# Django's own logins (the admin) under Tessera's failure lockout.
+AUTHENTICATION_BACKENDS = ["tessera.backends.LockoutModelBackend"]
+
 # The fastest hasher: tests count hasher calls instead of timing them.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 AUTH_PASSWORD_VALIDATORS = [

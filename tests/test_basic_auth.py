@@ -89,13 +89,16 @@ def test_every_failure_looks_the_same_and_hashes_once(
     )
 
 
-@override_settings(TESSERA={**ON, "LOGIN_THROTTLE_RATES": {"ip": None, "username": "2/min"}})
-def test_throttled_with_the_login_counters(api, user, hasher_calls):
+@override_settings(
+    TESSERA={**ON, "LOCKOUT_RATES": {"ip": None, "account_ip": None, "account": "2/min"}}
+)
+def test_locked_out_with_the_login_counters(api, user, hasher_calls):
     for _ in range(2):
         assert get_me(api, basic("alice", "wrong")).status_code == 401
     hasher_calls.reset_mock()
     response = get_me(api, basic("alice", PASSWORD))
     assert response.status_code == 429
+    assert response.json()["code"] == "locked_out"
     assert int(response["Retry-After"]) > 0
     assert hasher_calls.call_count == 0
     # Login through the endpoint shares the counter.

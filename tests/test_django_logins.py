@@ -230,14 +230,14 @@ def test_the_browsable_login_refuses_a_wrong_password_and_opens_nothing(user, ha
     assert not Session.objects.exists()
 
 
-def test_the_browsable_login_is_throttled_like_every_login(user, settings):
-    settings.TESSERA = {**settings.TESSERA, "LOGIN_THROTTLE_RATES": {"username": "2/min"}}
+def test_the_browsable_login_is_locked_out_like_every_login(user, settings):
+    settings.TESSERA = {**settings.TESSERA, "LOCKOUT_RATES": {"account": "2/min"}}
     browser = Client()
     for _ in range(2):
         browser.post("/api-auth/login/", {"username": "alice", "password": "wrong"})
     page = browser.post("/api-auth/login/", {"username": "alice", "password": PASSWORD})
     assert page.status_code == 200
-    assert b"throttled" in page.content.lower()
+    assert b"too many failed login attempts" in page.content.lower()
     assert not Session.objects.exists()
 
 

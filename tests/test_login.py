@@ -6,7 +6,7 @@ import pytest
 from django.test import override_settings
 
 from tessera.checks import check_atomic_requests, check_settings
-from tessera.models import Session, ThrottleCounter
+from tessera.models import RateBucket, Session
 
 from .conftest import (
     CREDENTIALS,
@@ -123,27 +123,28 @@ def test_x_forwarded_for_is_used_with_one_trusted_proxy(api, user):
 
 
 @pytest.mark.parametrize("backend", ["cache", "database"])
-def test_username_throttle_counts_before_the_password_check(api, user, hasher_calls, backend):
-    rates = {"ip": "100/min", "username": "5/min"}
-    with override_settings(TESSERA={"THROTTLE_BACKEND": backend, "LOGIN_THROTTLE_RATES": rates}):
+def test_failures_lock_the_account_before_the_password_check(api, user, hasher_calls, backend):
+    with override_settings(TESSERA={"THROTTLE_BACKEND": backend}):
         for _ in range(5):
             assert post_login(api, username="alice", password="wrong").status_code == 401
         response = post_login(api, username="ALICE", password=PASSWORD)
     assert response.status_code == 429
-    assert response.json()["code"] == "throttled"
-    assert 1 <= int(response["Retry-After"]) <= 60
-    assert hasher_calls.call_count == 5  # the throttled attempt never reached the hasher
+    assert response.json()["code"] == "locked_out"
+    assert int(response["Retry-After"]) == 300  # the first back-off tier
+    assert hasher_calls.call_count == 5  # the refused attempt never reached the hasher
     assert not Session.objects.exists()
 
 
-@override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": "3/min", "username": None}})
+@override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": "3/min"}})
 def test_ip_throttle_spans_usernames(api, user):
     for name in ("a", "b", "c"):
         assert post_login(api, username=name, password="x").status_code == 401
-    assert post_login(api, username="alice", password=PASSWORD).status_code == 429
+    response = post_login(api, username="alice", password=PASSWORD)
+    assert response.status_code == 429
+    assert response.json()["code"] == "throttled"
 
 
-@override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": "3/min", "username": None}})
+@override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": "3/min"}})
 def test_clients_without_a_readable_address_share_one_ip_bucket(api, user):
     statuses = [
         api.post(
@@ -157,36 +158,41 @@ def test_clients_without_a_readable_address_share_one_ip_bucket(api, user):
     assert statuses == [401, 401, 401, 429]
 
 
-@override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": None, "username": "3/min"}})
-def test_username_and_email_share_one_login_bucket(api, user):
+@override_settings(TESSERA={"LOCKOUT_RATES": {"ip": None, "account_ip": None, "account": "3/min"}})
+def test_username_and_email_share_one_lockout_bucket(api, user):
     for identifier in ("alice", "alice@example.com", "ALICE"):
         post_login(api, identifier, "x")
     response = api.post(
         LOGIN_URL, {"email": "alice@example.com", "password": PASSWORD}, format="json"
     )
     assert response.status_code == 429
+    assert response.json()["code"] == "locked_out"
 
 
-@override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": "100/min"}})
-def test_a_login_throttle_scope_left_out_keeps_its_default(api, user):
+@override_settings(TESSERA={"LOCKOUT_RATES": {"ip": "100/hour"}})
+def test_a_lockout_scope_left_out_keeps_its_default(api, user):
     statuses = [post_login(api, password="x").status_code for _ in range(6)]
     assert statuses == [401] * 5 + [429]
 
 
-def test_switching_one_login_scope_off_is_not_a_warning(settings):
+def test_switching_one_limit_off_is_not_a_warning(settings):
     settings.DEBUG = True
-    with override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": None}}):
+    with override_settings(TESSERA={"LOCKOUT_RATES": {"ip": None}}):
         assert check_settings() == []
-    with override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": None, "username": None}}):
+    with override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": None}}):
         assert [m.id for m in check_settings()] == ["tessera.W001"]
+    with override_settings(TESSERA={"LOCKOUT_RATES": {"account": None, "account_ip": None}}):
+        assert [m.id for m in check_settings()] == ["tessera.W111"]
 
 
-def test_throttle_window_reopens(api, user, monkeypatch):
+def test_throttle_reopens_as_time_passes(api, user, monkeypatch):
     now = [1_000_000.0]
-    monkeypatch.setattr("tessera.services.throttling.time.time", lambda: now[0])
-    with override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": None, "username": "1/min"}}):
+    monkeypatch.setattr("tessera.services.buckets.time.time", lambda: now[0])
+    with override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": "1/min"}}):
         assert post_login(api, username="alice", password="x").status_code == 401
-        assert post_login(api, username="alice", password=PASSWORD).status_code == 429
+        refused = post_login(api, username="alice", password=PASSWORD)
+        assert refused.status_code == 429
+        assert refused["Retry-After"] == "60"
         now[0] += 60
         assert post_login(api, username="alice", password=PASSWORD).status_code == 200
 
@@ -195,13 +201,13 @@ def test_throttle_window_reopens(api, user, monkeypatch):
 @override_settings(
     TESSERA={
         "THROTTLE_BACKEND": "database",
-        "LOGIN_THROTTLE_RATES": {"ip": None, "username": "3/min"},
+        "LOCKOUT_RATES": {"ip": None, "account_ip": None, "account": "3/min"},
     }
 )
-def test_database_throttle_counts_survive_atomic_requests(api, user, atomic_requests):
+def test_database_lockout_counts_survive_atomic_requests(api, user, atomic_requests):
     for _ in range(3):
         post_login(api, password="x")
-    assert ThrottleCounter.objects.get().count == 3
+    assert RateBucket.objects.filter(key__contains=":account:").count() == 1
     response = post_login(api)
     assert response.status_code == 429
 
@@ -214,8 +220,15 @@ def test_atomic_requests_with_database_throttle_warns(atomic_requests):
 
 def test_throttle_cache_failure_fails_closed(api, user, monkeypatch):
     from django.core.cache import caches
+    from django.core.cache.backends.redis import RedisCache
 
-    monkeypatch.setattr(caches["default"], "incr", failing(ConnectionError("cache down")))
-    response = post_login(api, username="alice", password=PASSWORD)
+    cache = caches["default"]
+    with monkeypatch.context() as patch:
+        # Inside the block only: the suite's teardown clears the cache afterwards.
+        if isinstance(cache, RedisCache):
+            patch.setattr(cache._cache, "get_client", failing(ConnectionError("cache down")))
+        else:
+            patch.setattr(cache, "get", failing(ConnectionError("cache down")))
+        response = post_login(api, username="alice", password=PASSWORD)
     assert response.status_code == 503
     assert not Session.objects.exists()

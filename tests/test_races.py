@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
+from django.contrib.auth.hashers import MD5PasswordHasher
 from django.test import override_settings
 from rest_framework.exceptions import Throttled
+from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
-from tessera.errors import SessionLimitReached
-from tessera.models import RefreshToken, Session, ThrottleCounter
+from tessera.errors import InvalidCredentials, LockedOut, SessionLimitReached
+from tessera.models import RateBucket, RefreshToken, Session
 from tessera.services import jwt as jwt_service
 from tessera.services import login as login_service
 from tessera.services import throttling
@@ -52,7 +56,37 @@ def test_fifty_concurrent_attempts_against_a_limit_of_five_let_five_through(back
     assert results.count("allowed") == 5
     assert sum(isinstance(r, Throttled) for r in results) == 45
     if backend == "database":
-        assert ThrottleCounter.objects.get().count == 50
+        assert RateBucket.objects.count() == 1
+
+
+@pytest.mark.parametrize("backend", ["cache", "database"])
+@pytest.mark.parametrize("attempt", range(REPEAT))
+def test_fifty_concurrent_wrong_passwords_run_the_hasher_five_times(
+    user, monkeypatch, backend, attempt
+):
+    """Reserve-then-settle: each failure is reserved before the hasher runs, so the
+    limit of 5 failures per account admits exactly 5 password checks."""
+    # Counted under a lock: a Mock's call_count can lose increments between threads.
+    hashes, lock = [], threading.Lock()
+    encode = MD5PasswordHasher.encode
+
+    def counting_encode(self, *args, **kwargs):
+        with lock:
+            hashes.append(1)
+        return encode(self, *args, **kwargs)
+
+    monkeypatch.setattr(MD5PasswordHasher, "encode", counting_encode)
+
+    def wrong_password(index: int):
+        request = APIRequestFactory().post("/api/auth/login/", REMOTE_ADDR=f"10.1.{index}.1")
+        login_service.check_credentials(Request(request), "alice", "wrong")
+
+    rates = {"LOGIN_THROTTLE_RATES": {"ip": None}, "LOCKOUT_RATES": {"ip": None}}
+    with override_settings(TESSERA={"THROTTLE_BACKEND": backend, **rates}):
+        results = run_together(50, wrong_password)
+    assert len(hashes) == 5
+    assert sum(isinstance(r, InvalidCredentials) for r in results) == 5
+    assert sum(isinstance(r, LockedOut) for r in results) == 45
 
 
 @pytest.mark.parametrize("attempt", range(REPEAT))

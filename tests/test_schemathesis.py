@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis import checks
 
 from tessera.models import SessionKind
+from tessera.services import audit
 from tessera.services.sessions import open_session
 
 from .conftest import create_user
@@ -51,6 +52,9 @@ def in_this_thread(settings):
     request_started.disconnect(close_old_connections)
     request_finished.disconnect(close_old_connections)
     yield
+    # Failures (wrong passwords, lockout refusals) wait for the end of a request that
+    # this transport may not signal: write them while the test's users exist.
+    audit.flush_deferred()
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
 

@@ -13,11 +13,13 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 from django.test import override_settings
 
+from tessera.backends import LockoutModelBackend
 from tessera.checks import (
     check_accounts,
     check_atomic_requests,
     check_authentication_order,
     check_jwt,
+    check_lockout_backend,
     check_settings,
 )
 from tessera.conf import OPTIONS, tessera_settings
@@ -114,7 +116,7 @@ def test_bad_throttle_rates_are_e006(rates):
         assert "tessera.E006" in ids(check_settings())
 
 
-@override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": None, "username": None}})
+@override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": None}})
 def test_disabled_login_throttle_is_w001():
     assert ids(check_settings()) == ["tessera.W001"]
 
@@ -273,7 +275,7 @@ WRONG = [(key, value) for key in OPTIONS for value in (1.5, {1.5})]
 
 # A shared cache, so that outside DEBUG the per-process cache warning stays out of the way.
 SHARED_CACHE = {
-    "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "unused"}
+    "default": {"BACKEND": "tessera.cache.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
 }
 
 
@@ -310,3 +312,72 @@ def test_out_of_bounds_values_are_reported(tessera, check_id, settings):
     settings.DEBUG = True
     with override_settings(TESSERA=tessera):
         assert [m.id for m in check_settings()] == [check_id]
+
+
+# --- Failure lockout ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "rates",
+    [{"accounts": "5/15min"}, {"account": "5/fortnight"}, {"device": "0/min"}, {"ip": 5}],
+)
+def test_bad_lockout_rates_are_e110(rates):
+    with override_settings(TESSERA={"LOCKOUT_RATES": rates}):
+        assert "tessera.E110" in ids(check_settings())
+
+
+@pytest.mark.parametrize("rate", ["5/15min", "1/sec", "100/2day", None])
+def test_lockout_rates_may_have_multiples_or_be_off(rate, settings):
+    settings.DEBUG = True
+    with override_settings(TESSERA={"LOCKOUT_RATES": {"device": rate}}):
+        assert check_settings() == []
+
+
+@pytest.mark.parametrize(
+    "backoff", [(timedelta(0),), [timedelta(minutes=1), 60], (timedelta(seconds=-5),)]
+)
+def test_a_bad_backoff_is_e111(backoff):
+    with override_settings(TESSERA={"LOCKOUT_BACKOFF": backoff}):
+        assert "tessera.E111" in ids(check_settings())
+
+
+def test_no_backoff_is_allowed(settings):
+    settings.DEBUG = True
+    with override_settings(TESSERA={"LOCKOUT_BACKOFF": ()}):
+        assert check_settings() == []
+
+
+@override_settings(
+    CACHES={"default": {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}}, DEBUG=True
+)
+def test_a_cache_without_atomic_scripts_is_e112():
+    assert "tessera.E112" in ids(check_settings())
+    with override_settings(TESSERA={"THROTTLE_BACKEND": "database"}):
+        assert "tessera.E112" not in ids(check_settings())
+
+
+def test_the_retired_username_throttle_is_w110(settings):
+    settings.DEBUG = True
+    with override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"username": "5/min"}}):
+        assert ids(check_settings()) == ["tessera.W110"]
+
+
+def test_the_per_account_lockout_off_is_w111(settings):
+    settings.DEBUG = True
+    with override_settings(TESSERA={"LOCKOUT_RATES": {"account": None, "account_ip": None}}):
+        assert ids(check_settings()) == ["tessera.W111"]
+    with override_settings(TESSERA={"LOCKOUT_RATES": {"account": None}}):
+        assert check_settings() == []
+
+
+class ProjectLockoutBackend(LockoutModelBackend):
+    """A project's own backend built on Tessera's."""
+
+
+def test_django_logins_outside_the_lockout_are_w112():
+    with override_settings(AUTHENTICATION_BACKENDS=["django.contrib.auth.backends.ModelBackend"]):
+        assert ids(check_lockout_backend()) == ["tessera.W112"]
+    assert check_lockout_backend() == []
+    with override_settings(AUTHENTICATION_BACKENDS=[f"{__name__}.ProjectLockoutBackend"]):
+        assert check_lockout_backend() == []
+    assert check_lockout_backend in registry.get_checks()

@@ -361,9 +361,9 @@ def test_an_exact_name_wins_over_a_case_variant(api, django_user_model, hasher_c
     assert hasher_calls.call_count == 1
 
 
-def test_look_alike_spellings_share_one_login_throttle(api, admin):
-    rates = {"ip": "100/min", "username": "3/min"}
-    with override_settings(TESSERA={"LOGIN_THROTTLE_RATES": rates}):
+def test_look_alike_spellings_share_one_lockout_bucket(api, admin):
+    rates = {"ip": None, "account_ip": None, "account": "3/min"}
+    with override_settings(TESSERA={"LOCKOUT_RATES": rates}):
         for spelling in ("admin", "ADMIN", FULLWIDTH_ADMIN):
             assert log_in(api, spelling, "wrong").status_code == 401
         response = log_in(api, "admin")

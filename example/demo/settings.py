@@ -68,6 +68,9 @@ TEMPLATES = [
 DATABASES = {"default": database_from_url(os.environ.get("DATABASE_URL"), BASE_DIR / "db.sqlite3")}
 CACHES = {"default": cache_from_url(os.environ.get("REDIS_URL"))}
 
+# The admin's login counts its failures in Tessera's lockout, with the API's logins.
+AUTHENTICATION_BACKENDS = ["tessera.backends.LockoutModelBackend"]
+
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",

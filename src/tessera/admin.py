@@ -21,7 +21,7 @@ from .models import (
     Session,
     SocialApp,
 )
-from .services import audit
+from .services import audit, lockout
 from .services.mfa import encryption
 from .services.sessions import revoke_sessions
 
@@ -243,3 +243,35 @@ class SecurityEventAdmin(admin.ModelAdmin):
         # The trail is kept for AUDIT_RETENTION and deleted only by tessera_clearsessions:
         # an administrator must not be able to erase what they did.
         return False
+
+
+@admin.action(description=_("Unlock the selected users (forget their failed logins)"))
+def unlock_users(modeladmin, request, queryset):
+    """Added to the user model's admin (see :func:`add_unlock_action`)."""
+    try:
+        for user in queryset:
+            lockout.unlock(user.get_username())
+    except ServiceUnavailable:
+        modeladmin.message_user(
+            request, _("The throttle store is unreachable. Try again."), messages.ERROR
+        )
+        return
+    count = len(queryset)
+    audit.record(
+        EventType.ADMIN_ACTION,
+        user=request.user,
+        request=request,
+        detail={"action": "unlock_users", "admin": request.user.get_username(), "count": count},
+    )
+    modeladmin.message_user(request, _("%d user(s) unlocked.") % count, messages.SUCCESS)
+
+
+def add_unlock_action(site: admin.AdminSite | None = None) -> None:
+    """Offer "Unlock" on the user model's admin, whichever ModelAdmin the project uses."""
+    site = site or admin.site
+    user_admin = site._registry.get(get_user_model())
+    if user_admin is None:
+        return
+    actions = list(user_admin.actions or [])
+    if unlock_users not in actions:
+        user_admin.actions = [*actions, unlock_users]

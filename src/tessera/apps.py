@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 
 
 class TesseraConfig(AppConfig):
@@ -12,3 +12,9 @@ class TesseraConfig(AppConfig):
         from .services import emails  # noqa: F401  (sends a request's e-mails after it)
 
         register_checks()
+        if apps.is_installed("django.contrib.admin"):
+            # The admin has discovered every app's admin module by now when it is listed
+            # before Tessera, as Django's own apps are.
+            from .admin import add_unlock_action
+
+            add_unlock_action()

@@ -12,6 +12,7 @@ from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.dispatch import receiver
 
 from . import signals
+from .backends import REFUSED_ATTRIBUTE
 from .conf import tessera_settings
 from .models import EventOutcome, EventType, SessionKind
 from .services import audit
@@ -54,7 +55,10 @@ def django_logged_in(sender, request, user, tessera: bool = False, **kwargs) -> 
 
 @receiver(user_login_failed, dispatch_uid="tessera-audit-login-failed")
 def login_failed(sender, credentials, request=None, **kwargs) -> None:
-    """Every failed ``authenticate()``: Tessera's logins, the admin's, HTTP Basic."""
+    """Every failed ``authenticate()``: Tessera's logins, the admin's, HTTP Basic. One the
+    lockout refused unchecked is recorded as ``locked_out`` instead (below)."""
+    if getattr(request, REFUSED_ATTRIBUTE, False):
+        return
     identifier = credentials.get("username")
     if not isinstance(identifier, str):
         identifier = None
@@ -65,6 +69,20 @@ def login_failed(sender, credentials, request=None, **kwargs) -> None:
         request=request,
         outcome=EventOutcome.FAILURE,
         detail={"reason": "invalid_credentials"},
+    )
+
+
+@receiver(signals.locked_out, dispatch_uid="tessera-audit-locked-out")
+def locked_out(sender, user, identifier, scope, retry_after, request=None, **kwargs) -> None:
+    """A login attempt refused unchecked by the lockout (Tessera's ``login_failed`` is
+    not recorded: Django's ``user_login_failed`` above already records each failure)."""
+    audit.record(
+        EventType.LOCKED_OUT,
+        user=user or audit.user_named(identifier),
+        identifier=identifier,
+        request=request,
+        outcome=EventOutcome.FAILURE,
+        detail={"scope": scope, "retry_after": retry_after},
     )
 
 

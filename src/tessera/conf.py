@@ -140,12 +140,29 @@ OPTIONS: dict[str, Option] = {
         item_choices=("username", "email"),
     ),
     "LOGIN_THROTTLE_RATES": Option(
-        {"ip": "20/min", "username": "5/min"},
+        {"ip": "20/min"},
         (dict,),
-        "Login attempts allowed per client IP and per account, counted "
-        "before the password is checked. A rate is 'N/sec|min|hour|day'; None disables a "
-        "scope, and a scope left out keeps its default.",
+        "Login attempts allowed per client IP, successes included, counted before the "
+        "password is checked (a sliding limit, GCRA). A rate is 'N/sec|min|hour|day' "
+        "(or 'N/<k>min'…); None disables it. Failures per account are LOCKOUT_RATES'.",
         merge_per_key=True,
+    ),
+    "LOCKOUT_RATES": Option(
+        {"ip": "50/hour", "account": "5/15min", "account_ip": "5/15min", "device": "10/15min"},
+        (dict,),
+        "Failed password and second-factor checks allowed per client IP, per account, per "
+        "(account, IP) and per (account, known device), reserved before the check and "
+        "refunded on success (docs/lockout.md). A known device is exempt from 'account'. "
+        "None disables a scope, and a scope left out keeps its default.",
+        merge_per_key=True,
+    ),
+    "LOCKOUT_BACKOFF": Option(
+        (timedelta(minutes=5), timedelta(minutes=15), timedelta(hours=1)),
+        (tuple, list),
+        "How long a full lockout bucket refuses: the first duration at its first refusal, "
+        "the next at each refusal after a lock ended, the last one at most. Forgotten "
+        "once the bucket stays empty for its period. Empty: refuse only until the rate "
+        "allows again.",
     ),
     "DEVICE_LIFETIME": Option(
         timedelta(days=365),

@@ -401,6 +401,22 @@ class SocialProviderUnknown(exceptions.NotFound):
     default_code = "social_provider_unknown"
 
 
+# 429
+
+
+class LockedOut(exceptions.Throttled):
+    """Too many failed logins for this account, address or device: wait ``Retry-After``.
+
+    Refused before any password is checked, whatever the password."""
+
+    default_detail = _("Too many failed login attempts. Try again later.")
+    default_code = "locked_out"
+
+    def __init__(self, wait: int, scope: str) -> None:
+        super().__init__(wait=wait)
+        self.scope = scope
+
+
 # 413, 503
 
 

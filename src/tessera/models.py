@@ -106,18 +106,26 @@ class Session(models.Model):
         return self.revoked_at is None and (expiry is None or expiry > now)
 
 
-class ThrottleCounter(models.Model):
-    """A fixed-window counter for the database throttle backend, updated under a row lock."""
+class RateBucket(models.Model):
+    """One GCRA bucket of the database throttle backend: an attempt throttle or a
+    failure lockout, read and written under a row lock (tessera.services.buckets).
+
+    Times are seconds since the epoch: ``tat`` is the bucket's theoretical arrival time,
+    ``locked_until`` the end of its back-off, ``strikes`` how many back-offs it has had.
+    Past ``expires_at`` the row means nothing and may be deleted.
+    """
 
     key = models.CharField(max_length=200, primary_key=True)
-    window_ends_at = models.DateTimeField()
-    count = models.PositiveIntegerField(default=0)
+    tat = models.FloatField(default=0)
+    locked_until = models.FloatField(default=0)
+    strikes = models.PositiveSmallIntegerField(default=0)
+    expires_at = models.DateTimeField()
 
     class Meta:
-        indexes = [models.Index(fields=["window_ends_at"], name="tessera_throttle_window")]
+        indexes = [models.Index(fields=["expires_at"], name="tessera_bucket_expiry")]
 
     def __str__(self) -> str:
-        return f"{self.key}: {self.count}"
+        return self.key
 
 
 class RefreshToken(models.Model):

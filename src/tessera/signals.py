@@ -42,6 +42,17 @@ Second-factor signals are sent with ``sender=Authenticator`` (``mfa_ticket_issue
   is the field error's code, e.g. ``invalid_code``); ``ticket`` is None outside a login.
   Many in a row for one user mean someone else knows their password: alert on it.
 
+Lockout signals are sent with the user model as ``sender`` (docs/lockout.md); ``user``
+is None when the attempt named no account Tessera looked up:
+
+- ``login_failed(user, identifier, stage, request)``: a password (``stage="password"``)
+  or second-factor proof (``stage`` is its body field, e.g. ``"code"``) was wrong, and
+  the failure counts towards the lockout. Django's ``user_login_failed`` is sent too
+  for a password, by ``authenticate()``.
+- ``locked_out(user, identifier, scope, retry_after, request)``: an attempt was refused
+  unchecked because its ``scope`` (``"ip"``, ``"account"``, ``"account_ip"`` or
+  ``"device"``) is locked for ``retry_after`` more seconds.
+
 Django's ``user_logged_in`` and ``user_logged_out`` are sent by the login and logout
 endpoints too, so receivers written for Django's own login keep working.
 """
@@ -51,6 +62,8 @@ from django.dispatch import Signal
 __all__ = [
     "email_changed",
     "email_verified",
+    "locked_out",
+    "login_failed",
     "login_reported",
     "mfa_factor_confirmed",
     "mfa_factor_disabled",
@@ -91,3 +104,5 @@ mfa_factor_used = Signal()
 mfa_recovery_codes_generated = Signal()
 mfa_recovery_code_used = Signal()
 mfa_failed = Signal()
+login_failed = Signal()
+locked_out = Signal()

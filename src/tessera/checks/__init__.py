@@ -18,7 +18,7 @@ from .legacy import check_authentication_order
 from .mfa import check_mfa
 from .settings import check_settings
 from .social import check_social_providers
-from .throttling import check_atomic_requests
+from .throttling import check_atomic_requests, check_lockout_backend
 from .webauthn import check_webauthn
 
 __all__ = [
@@ -26,6 +26,7 @@ __all__ = [
     "check_atomic_requests",
     "check_authentication_order",
     "check_jwt",
+    "check_lockout_backend",
     "check_mfa",
     "check_settings",
     "check_social_providers",
@@ -45,5 +46,6 @@ def register_checks() -> None:
     register(check_trusted_issuers, Tags.security)
     register(check_social_providers, Tags.security)
     register(check_django_login_middleware, Tags.security)
+    register(check_lockout_backend, Tags.security)
     # Tagged database: it reads DATABASES, and Django runs it where databases are in play.
     register(check_atomic_requests, Tags.database)

@@ -44,6 +44,7 @@ def check_settings(app_configs=None, **kwargs) -> list[CheckMessage]:
         *option_messages(raw),
         *signing_key_messages(given),
         *throttling.login_rate_messages(),
+        *throttling.lockout_messages(),
         *cache.cache_messages(),
         *authorization.authorization_messages(given),
         *jwt.tolerance_messages(given),

@@ -17,6 +17,7 @@ import secrets
 
 from django.core import signing
 from django.utils.crypto import constant_time_compare, salted_hmac
+from rest_framework.request import Empty, Request
 
 from ..conf import tessera_settings
 
@@ -28,16 +29,22 @@ MAX_LENGTH = 512
 
 def presented_device(request) -> str | None:
     """The device identifier this request presents: body field ``device``, else the cookie."""
-    data = getattr(request, "data", None)
-    if data is None:
-        # A plain Django request (the admin's login form).
-        data = request.POST if request.method == "POST" else {}
+    data = _parsed_body(request)
     candidate = data.get(FIELD) if hasattr(data, "get") else None
     if not isinstance(candidate, str) or not candidate:
         candidate = request.COOKIES.get(tessera_settings.DEVICE_COOKIE)
     if not candidate or len(candidate) > MAX_LENGTH:
         return None
     return candidate
+
+
+def _parsed_body(request):
+    if isinstance(request, Request):
+        # Only a body the view has parsed already: parsing it here, during authentication
+        # (HTTP Basic), would decide for the view how a bad body is answered.
+        return request.data if request._full_data is not Empty else {}
+    # A plain Django request: the admin's login form has read its POST already.
+    return request.POST if request.method == "POST" else {}
 
 
 def known_device_key(user, presented: str | None) -> str | None:

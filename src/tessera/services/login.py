@@ -25,8 +25,8 @@ from ..errors import (
     MFARequired,
     SecondFactorRefused,
 )
-from ..models import LoginTicket, Session, SessionKind, identity_key
-from . import browser, device_notices, jwt, throttling
+from ..models import LoginTicket, Session, SessionKind
+from . import browser, device_notices, jwt, lockout, throttling
 from .client import client_key
 from .mfa import factors, methods, policy, tickets
 from .sessions import open_session
@@ -81,26 +81,31 @@ def identifier_of(user) -> str:
 def check_credentials(request, identifier: str, password: str):
     """The user for these credentials, or InvalidCredentials.
 
-    Attempts are counted before the password hasher runs, and the hasher runs exactly
-    once per attempt: Django's ModelBackend runs it whether or not the user exists and
+    Attempts are counted per client IP, and a failure reserved in the lockout's buckets
+    (:mod:`tessera.services.lockout`), before the password hasher runs; the reservation
+    is given back if the password is right. The hasher runs exactly once per attempt
+    that is not refused: Django's ModelBackend runs it whether or not the user exists and
     refuses inactive users only after that, and an identifier that LOGIN_FIELDS rules
     out pays for one hash here. Every failure costs the same and reads the same.
     """
-    # Merged over the defaults (conf.OPTIONS): a scope left out keeps its rate, and only
-    # an explicit None switches one off.
-    rates = tessera_settings.LOGIN_THROTTLE_RATES
-    throttling.hit("login-ip", client_key(request), rates.get("ip"))
+    # Merged over the defaults (conf.OPTIONS): only an explicit None switches it off.
+    throttling.hit("login-ip", client_key(request), tessera_settings.LOGIN_THROTTLE_RATES.get("ip"))
     username = resolve_username(identifier)
-    # One bucket per account, whether it is named by username or by e-mail address, in
-    # any spelling that reaches it.
-    throttling.hit("login-username", identity_key(username or identifier), rates.get("username"))
+    # One account, whether it is named by username or by e-mail address, in any
+    # spelling that reaches it.
+    reservation = lockout.reserve(request, username or identifier)
     if username is None:
         make_password(password)
+        reservation.failed()
         raise InvalidCredentials()
-    user = authenticate(request, username=username, password=password)
+    # Counted here already: LockoutModelBackend must not count it again.
+    with lockout.counting_here():
+        user = authenticate(request, username=username, password=password)
     # Backends such as AllowAllUsersModelBackend accept inactive users; Tessera does not.
     if user is None or not user.is_active:
+        reservation.failed()
         raise InvalidCredentials()
+    reservation.succeeded()
     # EMAIL_VERIFICATION='mandatory': checked only now, so that only someone who knows
     # the password learns the address is unverified (403 email_not_verified).
     require_verified(user)
@@ -188,14 +193,18 @@ def complete_second_factor(request, ticket: LoginTicket, field: str, value: Any)
 
     The proof, the ticket's use and the new session commit together or not at all, so a
     login that fails at the last step (a session limit) spends neither code nor ticket.
-    A wrong proof counts against the ticket, outside that transaction. The result is
+    A wrong proof counts against the ticket and towards the lockout, outside that
+    transaction; a right one gives the lockout's reservation back. The result is
     what the started login would have returned (see :func:`complete_login`).
     """
     user = ticket.user
     methods.count_attempt(user, ticket)
+    # A wrong second factor counts towards the lockout like a wrong password.
+    reservation = lockout.reserve(request, user.get_username(), user=user)
     try:
         with transaction.atomic():
             verified = methods.verify(request, user, field, value, ticket=ticket)
+            reservation.succeeded()
             tickets.consume(ticket)
             result = complete_login(
                 request,
@@ -204,6 +213,7 @@ def complete_second_factor(request, ticket: LoginTicket, field: str, value: Any)
                 amr=methods.combined_amr(ticket.amr, verified.amr),
             )
     except SecondFactorRefused:
+        reservation.failed(field)
         if not tickets.record_failure(ticket):
             raise InvalidTicket(_("Too many wrong codes; log in again.")) from None
         raise

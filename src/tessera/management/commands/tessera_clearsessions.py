@@ -20,7 +20,7 @@ from tessera.models import (
     WebAuthnChallenge,
 )
 from tessera.services.audit import delete_expired as delete_expired_events
-from tessera.services.throttling import clear_expired_counters
+from tessera.services.buckets import clear_expired as clear_expired_buckets
 
 
 class Command(BaseCommand):
@@ -90,7 +90,7 @@ class Command(BaseCommand):
             ),
             batch_size,
         )
-        counters = clear_expired_counters()
+        counters = clear_expired_buckets()
         events = delete_expired_events(now, batch_size)
         self.stdout.write(
             f"Deleted {sessions} ended session(s), {refresh_tokens} expired refresh token(s), "
