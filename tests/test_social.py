@@ -3,12 +3,17 @@ flow, provider types, and the provider being down."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import time
+from datetime import timedelta
 from io import StringIO
+from unittest import mock
 
 import pytest
 from django.core.management import call_command
 
+from tessera.conf import tessera_settings
 from tessera.models import (
     EventType,
     ExternalIdentity,
@@ -18,7 +23,7 @@ from tessera.models import (
     SocialLogin,
 )
 from tessera.services.mfa import encryption
-from tessera.services.social import providers
+from tessera.services.social import flow, providers
 
 from .conftest import auth_header, create_user, with_csrf
 from .fake_issuer import CLIENT_ID, CLIENT_SECRET
@@ -321,6 +326,50 @@ def test_trusted_provider_without_mfa_still_needs_the_factor(api, issuer, social
     assert exchange(api, sign_in_code(api, issuer)).json()["code"] == "mfa_required"
 
 
+@pytest.mark.parametrize(
+    ("amr", "trusted"),
+    [
+        (["mfa"], True),
+        (["pwd", "otp"], True),
+        (["pin", "hwk"], True),
+        (["swk", "fpt"], True),
+        (["pwd", "face"], True),
+        (["otp"], False),
+        (["sms"], False),
+        (["hwk"], False),
+        (["swk"], False),
+        (["face"], False),
+        (["fpt"], False),
+        (["pwd"], False),
+        (["otp", "sms"], False),  # two factors of one kind: what one stolen phone gives
+        (["face", "iris"], False),
+        (["pwd", "kba"], False),
+        ([], False),
+    ],
+)
+def test_provider_mfa_is_mfa_or_two_kinds_of_factor(amr, trusted, settings):
+    settings.TESSERA = {
+        "SOCIAL_PROVIDERS": {
+            "acme": {"type": "oidc", "issuer": "https://id.test", "client_id": "a"}
+        }
+    }
+    identity = providers.Identity(
+        issuer="https://id.test", subject="s", email=None, email_verified=False, amr=tuple(amr)
+    )
+    provider = providers.get("acme")
+    assert providers.login_amr(provider, identity) == ["fed"]
+    trusting = dataclasses.replace(provider, trust_mfa=True)
+    assert providers.login_amr(trusting, identity) == (["fed", "mfa"] if trusted else ["fed"])
+
+
+def test_trusted_provider_with_a_passwordless_code_still_needs_the_factor(api, issuer, social):
+    enable_totp(_linked_user(issuer))
+    issuer.id_token_claims = {"amr": ["otp"]}
+    social(issuer, trust_mfa=True)
+    assert exchange(api, sign_in_code(api, issuer)).json()["code"] == "mfa_required"
+    assert Session.objects.count() == 0
+
+
 # --- Provider types ---------------------------------------------------------------------
 
 
@@ -454,6 +503,68 @@ def test_native_token_for_another_app_is_refused(api, issuer, social):
     assert response.status_code == 401 and response.json()["code"] == "social_token_invalid"
 
 
+@pytest.mark.parametrize("azp", ["evil", ""])
+def test_native_token_authorized_for_another_party_is_refused(api, issuer, social, azp):
+    """The audience is this app, but azp names the client the token was issued to."""
+    social(issuer)
+    response = native(api, id_token=issuer.token(aud=CLIENT_ID, azp=azp))
+    assert response.status_code == 401 and response.json()["code"] == "social_token_invalid"
+    assert ExternalIdentity.objects.count() == 0
+
+
+def test_native_token_authorized_for_a_native_app_signs_in(api, issuer, social):
+    """Google's Android tokens: the web client as audience, the Android app as azp."""
+    social(issuer, native_client_ids=["android-app"])
+    response = native(api, id_token=issuer.token(aud=CLIENT_ID, azp="android-app"))
+    assert response.status_code == 200, response.content
+
+
+def test_native_id_token_serves_once(api, issuer, social):
+    social(issuer)
+    token = issuer.token(aud=CLIENT_ID, nonce="n-1")
+    assert native(api, id_token=token, nonce="n-1").status_code == 200
+    again = native(api, id_token=token, nonce="n-1")
+    assert again.status_code == 401 and again.json()["code"] == "social_token_invalid"
+    assert Session.objects.count() == 1
+    other = native(api, id_token=issuer.token(aud=CLIENT_ID, nonce="n-2"), nonce="n-2")
+    assert other.status_code == 200
+
+
+def test_native_id_token_used_to_link_cannot_sign_in(api, issuer, social, login, user):
+    social(issuer)
+    token = issuer.token(aud=CLIENT_ID, sub="alice-at-acme")
+    headers = auth_header(login()["token"])
+    linked = api.post("/api/auth/social/acme/link/", {"id_token": token}, format="json", **headers)
+    assert linked.status_code == 201, linked.content
+    assert native(api, id_token=token).status_code == 401
+
+
+def test_native_id_token_is_remembered_until_it_expires(issuer, social, settings):
+    social(issuer)
+    expires = int(time.time()) + 300
+    token = issuer.token(aud=CLIENT_ID, exp=expires)
+    with mock.patch.object(flow, "caches") as cache:
+        cache.__getitem__.return_value.add.return_value = True
+        flow.native_identity("acme", id_token=token)
+    key, value, lifetime = cache.__getitem__.return_value.add.call_args.args
+    assert token not in key and key.endswith(hashlib.sha256(token.encode()).hexdigest())
+    leeway = settings.TESSERA.get("JWT_LEEWAY", timedelta(seconds=0)).total_seconds()
+    assert expires + leeway - time.time() < lifetime <= expires + leeway - time.time() + 3
+
+
+def test_native_sign_in_with_the_cache_down_is_503(api, issuer, social, monkeypatch):
+    social(issuer)
+
+    class Down:
+        def add(self, *args, **kwargs):
+            raise ConnectionError("the cache is down")
+
+    monkeypatch.setattr(flow, "caches", {tessera_settings.CACHE_ALIAS: Down()})
+    response = native(api, id_token=issuer.token(aud=CLIENT_ID))
+    assert response.status_code == 503 and response["Retry-After"]
+    assert Session.objects.count() == 0 and ExternalIdentity.objects.count() == 0
+
+
 def test_native_needs_one_token(api, issuer, social):
     social(issuer)
     response = native(api)
@@ -491,8 +602,9 @@ def test_link_from_a_signed_in_account(api, issuer, social, login, user):
     listed = api.get("/api/auth/social/accounts/", **auth_header(token)).json()
     assert [(i["provider"], i["subject"]) for i in listed] == [("acme", "alice-at-acme")]
     assert SecurityEvent.objects.filter(type=EventType.SOCIAL_LINKED, user=user).count() == 1
-    # Now the identity signs in to alice.
-    body = native(api, id_token=issuer.token(aud=CLIENT_ID, sub="alice-at-acme")).json()
+    # Now the identity signs in to alice (with a token of its own: each serves once).
+    token = issuer.token(aud=CLIENT_ID, sub="alice-at-acme", jti="second")
+    body = native(api, id_token=token).json()
     assert body["user"]["username"] == "alice"
 
 

@@ -28,6 +28,8 @@ def ids(**providers) -> list[str]:
         {"type": "microsoft", "client_id": "app", "tenant": "72f988bf-86f1-41af-91ab-2d7cd011db47"},
         {"type": "microsoft", "client_id": "app", "tenant": "consumers"},
         {**GITHUB, "signup": False},
+        {"type": "google", "client_id": "app", "endpoint_hosts": ["oauth2.googleapis.com"]},
+        {**OIDC, "endpoint_hosts": []},
         {**GITHUB, "authorize_url": "https://github.example.test/login/oauth/authorize"},
     ],
 )
@@ -64,6 +66,10 @@ def test_good_entries_pass(entry):
         ("acme", {**OIDC, "native_client_ids": "ios"}, "tessera.E125"),
         ("acme", {**OIDC, "redirect_uri": "http://app.test/cb/"}, "tessera.E125"),
         ("acme", {**GITHUB, "trust_mfa": True}, "tessera.W120"),
+        ("acme", {**OIDC, "endpoint_hosts": "id.example.test"}, "tessera.E125"),
+        ("acme", {**OIDC, "endpoint_hosts": ["https://id.example.test"]}, "tessera.E125"),
+        ("acme", {**OIDC, "endpoint_hosts": ["Id.Example.test"]}, "tessera.E125"),
+        ("acme", {**GITHUB, "endpoint_hosts": ["github.com"]}, "tessera.E121"),
     ],
 )
 def test_bad_entries_are_reported(name, entry, check_id):

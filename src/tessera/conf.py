@@ -601,8 +601,8 @@ OPTIONS: dict[str, Option] = {
         "Sign-in with other sites: {name: entry}, each entry a dict with type ('oidc', "
         "'google', 'microsoft' or 'github'), client_id and client_secret (or a Social "
         "app row in the admin), issuer (type 'oidc'), tenant (type 'microsoft'), and "
-        "optional scope, algorithms, native_client_ids, trust_mfa, link_verified_email, "
-        "signup, redirect_uri (docs/social.md).",
+        "optional scope, algorithms, native_client_ids, endpoint_hosts, trust_mfa, "
+        "link_verified_email, signup, redirect_uri (docs/social.md).",
     ),
     "SOCIAL_STATE_TTL": Option(
         timedelta(minutes=10),

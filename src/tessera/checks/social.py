@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.core.checks import CheckMessage, Error, Warning
 
@@ -28,10 +29,11 @@ COMMON_KEYS = frozenset(
         "redirect_uri",
     }
 )
+OPENID_KEYS = frozenset({"issuer", "algorithms", "native_client_ids", "endpoint_hosts"})
 KEYS_OF_TYPE = {
-    OIDC: frozenset({"issuer", "algorithms", "native_client_ids"}),
-    "google": frozenset({"issuer", "algorithms", "native_client_ids"}),
-    MICROSOFT: frozenset({"issuer", "tenant", "algorithms", "native_client_ids"}),
+    OIDC: OPENID_KEYS,
+    "google": OPENID_KEYS,
+    MICROSOFT: OPENID_KEYS | {"tenant"},
     GITHUB: frozenset(GITHUB_URLS),
 }
 # The name is a URL path segment and a column value.
@@ -133,6 +135,9 @@ def _option_messages(name: str, kind: str, entry: dict[str, Any]) -> list[CheckM
         bad.append("native_client_ids")
     if "redirect_uri" in entry and not acceptable_url(entry["redirect_uri"]):
         bad.append("redirect_uri")
+    hosts = entry.get("endpoint_hosts", ())
+    if not (isinstance(hosts, list | tuple) and all(_is_host(host) for host in hosts)):
+        bad.append("endpoint_hosts")
     messages = [_error(name, f"has a malformed {', '.join(bad)}", "E125")] if bad else []
     if kind == GITHUB and entry.get("trust_mfa"):
         messages.append(
@@ -144,6 +149,10 @@ def _option_messages(name: str, kind: str, entry: dict[str, Any]) -> list[CheckM
             )
         )
     return messages
+
+
+def _is_host(value: Any) -> bool:
+    return isinstance(value, str) and urlsplit(f"https://{value}/").hostname == value
 
 
 def _error(name: Any, problem: str, number: str) -> Error:

@@ -26,6 +26,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -195,8 +196,46 @@ def request_json(
         raise IssuerUnreachable(f"{url}: not JSON.") from exc
 
 
+class HeldDocument:
+    """What a process holds of one issuer (its keys, its discovery document), refreshed
+    by one thread at a time; ``fetched_at`` and ``retry_at`` are :func:`now`'s times.
+
+    A subclass says whether it holds anything usable (``holds_something``) and refreshes
+    under ``lock``, re-checking there what another thread did meanwhile.
+    """
+
+    issuer: str
+    fetched_at: float
+    retry_at: float
+    lock: threading.Lock
+
+    def holds_something(self) -> bool:
+        raise NotImplementedError
+
+    def _stale(self, moment: float) -> bool:
+        return moment - self.fetched_at >= tessera_settings.EXTERNAL_JWKS_MAX_AGE.total_seconds()
+
+    def _refresh_or_wait(self, refresh: Callable[[], None]) -> None:
+        """``refresh()`` under the lock, unless another thread holds it: then go on with
+        what is held, or, while nothing is, wait for that fetch, as long as one may last."""
+        if self.lock.acquire(blocking=False):
+            try:
+                refresh()
+            finally:
+                self.lock.release()
+        elif not self.holds_something() and self.lock.acquire(timeout=fetch_timeout()):
+            self.lock.release()
+
+    def _failed(self, what: str, exc: Exception) -> None:
+        """No refresh before the back-off: a failing issuer costs one fetch per interval,
+        not one per request."""
+        interval = tessera_settings.EXTERNAL_JWKS_REFRESH_INTERVAL.total_seconds()
+        self.retry_at = now() + (interval if self.holds_something() else NO_KEYS_RETRY_SECONDS)
+        logger.warning("%s of issuer %s not refreshed: %s", what, self.issuer, exc)
+
+
 @dataclass
-class IssuerKeys:
+class IssuerKeys(HeldDocument):
     """The keys of one issuer as this process holds them; times are :func:`now`'s."""
 
     issuer: str
@@ -221,25 +260,17 @@ class IssuerKeys:
             return held[kid]
         if moment < self.retry_at or (not stale and moment < self.kid_refresh_at):
             return self._held(kid)
-        if self.lock.acquire(blocking=False):
-            try:
-                self._refresh(kid)
-            finally:
-                self.lock.release()
-        elif not self.keys and self.lock.acquire(timeout=fetch_timeout()):
-            # The first fetch is under way in another thread: with nothing to go on, it
-            # is worth waiting for, as long as a fetch may last.
-            self.lock.release()
+        self._refresh_or_wait(lambda: self._refresh(kid))
         return self._held(kid)
+
+    def holds_something(self) -> bool:
+        return bool(self.keys)
 
     def _held(self, kid: str) -> VerificationKey | None:
         held = self.keys
         if not held:
             raise IssuerUnreachable(f"No keys of {self.issuer} could be fetched.")
         return held.get(kid)
-
-    def _stale(self, moment: float) -> bool:
-        return moment - self.fetched_at >= tessera_settings.EXTERNAL_JWKS_MAX_AGE.total_seconds()
 
     def _refresh(self, kid: str) -> None:
         """Under the lock: take another process's newer set, else fetch, unless another
@@ -261,10 +292,8 @@ class IssuerKeys:
                 document = fetch_json(self._jwks_uri(deadline), deadline)
             keys = parse_key_set(document)
         except (IssuerUnreachable, InvalidKeySet) as exc:
-            # A set without a usable key counts as a failure too: retried after the
-            # back-off, not on every request.
-            self.retry_at = now() + (interval if self.keys else NO_KEYS_RETRY_SECONDS)
-            logger.warning("Keys of issuer %s not refreshed: %s", self.issuer, exc)
+            # A set without a usable key counts as a failure too.
+            self._failed("Keys", exc)
             return
         fetched_at = now()
         self.keys, self.fetched_at = keys, fetched_at

@@ -27,15 +27,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass
 
+from django.core.cache import caches
 from django.db import transaction
 from django.utils import timezone
 
 from ...conf import tessera_settings
 from ...errors import (
     MFARequired,
+    ServiceUnavailable,
     SocialCodeInvalid,
     SocialIdentityTaken,
     SocialNonceMismatch,
@@ -62,6 +65,7 @@ CREDENTIAL_OF_MODE = {
 }
 MODES = (*CREDENTIAL_OF_MODE, LINK)
 MAX_SECRET_LENGTH = 128
+USED_ID_TOKEN_PREFIX = "tessera:social-id-token:"
 
 
 def _digest(value: str) -> str:
@@ -257,13 +261,31 @@ def native_identity(name: str, *, id_token=None, access_token=None, nonce=None):
     if provider.is_oidc:
         if not isinstance(id_token, str):
             raise SocialTokenInvalid("Send the provider's id_token.")
-        audiences = (provider.client_id, *provider.native_client_ids)
-        return provider, providers.verify_id_token(
-            provider, id_token, audiences=audiences, nonce=nonce
+        identity = providers.verify_id_token(
+            provider, id_token, audiences=provider.client_ids, nonce=nonce
         )
+        _spend_id_token(id_token, identity.expires_at)
+        return provider, identity
     if not isinstance(access_token, str) or not 0 < len(access_token) <= 1024:
         raise SocialTokenInvalid("Send the provider's access_token.")
     return provider, providers.github_identity(provider, access_token, check_app=True)
+
+
+def _spend_id_token(id_token: str, expires_at: float) -> None:
+    """A native ID token serves once: its digest is remembered in Tessera's cache until
+    it expires, by one atomic add, so a token copied from a device (or a log) cannot
+    sign in again. A nonce the app chose alone cannot do that: the copy carries it too.
+    Without the cache nothing is accepted (503)."""
+    leeway = tessera_settings.JWT_LEEWAY.total_seconds()
+    lifetime = max(1, math.ceil(expires_at + leeway - timezone.now().timestamp()) + 1)
+    try:
+        fresh = caches[tessera_settings.CACHE_ALIAS].add(
+            USED_ID_TOKEN_PREFIX + _digest(id_token), 1, lifetime
+        )
+    except Exception as exc:  # noqa: BLE001 - any cache failure: fail closed
+        raise ServiceUnavailable() from exc
+    if not fresh:
+        raise SocialTokenInvalid("This ID token has signed in already.")
 
 
 def native_login(request, name: str, mode: str, device_name: str, **token):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,8 +61,14 @@ DEFAULT_SCOPES = {
     GITHUB: "read:user user:email",
 }
 DEFAULT_ALGORITHMS = ("RS256",)
-# amr values (RFC 8176) that say the provider checked more than one factor.
-MFA_AMR = frozenset({"mfa", "otp", "hwk", "swk", "sms", "tel", "fpt", "face", "iris", "retina"})
+# The amr values (RFC 8176) of each kind of factor. One value names one factor, however
+# strong: a passwordless one-time code or face scan is a single factor; "mfa" says the
+# provider checked several.
+FACTOR_CLASSES = {
+    "knowledge": frozenset({"pwd", "pin", "kba"}),
+    "possession": frozenset({"otp", "sms", "tel", "hwk", "swk", "sc"}),
+    "inherence": frozenset({"face", "fpt", "iris", "retina", "vbm"}),
+}
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,12 @@ class Provider:
     redirect_uri: str | None
     issuer: str | None = None
     urls: dict[str, str] = field(default_factory=dict)
+    endpoint_hosts: tuple[str, ...] | None = None
+
+    @property
+    def client_ids(self) -> tuple[str, ...]:
+        """This app's client ids at the provider: the web app's and the native apps'."""
+        return (self.client_id, *self.native_client_ids)
 
     @property
     def is_oidc(self) -> bool:
@@ -110,6 +123,8 @@ class Identity:
     email: str | None
     email_verified: bool
     amr: tuple[str, ...] = ()
+    # When the ID token that asserted it expires (None: no ID token, GitHub's API).
+    expires_at: float | None = None
 
 
 def get(name: str) -> Provider:
@@ -144,6 +159,7 @@ def get(name: str) -> Provider:
         urls={key: entry.get(key, url) for key, url in GITHUB_URLS.items()}
         if kind == GITHUB
         else {},
+        endpoint_hosts=tuple(entry["endpoint_hosts"]) if "endpoint_hosts" in entry else None,
     )
 
 
@@ -167,53 +183,101 @@ class Endpoints:
     jwks_uri: str | None = None
 
 
-_discovered: dict[str, tuple[float, dict[str, Any]]] = {}
-_discovery_lock = threading.Lock()
+ENDPOINT_NAMES = ("authorization_endpoint", "token_endpoint", "jwks_uri")
 
 
 def endpoints(provider: Provider) -> Endpoints:
     """Where to send the user and the code; SocialProviderUnavailable if unknown yet."""
     if not provider.is_oidc:
         return Endpoints(provider.urls["authorize_url"], provider.urls["token_url"])
-    document = _discovery(provider.issuer)
+    try:
+        document = discovery(provider.issuer).document()
+    except IssuerUnreachable as exc:
+        raise SocialProviderUnavailable() from exc
+    if provider.endpoint_hosts is not None:
+        allowed = {urlsplit(provider.issuer).hostname, *provider.endpoint_hosts}
+        if any(urlsplit(document[name]).hostname not in allowed for name in ENDPOINT_NAMES):
+            issuer_keys.logger.warning(
+                "The discovery document of %s names an endpoint off the hosts of entry %s.",
+                provider.issuer,
+                provider.name,
+            )
+            raise SocialProviderUnavailable()
     return Endpoints(
         document["authorization_endpoint"], document["token_endpoint"], document["jwks_uri"]
     )
 
 
-def _discovery(issuer: str) -> dict[str, Any]:
-    """The issuer's discovery document, fetched at most once per EXTERNAL_JWKS_MAX_AGE per
-    process; an old one is kept while the issuer cannot be reached."""
-    moment = issuer_keys.now()
-    held = _discovered.get(issuer)
-    max_age = tessera_settings.EXTERNAL_JWKS_MAX_AGE.total_seconds()
-    if held is not None and moment - held[0] < max_age:
-        return held[1]
-    with _discovery_lock:
+@dataclass
+class IssuerDiscovery(issuer_keys.HeldDocument):
+    """One issuer's discovery document as this process holds it, refreshed after
+    EXTERNAL_JWKS_MAX_AGE as its keys are: by one thread while the others go on with
+    the document held, none before ``retry_at`` after a failure, and an old document
+    kept while the issuer cannot be reached."""
+
+    issuer: str
+    held: dict[str, Any] | None = None
+    fetched_at: float = float("-inf")
+    retry_at: float = float("-inf")
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def document(self) -> dict[str, Any]:
+        """The document, or IssuerUnreachable while none could be fetched."""
+        moment = issuer_keys.now()
+        if (self.held is None or self._stale(moment)) and moment >= self.retry_at:
+            self._refresh_or_wait(self._refresh)
+        if self.held is None:
+            raise IssuerUnreachable(f"No discovery document of {self.issuer} could be fetched.")
+        return self.held
+
+    def holds_something(self) -> bool:
+        return self.held is not None
+
+    def _refresh(self) -> None:
+        moment = issuer_keys.now()
+        if (self.held is not None and not self._stale(moment)) or moment < self.retry_at:
+            return  # another thread refreshed, or failed, while this one waited
         try:
             with Deadline(issuer_keys.fetch_timeout()) as deadline:
                 document = issuer_keys.fetch_json(
-                    issuer.rstrip("/") + issuer_keys.DISCOVERY_PATH, deadline
+                    self.issuer.rstrip("/") + issuer_keys.DISCOVERY_PATH, deadline
                 )
-            _check_discovery(issuer, document)
+            _check_discovery(self.issuer, document)
         except IssuerUnreachable as exc:
-            if held is not None:
-                return held[1]
-            raise SocialProviderUnavailable() from exc
-        _discovered[issuer] = (issuer_keys.now(), document)
-    return document
+            self._failed("Discovery", exc)
+            return
+        self.held, self.fetched_at = document, issuer_keys.now()
 
 
 def _check_discovery(issuer: str, document: Any) -> None:
+    """The document must be the issuer's, its endpoints https; plain http, and any
+    address of this machine, only for an issuer that is itself on this machine (a
+    development provider): a provider's document must not send the client secret, or
+    a request, into the host Tessera runs on."""
     if not isinstance(document, dict) or document.get("issuer") != issuer:
         raise IssuerUnreachable(f"The discovery document of {issuer} is not its own.")
-    for name in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
-        if not acceptable_url(document.get(name)):
-            raise IssuerUnreachable(f"The discovery document of {issuer} lacks {name}.")
+    local_issuer = issuer_keys.is_loopback(issuer)
+    for name in ENDPOINT_NAMES:
+        url = document.get(name)
+        if not acceptable_url(url) or (issuer_keys.is_loopback(url) and not local_issuer):
+            raise IssuerUnreachable(f"The discovery document of {issuer} has no usable {name}.")
+
+
+_discoveries: dict[str, IssuerDiscovery] = {}
+_discoveries_lock = threading.Lock()
+
+
+def discovery(issuer: str) -> IssuerDiscovery:
+    """This process's discovery document of ``issuer``."""
+    held = _discoveries.get(issuer)
+    if held is None:
+        with _discoveries_lock:
+            held = _discoveries.setdefault(issuer, IssuerDiscovery(issuer))
+    return held
 
 
 def forget_discovery() -> None:
-    _discovered.clear()
+    _discoveries.clear()
 
 
 def _settings_changed(*, setting: str, **kwargs: Any) -> None:
@@ -222,6 +286,7 @@ def _settings_changed(*, setting: str, **kwargs: Any) -> None:
 
 
 setting_changed.connect(_settings_changed)
+os.register_at_fork(after_in_child=forget_discovery)
 
 
 # --- Authlib over Tessera's bounded HTTP ------------------------------------------------
@@ -345,9 +410,11 @@ def verify_id_token(
         if exc.code == "token_expired":
             raise SocialTokenExpired() from exc
         raise SocialTokenInvalid(str(exc)) from exc
-    audience = claims.get("aud")
-    if isinstance(audience, list) and len(audience) > 1 and claims.get("azp") not in audiences:
-        # OpenID Connect Core 3.1.3.7: with several audiences, azp names the client.
+    audience, party = claims.get("aud"), claims.get("azp")
+    several = isinstance(audience, list) and len(audience) > 1
+    if (several or party is not None) and party not in provider.client_ids:
+        # OpenID Connect Core 3.1.3.7: azp names the client the token was issued to, and
+        # with several audiences it must be there.
         raise SocialTokenInvalid("The token was issued to another client (azp).")
     if not _same_nonce(claims.get("nonce"), nonce):
         raise SocialNonceMismatch()
@@ -361,6 +428,7 @@ def verify_id_token(
         amr=tuple(value for value in amr if isinstance(value, str))
         if isinstance(amr, list)
         else (),
+        expires_at=external.expiry_of(claims).timestamp(),
     )
 
 
@@ -417,10 +485,17 @@ def _basic(provider: Provider) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(pair).decode()}
 
 
+def provider_checked_mfa(amr: tuple[str, ...]) -> bool:
+    """The provider says it checked several factors: ``mfa``, or factors of two kinds
+    (a password and a one-time code; a security key and a fingerprint)."""
+    kinds = [kind for kind, values in FACTOR_CLASSES.items() if values.intersection(amr)]
+    return "mfa" in amr or len(kinds) >= 2
+
+
 def login_amr(provider: Provider, identity: Identity) -> list[str]:
-    """The session's amr: ``fed``, and ``mfa`` when the provider asserts a second factor
+    """The session's amr: ``fed``, and ``mfa`` when the provider asserts several factors
     and its entry trusts the provider's word for it (``trust_mfa``)."""
     amr = ["fed"]
-    if provider.trust_mfa and MFA_AMR.intersection(identity.amr):
+    if provider.trust_mfa and provider_checked_mfa(identity.amr):
         amr.append("mfa")
     return amr
