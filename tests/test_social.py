@@ -557,14 +557,52 @@ def test_unlink_with_a_password(api, issuer, social, login, user):
     assert event.detail == {"provider": "acme"}
 
 
-def test_unlink_with_another_identity_left(api, issuer, social):
+def test_unlink_with_another_identity_left(api, issuer, other_issuer, social):
     social(issuer)
+    social(other_issuer, name="other")
     token = sign_in(api, issuer)["token"]
     user = ExternalIdentity.objects.get().user
-    ExternalIdentity.objects.create(issuer="https://other.example", subject="x", user=user)
+    ExternalIdentity.objects.create(
+        issuer=other_issuer.url, subject="x", user=user, provider="other"
+    )
     first = ExternalIdentity.objects.get(provider="acme")
     response = api.delete(f"/api/auth/social/accounts/{first.pk}/", **auth_header(token))
     assert response.status_code == 204
+
+
+@pytest.mark.parametrize(
+    "left",
+    [
+        {"issuer": "https://api-issuer.example", "provider": ""},  # a resource server's link
+        {"issuer": "https://gone.example", "provider": "gone"},  # a provider since removed
+    ],
+)
+def test_an_identity_that_signs_in_nowhere_is_not_another_way_in(api, issuer, social, left):
+    social(issuer)
+    token = sign_in(api, issuer)["token"]
+    user = ExternalIdentity.objects.get().user
+    ExternalIdentity.objects.create(subject="x", user=user, **left)
+    first = ExternalIdentity.objects.get(provider="acme")
+    response = api.delete(f"/api/auth/social/accounts/{first.pk}/", **auth_header(token))
+    assert response.status_code == 409
+    assert response.json()["code"] == "social_last_login_method"
+    assert ExternalIdentity.objects.filter(pk=first.pk).exists()
+
+
+def test_an_unlinked_identity_signs_up_again(api, issuer, social, login):
+    social(issuer)
+    sign_in(api, issuer)
+    first_account = ExternalIdentity.objects.get().user
+    first_account.set_password("A-good-pass-123")
+    first_account.save()
+    token = login(username=first_account.username, password="A-good-pass-123")["token"]
+    identity = ExternalIdentity.objects.get()
+    response = api.delete(f"/api/auth/social/accounts/{identity.pk}/", **auth_header(token))
+    assert response.status_code == 204
+    body = sign_in(api, issuer)
+    second_account = ExternalIdentity.objects.get().user
+    assert second_account != first_account
+    assert body["user"]["username"] == second_account.username
 
 
 def test_unlink_of_another_users_identity_is_404(api, issuer, social, login, user):
