@@ -3,10 +3,15 @@ as an OpenID provider also authorize and token endpoints, and a GitHub-like
 OAuth app with its user API under ``/github``.
 
 Served by a thread of the test process on a free port; nothing leaves this machine.
+
+``python -m tests.fake_issuer`` serves one on port 8002 for trying resource-server mode
+by hand (docs/federation.md, "Trying it locally"): it prints the issuer's
+``TRUSTED_ISSUERS`` entry and an access token, and serves its keys until interrupted.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import json
@@ -32,6 +37,8 @@ TOKEN_PATH = "/token"
 GITHUB = "/github"
 CLIENT_ID = "tessera-client"
 CLIENT_SECRET = "tessera-client-secret"
+AUDIENCE = "https://api.example.test"
+TRIAL_PORT = 8002
 
 
 def s256(verifier: str) -> str:
@@ -92,7 +99,7 @@ class FakeIssuer:
 
     # --- Serving ----------------------------------------------------------------------
 
-    def start(self) -> FakeIssuer:
+    def start(self, port: int = 0) -> FakeIssuer:
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -184,7 +191,7 @@ class FakeIssuer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self._server = _QuietServer(("127.0.0.1", 0), Handler)
+        self._server = _QuietServer(("127.0.0.1", port), Handler)
         # A short poll, so stop() returns at once rather than after half a second.
         threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
@@ -235,7 +242,7 @@ class FakeIssuer:
         now = int(time.time())
         defaults = {
             "iss": self.url,
-            "aud": "https://api.example.test",
+            "aud": AUDIENCE,
             "sub": "user-1",
             "iat": now,
             "exp": now + 300,
@@ -350,3 +357,47 @@ class FakeIssuer:
 
 def query_of(url: str) -> dict[str, str]:
     return {name: values[0] for name, values in parse_qs(urlsplit(url).query).items()}
+
+
+def trial(issuer: FakeIssuer, *, subject: str, minutes: int) -> str:
+    """What ``python -m tests.fake_issuer`` prints: the entry to trust and a token."""
+    entry = {
+        "issuer": issuer.url,
+        "audience": AUDIENCE,
+        "algorithms": [issuer.algorithm],
+        "user": "create",
+        "scopes_claim": "scope",
+    }
+    token = issuer.token(sub=subject, scope="read", exp=int(time.time()) + minutes * 60)
+    return (
+        f"A fake issuer at {issuer.url} (Ctrl-C stops it). Trust it with\n\n"
+        f'    TESSERA["TRUSTED_ISSUERS"] = [{entry!r}]\n\n'
+        "and tessera.authentication.ExternalJWTAuthentication first in "
+        "DEFAULT_AUTHENTICATION_CLASSES\n"
+        f"(the demo does both when started with DEMO_TRUSTED_ISSUER={issuer.url}).\n"
+        f"An access token of {subject!r}, valid {minutes} minutes:\n\n"
+        f"Authorization: Bearer {token}\n"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.fake_issuer",
+        description="Serve a fake OpenID issuer on 127.0.0.1 and print an access token of it.",
+    )
+    parser.add_argument("--port", type=int, default=TRIAL_PORT)
+    parser.add_argument("--sub", default="newcomer", help="the token's subject")
+    parser.add_argument("--minutes", type=int, default=60, help="the token's lifetime")
+    options = parser.parse_args(argv)
+    issuer = FakeIssuer().start(options.port)
+    print(trial(issuer, subject=options.sub, minutes=options.minutes), flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        issuer.stop()
+
+
+if __name__ == "__main__":
+    main()

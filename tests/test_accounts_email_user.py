@@ -134,3 +134,10 @@ def test_changing_the_login_address(api):
     assert log_in(api, "abc@example.com").status_code == 401
     assert len(mail.outbox) == 2  # the key, then the notice to the old address
     assert Session.objects.count() == 2
+
+
+def test_an_address_that_starts_like_a_generated_name_is_not_reserved(api):
+    # Accounts opened for an identity are named by their address here, never ext-….
+    response = register(api, email="ext-abc@example.com")
+    assert response.status_code == 201, response.content
+    assert get_user_model().objects.get().email == "ext-abc@example.com"

@@ -228,3 +228,39 @@ def test_delete_bad_password_changes_nothing(api, user, token, body, code):
     assert response.status_code == 400
     assert response.json()["fields"]["password"][0]["code"] == code
     assert snapshot() == before
+
+
+class RenamingMeSerializer(MeSerializer):
+    """A project's profile serializer that lets users rename themselves."""
+
+    class Meta(MeSerializer.Meta):
+        read_only_fields = ["date_joined"]
+
+
+@pytest.fixture
+def renaming(settings):
+    settings.TESSERA = {**settings.TESSERA, "ME_SERIALIZER": f"{__name__}.RenamingMeSerializer"}
+
+
+@pytest.mark.parametrize("username", ["ext-0123456789abcdef01234567", "Ext-alice"])
+def test_a_rename_to_the_reserved_prefix_is_refused(api, user, token, renaming, username):
+    response = patch(api, token, username=username)
+    assert response.status_code == 400, response.content
+    assert response.json()["fields"]["username"][0]["code"] == "reserved"
+    user.refresh_from_db()
+    assert user.username == "alice"
+
+
+def test_an_account_opened_for_an_identity_keeps_its_name(api, renaming, login):
+    create_user("ext-0123456789abcdef01234567", email="ext@example.com")
+    token = login(username="ext-0123456789abcdef01234567")["token"]
+    response = patch(api, token, username="ext-0123456789abcdef01234567", first_name="E")
+    assert response.status_code == 200, response.content
+    assert response.json()["first_name"] == "E"
+
+
+def test_a_rename_elsewhere_is_allowed(api, user, token, renaming):
+    response = patch(api, token, username="alice2")
+    assert response.status_code == 200, response.content
+    user.refresh_from_db()
+    assert user.username == "alice2"

@@ -232,3 +232,17 @@ def test_default_subjects_are_not_html_escaped(api, settings):
     settings.TESSERA = {"SITE_NAME": "Tom & Jerry"}
     assert register(api).status_code == 201
     assert only_mail_to("abc@example.com").subject == "[Tom & Jerry] Verify your e-mail address"
+
+
+@pytest.mark.parametrize("username", ["ext-0123456789abcdef01234567", "EXT-me", "ｅｘｔ-me"])
+def test_the_prefix_of_generated_names_is_reserved(api, username):
+    response = register(api, username=username)
+    assert response.status_code == 400, response.content
+    assert response.json()["fields"]["username"][0]["code"] == "reserved"
+    assert not get_user_model().objects.exists()
+    assert not mail.outbox
+
+
+@pytest.mark.parametrize("username", ["ext", "ext_me", "next-me", "text-me"])
+def test_names_near_the_reserved_prefix_are_free(api, username):
+    assert register(api, username=username).status_code == 201

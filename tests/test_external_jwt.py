@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 
 import jwt as pyjwt
@@ -15,7 +17,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from tessera import schema_extensions  # noqa: F401  (registers the OpenAPI schemes)
 from tessera.authentication import ExternalJWTAuthentication
 from tessera.models import EmailAddress, ExternalIdentity
-from tessera.services import issuer_keys
+from tessera.services import external_identities, issuer_keys
 from tessera.tokens import external
 
 from .conftest import create_user
@@ -61,6 +63,26 @@ def test_create_mode_creates_and_links_on_first_sight_then_reuses(api, issuer, t
     again = get(api, issuer.token(sub="new-person"))
     assert again.json()["username"] == identity.user.username
     assert get_user_model().objects.count() == 1
+
+
+def test_create_mode_is_not_blocked_by_a_name_computed_from_the_identity(api, issuer, trust):
+    trust(issuer, user="create")
+    derived = hashlib.sha256(f"{issuer.url}\nnew-person".encode()).hexdigest()[:24]
+    squatter = create_user(f"ext-{derived}")
+    response = get(api, issuer.token(sub="new-person"))
+    assert response.status_code == 200, response.content
+    user = ExternalIdentity.objects.get(subject="new-person").user
+    assert user != squatter and re.fullmatch(r"ext-[0-9a-f]{24}", user.username)
+
+
+def test_create_mode_draws_a_taken_name_again(api, issuer, trust, monkeypatch):
+    trust(issuer, user="create")
+    create_user("ext-taken")
+    drawn = iter(["ext-taken", "ext-free"])
+    monkeypatch.setattr(external_identities, "random_username", lambda: next(drawn))
+    response = get(api, issuer.token(sub="new-person"))
+    assert response.status_code == 200, response.content
+    assert ExternalIdentity.objects.get().user.username == "ext-free"
 
 
 def verified_locally(user):

@@ -497,6 +497,13 @@ def test_native_nonce_must_match(api, issuer, social, claims, sent):
     assert ExternalIdentity.objects.count() == 0
 
 
+def test_native_token_for_the_server_client_id_from_a_mobile_app_signs_in(api, issuer, social):
+    # What Google's Android and iOS SDKs given the server's client id issue.
+    social(issuer)
+    response = native(api, id_token=issuer.token(aud=CLIENT_ID, azp="android-app-client-id"))
+    assert response.status_code == 200, response.content
+
+
 def test_native_token_for_another_app_is_refused(api, issuer, social):
     social(issuer)
     response = native(api, id_token=issuer.token(aud="someone-elses-app"))
@@ -669,14 +676,52 @@ def test_unlink_with_a_password(api, issuer, social, login, user):
     assert event.detail == {"provider": "acme"}
 
 
-def test_unlink_with_another_identity_left(api, issuer, social):
+def test_unlink_with_another_identity_left(api, issuer, other_issuer, social):
     social(issuer)
+    social(other_issuer, name="other")
     token = sign_in(api, issuer)["token"]
     user = ExternalIdentity.objects.get().user
-    ExternalIdentity.objects.create(issuer="https://other.example", subject="x", user=user)
+    ExternalIdentity.objects.create(
+        issuer=other_issuer.url, subject="x", user=user, provider="other"
+    )
     first = ExternalIdentity.objects.get(provider="acme")
     response = api.delete(f"/api/auth/social/accounts/{first.pk}/", **auth_header(token))
     assert response.status_code == 204
+
+
+@pytest.mark.parametrize(
+    "left",
+    [
+        {"issuer": "https://api-issuer.example", "provider": ""},  # a resource server's link
+        {"issuer": "https://gone.example", "provider": "gone"},  # a provider since removed
+    ],
+)
+def test_an_identity_that_signs_in_nowhere_is_not_another_way_in(api, issuer, social, left):
+    social(issuer)
+    token = sign_in(api, issuer)["token"]
+    user = ExternalIdentity.objects.get().user
+    ExternalIdentity.objects.create(subject="x", user=user, **left)
+    first = ExternalIdentity.objects.get(provider="acme")
+    response = api.delete(f"/api/auth/social/accounts/{first.pk}/", **auth_header(token))
+    assert response.status_code == 409
+    assert response.json()["code"] == "social_last_login_method"
+    assert ExternalIdentity.objects.filter(pk=first.pk).exists()
+
+
+def test_an_unlinked_identity_signs_up_again(api, issuer, social, login):
+    social(issuer)
+    sign_in(api, issuer)
+    first_account = ExternalIdentity.objects.get().user
+    first_account.set_password("A-good-pass-123")
+    first_account.save()
+    token = login(username=first_account.username, password="A-good-pass-123")["token"]
+    identity = ExternalIdentity.objects.get()
+    response = api.delete(f"/api/auth/social/accounts/{identity.pk}/", **auth_header(token))
+    assert response.status_code == 204
+    body = sign_in(api, issuer)
+    second_account = ExternalIdentity.objects.get().user
+    assert second_account != first_account
+    assert body["user"]["username"] == second_account.username
 
 
 def test_unlink_of_another_users_identity_is_404(api, issuer, social, login, user):

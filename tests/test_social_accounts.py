@@ -3,11 +3,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from tessera.models import EmailAddress, ExternalIdentity
+from tessera.services import external_identities
 
 from .conftest import create_user
 from .social_support import (
@@ -123,3 +127,45 @@ def test_account_deactivated_after_the_callback_is_refused_at_exchange(api, issu
     ExternalIdentity.objects.get().user.__class__.objects.update(is_active=False)
     response = exchange(api, code)
     assert response.status_code == 401 and response.json()["code"] == "user_inactive"
+
+
+def _name_derived_from(issuer: str, subject: str) -> str:
+    """The name a deterministic scheme would give the identity: computable by anyone."""
+    return "ext-" + hashlib.sha256(f"{issuer}\n{subject}".encode()).hexdigest()[:24]
+
+
+def test_a_name_computed_from_a_public_identity_blocks_no_sign_up(api, issuer, social):
+    social(issuer, name="gh", kind="github")
+    # GitHub's ids are public and the issuer is the origin of its sign-in page.
+    squatter = create_user(_name_derived_from(issuer.url, "4242"), email="squat@example.com")
+    body = sign_in(api, issuer, name="gh")
+    user = ExternalIdentity.objects.get().user
+    assert user != squatter and body["user"]["username"] == user.username
+    assert re.fullmatch(r"ext-[0-9a-f]{24}", user.username)
+
+
+def test_each_new_account_gets_its_own_random_name(api, issuer, social):
+    social(issuer)
+    first = _signed_in_username(api, issuer)
+    issuer.user = {"sub": "user-2"}
+    second = _signed_in_username(api, issuer)
+    assert first != second
+    assert _name_derived_from(issuer.url, "user-1") not in (first, second)
+
+
+def test_a_drawn_name_already_taken_is_drawn_again(api, issuer, social, monkeypatch):
+    social(issuer)
+    create_user("ext-taken")
+    drawn = iter(["ext-taken", "ext-free"])
+    monkeypatch.setattr(external_identities, "random_username", lambda: next(drawn))
+    assert _signed_in_username(api, issuer) == "ext-free"
+    assert ExternalIdentity.objects.get().user.username == "ext-free"
+
+
+def test_names_taken_at_every_draw_open_no_account(api, issuer, social, monkeypatch):
+    social(issuer)
+    create_user("ext-taken")
+    monkeypatch.setattr(external_identities, "random_username", lambda: "ext-taken")
+    assert refusal(back_from_provider(api, issuer)) == "social_signup_closed"
+    assert not ExternalIdentity.objects.exists()
+    assert get_user_model().objects.count() == 1

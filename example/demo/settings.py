@@ -137,6 +137,23 @@ TESSERA = {
     },
 }
 
+# Resource-server mode (docs/federation.md): access tokens of another issuer, e.g. the
+# fake one of `python -m tests.fake_issuer`, with DEMO_TRUSTED_ISSUER=http://127.0.0.1:8002.
+DEMO_TRUSTED_ISSUER = os.environ.get("DEMO_TRUSTED_ISSUER")
+if DEMO_TRUSTED_ISSUER:
+    REST_FRAMEWORK["DEFAULT_AUTHENTICATION_CLASSES"].insert(
+        0, "tessera.authentication.ExternalJWTAuthentication"
+    )
+    TESSERA["TRUSTED_ISSUERS"] = [
+        {
+            "issuer": DEMO_TRUSTED_ISSUER,
+            "audience": "https://api.example.test",
+            "algorithms": ["RS256"],
+            "user": "create",
+            "scopes_claim": "scope",
+        }
+    ]
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tessera demo API",
     "VERSION": "0.1.0",

@@ -16,6 +16,7 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from ..permissions import roles_of
+from ..services.external_identities import GENERATED_USERNAME_PREFIX, is_generated_username
 from ..services.verification import is_verified
 from .fields import PasswordField, PrimaryKeyField, address_field, identity_fields
 
@@ -57,6 +58,28 @@ def _in_normal_form(data, user_model, names: list[str]):
     return normal
 
 
+def refuse_generated_username(value, field):
+    """Keep the names of accounts opened for a provider's identity out of anyone's reach
+    (an account keeps the name it has)."""
+    instance = getattr(field.parent, "instance", None)
+    if instance is not None and getattr(instance, field.source, None) == value:
+        return
+    if isinstance(value, str) and is_generated_username(value):
+        raise serializers.ValidationError(
+            f"Usernames starting with {GENERATED_USERNAME_PREFIX!r} are reserved.",
+            code="reserved",
+        )
+
+
+refuse_generated_username.requires_context = True
+
+
+def _guard_username(fields, user_model):
+    username = fields.get(user_model.USERNAME_FIELD)
+    if username is not None and not username.read_only:
+        username.validators = [*username.validators, refuse_generated_username]
+
+
 def _register_fields(user_model) -> list[str]:
     wanted = [
         user_model.USERNAME_FIELD,
@@ -89,6 +112,7 @@ class RegisterSerializer(serializers.ModelSerializer):
         fields[self.Meta.model.get_email_field_name()] = address_field()
         for field in fields.values():
             field.validators = [v for v in field.validators if not isinstance(v, UniqueValidator)]
+        _guard_username(fields, self.Meta.model)
         return fields
 
     def to_internal_value(self, data):
@@ -135,6 +159,7 @@ class MeSerializer(serializers.ModelSerializer):
         email_field = self.Meta.model.get_email_field_name()
         if email_field in fields:
             fields[email_field] = address_field(required=False)
+        _guard_username(fields, self.Meta.model)
         return fields
 
     def to_internal_value(self, data):

@@ -13,7 +13,7 @@ A request reads the link (one query); ``last_seen_at`` is written at most once p
 
 from __future__ import annotations
 
-import hashlib
+import secrets
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -23,11 +23,17 @@ from django.utils.module_loading import import_string
 
 from ..conf import tessera_settings
 from ..errors import ServiceUnavailable, UnknownExternalIdentity, UserInactive
-from ..models import ExternalIdentity
+from ..models import ExternalIdentity, identity_key
 from ..tokens.external import storable_text
 from .verification import address_in_use, is_verified, users_with_address
 
 LINK, CREATE = "link", "create"
+# Accounts opened for an identity are named by this prefix and a random suffix: a name
+# derived from the identity could be computed (GitHub's ids are public) and registered
+# first. Sign-up refuses the prefix, so such names stay Tessera's.
+GENERATED_USERNAME_PREFIX = "ext-"
+GENERATED_USERNAME_BYTES = 12
+GENERATED_USERNAME_ATTEMPTS = 5
 
 
 def user_for(entry: dict[str, Any], claims: dict[str, Any]):
@@ -93,7 +99,7 @@ def _link_on_first_sight(entry: dict[str, Any], claims: dict[str, Any]):
                 # An address another account holds stays with it: two holders would
                 # leave neither able to log in by address.
                 unheld = None if email is None or address_in_use(email) else email
-                user = new_user(entry["issuer"], claims["sub"], unheld)
+                user = new_user(unheld)
             if user is None:
                 return None
             ExternalIdentity.objects.create(
@@ -125,18 +131,53 @@ def user_with_verified_email(email: str | None):
     return users[0] if len(users) == 1 else None
 
 
-def new_user(issuer: str, subject: str, email: str | None):
-    """A new user without a password, named after the identity (or by the verified e-mail
-    when the user model is named by its e-mail); None when it cannot be named."""
+def new_user(email: str | None):
+    """A new user without a password, named by a random ``ext-`` name (or by the verified
+    e-mail when the user model is named by its e-mail); None when it cannot be named.
+
+    The identity's link (its ExternalIdentity row) is what finds the account again, so
+    the name need not say whose it is. A name already taken is drawn again.
+    """
     model = get_user_model()
     email_field = model.get_email_field_name()
-    digest = hashlib.sha256(f"{issuer}\n{subject}".encode()).hexdigest()
-    fields: dict[str, Any] = {model.USERNAME_FIELD: f"ext-{digest[:24]}"}
+    fields: dict[str, Any] = {}
     if email is not None:
         fields[email_field] = model._default_manager.normalize_email(email)
     elif model.USERNAME_FIELD == email_field:
         return None
-    user = model(**fields)
+    if model.USERNAME_FIELD == email_field:
+        return _saved(model(**fields))
+    attempts_left = GENERATED_USERNAME_ATTEMPTS
+    while True:
+        name = random_username()
+        try:
+            with transaction.atomic():
+                return _saved(model(**fields, **{model.USERNAME_FIELD: name}))
+        except IntegrityError:
+            # Only a name already taken is worth drawing again; another unique value
+            # (a custom model's) fails the same way however often it is tried.
+            attempts_left -= 1
+            taken = model._default_manager.filter(**{model.USERNAME_FIELD: name}).exists()
+            if not taken or attempts_left == 0:
+                raise
+
+
+def _saved(user):
     user.set_unusable_password()
     user.save()
     return user
+
+
+def random_username() -> str:
+    """An ``ext-`` name nobody can guess ahead of the account it names."""
+    return GENERATED_USERNAME_PREFIX + secrets.token_hex(GENERATED_USERNAME_BYTES)
+
+
+def is_generated_username(value: str) -> bool:
+    """Whether ``value`` has the form of the names given to accounts opened for an
+    identity (compared as usernames are: NFKC, case-folded), when the user model has a
+    username apart from its address."""
+    model = get_user_model()
+    if model.USERNAME_FIELD == model.get_email_field_name():
+        return False
+    return identity_key(value).startswith(GENERATED_USERNAME_PREFIX)

@@ -39,7 +39,7 @@ from ...models import (
 from .. import audit
 from ..external_identities import linked_user, new_user, user_with_verified_email, verified_email
 from ..verification import address_in_use
-from .providers import Identity, Provider
+from .providers import Identity, Provider, configured_providers
 
 
 def user_for(request, provider: Provider, identity: Identity):
@@ -92,7 +92,7 @@ def _open_account(provider: Provider, identity: Identity, email: str | None):
         raise SocialSignupClosed()
     if email is not None and address_in_use(email):
         email = None
-    user = new_user(identity.issuer, identity.subject, email)
+    user = new_user(email)
     if user is None:
         # The user model is named by its address and there is none to use: the same
         # answer as a closed sign-up, whether or not the address has an account.
@@ -138,7 +138,9 @@ def linked_identities(user):
 def unlink(request, user, identity_id: str) -> None:
     """Unlink one of the user's identities, unless it is their last way to log in.
 
-    The user's row is locked first, so two unlinks at once cannot each see the other's
+    Only identities of providers still configured count as another way: a resource
+    server's link (no provider) or one of a provider since removed signs in nowhere. The
+    user's row is locked first, so two unlinks at once cannot each see the other's
     identity and together remove both. An id that is not a number names nothing (404).
     """
     if not (identity_id.isascii() and identity_id.isdigit() and len(identity_id) < 19):
@@ -149,7 +151,11 @@ def unlink(request, user, identity_id: str) -> None:
         identity = linked_identities(locked).filter(pk=identity_id).first()
         if identity is None:
             raise NotFound()
-        others = ExternalIdentity.objects.filter(user=locked).exclude(pk=identity.pk).exists()
+        others = (
+            ExternalIdentity.objects.filter(user=locked, provider__in=configured_providers())
+            .exclude(pk=identity.pk)
+            .exists()
+        )
         passkey = Authenticator.objects.filter(
             user=locked, type=AuthenticatorType.WEBAUTHN, passwordless=True
         ).exists()

@@ -163,6 +163,15 @@ def get(name: str) -> Provider:
     )
 
 
+def configured_providers() -> list[str]:
+    """The names of the SOCIAL_PROVIDERS entries a user can sign in with."""
+    return [
+        name
+        for name, entry in tessera_settings.SOCIAL_PROVIDERS.items()
+        if isinstance(entry, dict) and entry.get("type") in TYPES
+    ]
+
+
 def _app_credentials(name: str) -> tuple[str, str]:
     try:
         app = SocialApp.objects.filter(provider=name).first()
