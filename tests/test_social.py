@@ -497,13 +497,6 @@ def test_native_nonce_must_match(api, issuer, social, claims, sent):
     assert ExternalIdentity.objects.count() == 0
 
 
-def test_native_token_for_the_server_client_id_from_a_mobile_app_signs_in(api, issuer, social):
-    # What Google's Android and iOS SDKs given the server's client id issue.
-    social(issuer)
-    response = native(api, id_token=issuer.token(aud=CLIENT_ID, azp="android-app-client-id"))
-    assert response.status_code == 200, response.content
-
-
 def test_native_token_for_another_app_is_refused(api, issuer, social):
     social(issuer)
     response = native(api, id_token=issuer.token(aud="someone-elses-app"))
