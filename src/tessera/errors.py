@@ -204,6 +204,7 @@ class SocialCodeInvalid(exceptions.APIException):
     default_code = "social_code_invalid"
 
 
+
 # 401
 
 
@@ -352,6 +353,16 @@ class SocialSignupClosed(exceptions.PermissionDenied):
 
     default_detail = _("No account is linked to this identity, and none can be opened for it.")
     default_code = "social_signup_closed"
+
+
+class SocialBrowserMismatch(exceptions.PermissionDenied):
+    """A live one-time code presented by a browser other than the one that started the
+    sign-in (no binding cookie, or another one's)."""
+
+    default_detail = _(
+        "This sign-in was started in another browser. Finish it there, or sign in again here."
+    )
+    default_code = "social_browser_mismatch"
 
 
 # The permission classes' refusals (tessera.permissions). DRF raises them as
