@@ -7,13 +7,11 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from rest_framework import status
 from rest_framework.parsers import FormParser
-from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
 from ..conf import tessera_settings
 from ..csrf import enforce_csrf
-from ..errors import ReauthenticationRequired
 from ..permissions import IsNotPersonalAccessToken, RequiresRecentAuth
 from ..schema import document, one_of
 from ..serializers.fields import ErrorSerializer
@@ -101,6 +99,11 @@ class SocialAuthorizeView(TesseraAPIView):
     # page is where the browser goes next).
     parser_classes = [*TesseraAPIView.parser_classes, FormParser]
 
+    def get_permissions(self):
+        if self.request is not None and self.request.method == "POST":
+            return [IsAuthenticated(), IsNotPersonalAccessToken(), RequiresRecentAuth()]
+        return super().get_permissions()
+
     @document(
         parameters=[SocialAuthorizeSerializer],
         request=None,
@@ -117,14 +120,9 @@ class SocialAuthorizeView(TesseraAPIView):
         responses={302: None, **error_responses(400, 401, 403, 404, 429, 503)},
     )
     def post(self, request, provider: str):
-        if not (
-            IsAuthenticated().has_permission(request, self)
-            and IsNotPersonalAccessToken().has_permission(request, self)
-        ):
-            raise NotAuthenticated()
+        # A session's CSRF token is checked as it authenticates; any other credential
+        # must bring one too, this being a form's request.
         enforce_csrf(request)
-        if not RequiresRecentAuth().has_permission(request, self):
-            raise ReauthenticationRequired()
         SocialLinkStartSerializer(data=request.data).is_valid(raise_exception=True)
         return _redirect_to_provider(request, provider, flow.LINK, "", link_user=request.user)
 
