@@ -448,9 +448,7 @@ def test_provider_down_at_authorize_is_503(api, issuer, social, login, user):
     assert api.get(SESSIONS_URL, **auth_header(token)).status_code == 200
 
 
-def test_provider_down_at_callback_leads_to_the_error_page_and_can_be_retried(
-    api, issuer, social
-):
+def test_provider_down_at_callback_leads_to_the_error_page_and_can_be_retried(api, issuer, social):
     social(issuer)
     params = start(api)
     code = issuer.approve(params)

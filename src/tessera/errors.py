@@ -204,7 +204,6 @@ class SocialCodeInvalid(exceptions.APIException):
     default_code = "social_code_invalid"
 
 
-
 # 401
 
 

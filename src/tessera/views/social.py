@@ -17,9 +17,9 @@ from ..schema import document, one_of
 from ..serializers.fields import ErrorSerializer
 from ..serializers.social import (
     SocialAuthorizeSerializer,
-    SocialLinkStartSerializer,
     SocialExchangeSerializer,
     SocialIdentitySerializer,
+    SocialLinkStartSerializer,
     SocialTokenLoginSerializer,
     SocialTokenSerializer,
 )

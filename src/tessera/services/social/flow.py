@@ -206,9 +206,7 @@ def _live_state(name: str, state, browser_binding: str | None) -> SocialLogin:
     return row
 
 
-def _finish(
-    request, name: str, params, browser_binding: str | None, redirect_uri: str
-) -> Finished:
+def _finish(request, name: str, params, browser_binding: str | None, redirect_uri: str) -> Finished:
     state = params.get("state")
     row = _live_state(name, state, browser_binding)
     provider = providers.get(name)
