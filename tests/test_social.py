@@ -595,6 +595,18 @@ def test_link_through_the_redirect_flow(browser, issuer, social, user):
     assert response.cookies[binding_cookie(params)]["max-age"] == 0
 
 
+def test_link_starts_from_a_form_with_the_csrf_field(browser, issuer, social, user):
+    social(issuer)
+    token = _browser_signed_in(browser)["HTTP_X_CSRFTOKEN"]
+    response = browser.post(
+        "/api/auth/social/acme/authorize/",
+        f"mode=link&csrfmiddlewaretoken={token}",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 302, response.content
+    assert SocialLogin.objects.get().link_user == user
+
+
 def test_link_cannot_start_with_a_get(browser, issuer, social, user):
     """A GET can come from any site's link, with the Lax session cookie."""
     social(issuer)
