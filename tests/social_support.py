@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from rest_framework.test import APIClient
 
+from tessera.services.social import flow
+
 from .fake_issuer import CLIENT_ID, CLIENT_SECRET, FakeIssuer, query_of
 
 SOCIAL = "/api/auth/social/"
@@ -24,6 +26,11 @@ def provider_entry(fake: FakeIssuer, kind: str = "oidc", **entry) -> dict:
     return {**base, **entry}
 
 
+def binding_cookie(params: dict[str, str]) -> str:
+    """The name of the cookie binding the sign-in of these parameters to its browser."""
+    return "tessera_social_" + flow.binding_key_of_state(params["state"])
+
+
 def authorize(client: APIClient, name: str = "acme", **query):
     return client.get(f"{SOCIAL}{name}/authorize/", query)
 
@@ -33,6 +40,16 @@ def start(client: APIClient, name: str = "acme", **query) -> dict[str, str]:
     response = authorize(client, name, **query)
     assert response.status_code == 302, response.content
     return query_of(response["Location"])
+
+
+def start_link(client: APIClient, name: str = "acme", **headers):
+    """Begin the linking of an identity: POST, as the signed-in page's form does."""
+    return client.post(
+        f"{SOCIAL}{name}/authorize/",
+        "mode=link",
+        content_type="application/x-www-form-urlencoded",
+        **headers,
+    )
 
 
 def callback(client: APIClient, name: str = "acme", **params):

@@ -203,6 +203,10 @@ MATRIX: dict[tuple[str, str], Case] = {
     ("api/auth/social/<str:provider>/authorize/", "GET"): Case(
         expect(404), kwargs=lambda ctx: {"provider": "acme"}
     ),
+    # Linking to the signed-in account: its own sessions only, and no provider here.
+    ("api/auth/social/<str:provider>/authorize/", "POST"): Case(
+        login_only(404), body={"mode": "link"}, kwargs=lambda ctx: {"provider": "acme"}
+    ),
     # The callback always redirects the browser, here to the error page (no sign-in).
     ("api/auth/social/<str:provider>/callback/", "GET"): Case(
         expect(302), kwargs=lambda ctx: {"provider": "acme"}

@@ -459,6 +459,16 @@ def social_redirect_sign_ins(client):
             assert response.status_code == 200
 
 
+def social_link_through_the_redirect_flow(client):
+    """POST authorize/ from a browser just signed in."""
+    with social_provider():
+        body = {"username": "alice", "password": PASSWORD}
+        assert client.post(reverse("tessera:session-login"), body, format="json").status_code == 200
+        url = reverse("tessera:social-authorize", args=["acme"])
+        response = client.post(url, {"mode": "link"}, format="json")
+        assert response.status_code == 302, response.content
+
+
 def social_native_sign_in(client):
     with social_provider() as fake:
         body = {"id_token": fake.token(aud=CLIENT_ID), "mode": "jwt"}
@@ -533,6 +543,7 @@ SCENARIOS: dict[tuple[str, str], Callable[[SchemaCheckedClient], None]] = {
     ("tessera:passkey-login-complete", "post"): passwordless_logins,
     ("tessera:reauthenticate-webauthn-begin", "post"): reauthentication_options,
     ("tessera:social-authorize", "get"): social_redirect_sign_ins,
+    ("tessera:social-authorize", "post"): social_link_through_the_redirect_flow,
     ("tessera:social-callback", "get"): social_redirect_sign_ins,
     ("tessera:social-exchange", "post"): social_redirect_sign_ins,
     ("tessera:social-token", "post"): social_native_sign_in,

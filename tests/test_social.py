@@ -12,6 +12,7 @@ from unittest import mock
 
 import pytest
 from django.core.management import call_command
+from rest_framework.test import APIClient
 
 from tessera.conf import tessera_settings
 from tessera.models import (
@@ -26,12 +27,13 @@ from tessera.services.mfa import encryption
 from tessera.services.social import flow, providers
 
 from .conftest import auth_header, create_user, with_csrf
-from .fake_issuer import CLIENT_ID, CLIENT_SECRET
+from .fake_issuer import CLIENT_ID, CLIENT_SECRET, query_of
 from .mfa_support import enable_totp
 from .social_support import (
     LINKED_PAGE,
     authorize,
     back_from_provider,
+    binding_cookie,
     callback,
     exchange,
     native,
@@ -40,6 +42,7 @@ from .social_support import (
     sign_in,
     sign_in_code,
     start,
+    start_link,
 )
 
 pytestmark = pytest.mark.django_db
@@ -65,8 +68,10 @@ def test_authorize_redirects_to_the_provider_with_state_nonce_and_pkce(api, issu
     # Only digests: neither the state nor what derives from it is stored.
     assert params["state"] not in row.state_digest
     assert row.state_digest != params["state"] and len(row.state_digest) == 64
-    assert api.cookies["tessera_social"]["httponly"]
-    assert api.cookies["tessera_social"]["path"] == "/api/auth/social/acme/callback/"
+    cookie = api.cookies[binding_cookie(params)]
+    assert cookie["httponly"] and cookie["samesite"] == "Lax"
+    # The callback and exchange/ both receive it.
+    assert cookie["path"] == "/api/auth/social/"
 
 
 def test_token_mode_signs_in_a_new_user_through_the_login_pipeline(api, issuer, social):
@@ -164,9 +169,9 @@ def test_state_from_another_browser_is_refused(api, client, issuer, social):
 def test_state_serves_one_callback(api, issuer, social):
     social(issuer)
     params = start(api)
-    binding = api.cookies["tessera_social"].value
+    binding = api.cookies[binding_cookie(params)].value
     one_time_code(callback(api, code=issuer.approve(params), state=params["state"]))
-    api.cookies["tessera_social"] = binding
+    api.cookies[binding_cookie(params)] = binding
     again = callback(api, code=issuer.approve(params), state=params["state"])
     assert refusal(again) == "social_state_invalid"
 
@@ -252,6 +257,57 @@ def test_one_time_code_serves_one_exchange(api, issuer, social):
     again = exchange(api, code)
     assert again.status_code == 400 and again.json()["code"] == "social_code_invalid"
     assert Session.objects.count() == 1
+
+
+@pytest.mark.parametrize("mode", ["token", "jwt", "session"])
+def test_code_exchanged_from_another_browser_is_refused(api, issuer, social, mode):
+    """Login CSRF: the attacker's one-time code, sent to the victim's front end."""
+    social(issuer)
+    code = sign_in_code(api, issuer, mode=mode)
+    victim = APIClient()
+    refused = exchange(victim, code, **with_csrf(victim))
+    assert refused.status_code == 403 and refused.json()["code"] == "social_browser_mismatch"
+    assert Session.objects.count() == 0
+    assert SocialLogin.objects.get().code_used_at is None
+    # Nor does the binding of another sign-in of the victim's own make it pass.
+    own = sign_in_code(victim, issuer)
+    assert exchange(victim, code, **with_csrf(victim)).json()["code"] == "social_browser_mismatch"
+    assert exchange(victim, own).status_code == 200
+    # The browser that started it still can.
+    response = exchange(api, code, **with_csrf(api))
+    assert response.status_code == 200, response.content
+    assert Session.objects.count() == 2
+
+
+def test_exchange_drops_the_binding_cookie(api, issuer, social):
+    social(issuer)
+    params = start(api)
+    code = one_time_code(callback(api, code=issuer.approve(params), state=params["state"]))
+    response = exchange(api, code)
+    assert response.status_code == 200
+    assert response.cookies[binding_cookie(params)]["max-age"] == 0
+
+
+def test_two_sign_ins_at_once_each_keep_their_binding(api, issuer, social):
+    """Two tabs of one browser signing in with the same provider."""
+    social(issuer)
+    first, second = start(api), start(api)
+    assert binding_cookie(first) != binding_cookie(second)
+    for params in (first, second):
+        code = one_time_code(callback(api, code=issuer.approve(params), state=params["state"]))
+        assert exchange(api, code).status_code == 200
+
+
+def test_pending_sign_ins_keep_a_bounded_number_of_cookies(api, issuer, social):
+    social(issuer)
+    started = [start(api) for _ in range(8)]
+    kept = [name for name in api.cookies if name.startswith("tessera_social_")]
+    live = [name for name in kept if api.cookies[name].value]
+    assert len(live) == 4
+    assert binding_cookie(started[-1]) in live
+    latest = started[-1]
+    code = one_time_code(callback(api, code=issuer.approve(latest), state=latest["state"]))
+    assert exchange(api, code).status_code == 200
 
 
 def test_expired_code_is_refused(api, issuer, social, clock):
@@ -441,16 +497,18 @@ def test_provider_down_at_authorize_is_503(api, issuer, social, login, user):
     assert api.get(SESSIONS_URL, **auth_header(token)).status_code == 200
 
 
-def test_provider_down_at_callback_is_503_and_can_be_retried(api, issuer, social):
+def test_provider_down_at_callback_leads_to_the_error_page_and_can_be_retried(api, issuer, social):
     social(issuer)
     params = start(api)
     code = issuer.approve(params)
     issuer.down = True
     response = callback(api, code=code, state=params["state"])
-    assert response.status_code == 503 and response["Retry-After"]
-    assert response.json()["code"] == "social_provider_unavailable"
+    assert refusal(response) == "social_provider_unavailable"
+    assert SocialLogin.objects.get().state_used_at is None
+    assert binding_cookie(params) not in response.cookies
     issuer.down = False
-    one_time_code(callback(api, code=code, state=params["state"]))
+    retried = callback(api, code=code, state=params["state"])
+    assert exchange(api, one_time_code(retried)).status_code == 200
 
 
 def test_provider_down_at_native_sign_in_is_503(api, issuer, social):
@@ -622,8 +680,7 @@ def test_link_of_an_identity_linked_elsewhere_is_409(api, issuer, social, login,
     assert ExternalIdentity.objects.get().user.username == "bob"
 
 
-def test_link_through_the_redirect_flow(browser, issuer, social, user):
-    social(issuer)
+def _browser_signed_in(browser) -> dict:
     headers = with_csrf(browser)
     response = browser.post(
         "/api/auth/session/login/",
@@ -632,16 +689,69 @@ def test_link_through_the_redirect_flow(browser, issuer, social, user):
         **headers,
     )
     assert response.status_code == 200, response.content
+    # The login rotated the CSRF token.
+    return {"HTTP_X_CSRFTOKEN": browser.cookies["csrftoken"].value}
+
+
+def test_link_through_the_redirect_flow(browser, issuer, social, user):
+    social(issuer)
+    headers = _browser_signed_in(browser)
     issuer.user = {"sub": "alice-acme", "email": "other@example.com", "email_verified": True}
-    response = back_from_provider(browser, issuer, mode="link")
+    started = start_link(browser, **headers)
+    assert started.status_code == 302, started.content
+    params = query_of(started["Location"])
+    response = callback(browser, code=issuer.approve(params), state=params["state"])
     assert response["Location"] == LINKED_PAGE + "acme"
     assert ExternalIdentity.objects.get().user == user
+    # Nothing follows a link: the binding is dropped at the callback.
+    assert response.cookies[binding_cookie(params)]["max-age"] == 0
+
+
+def test_link_starts_from_a_form_with_the_csrf_field(browser, issuer, social, user):
+    social(issuer)
+    token = _browser_signed_in(browser)["HTTP_X_CSRFTOKEN"]
+    response = browser.post(
+        "/api/auth/social/acme/authorize/",
+        f"mode=link&csrfmiddlewaretoken={token}",
+        content_type="application/x-www-form-urlencoded",
+    )
+    assert response.status_code == 302, response.content
+    assert SocialLogin.objects.get().link_user == user
+
+
+def test_link_cannot_start_with_a_get(browser, issuer, social, user):
+    """A GET can come from any site's link, with the Lax session cookie."""
+    social(issuer)
+    _browser_signed_in(browser)
+    response = authorize(browser, mode="link")
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+    assert "mode" in response.json()["fields"]
+    assert SocialLogin.objects.count() == 0
+
+
+def test_link_start_needs_the_csrf_token(browser, issuer, social, user):
+    social(issuer)
+    _browser_signed_in(browser)
+    response = start_link(browser)
+    assert response.status_code == 403 and response.json()["code"] == "csrf_failed"
+    assert SocialLogin.objects.count() == 0
 
 
 def test_link_mode_needs_a_signed_in_user(api, issuer, social):
     social(issuer)
-    response = authorize(api, mode="link")
+    response = start_link(api, **with_csrf(api))
     assert response.status_code == 401
+    assert SocialLogin.objects.count() == 0
+
+
+def test_link_start_needs_a_recent_authentication(browser, issuer, social, user, clock):
+    social(issuer)
+    headers = _browser_signed_in(browser)
+    clock.advance(minutes=20)
+    response = start_link(browser, **headers)
+    assert response.status_code == 403
+    assert response.json()["code"] == "reauthentication_required"
     assert SocialLogin.objects.count() == 0
 
 

@@ -354,6 +354,16 @@ class SocialSignupClosed(exceptions.PermissionDenied):
     default_code = "social_signup_closed"
 
 
+class SocialBrowserMismatch(exceptions.PermissionDenied):
+    """A live one-time code presented by a browser other than the one that started the
+    sign-in (no binding cookie, or another one's)."""
+
+    default_detail = _(
+        "This sign-in was started in another browser. Finish it there, or sign in again here."
+    )
+    default_code = "social_browser_mismatch"
+
+
 # The permission classes' refusals (tessera.permissions). DRF raises them as
 # PermissionDenied from a permission's ``message`` and ``code``, taken from these.
 

@@ -19,11 +19,20 @@ class SocialAuthorizeSerializer(serializers.Serializer):
     """The query of ``social/<provider>/authorize/``."""
 
     mode = serializers.ChoiceField(
-        choices=[*LOGIN_MODES, ("link", "Link the identity to the signed-in account")],
+        choices=LOGIN_MODES,
         default="token",
-        help_text="What social/exchange/ will answer, or 'link' (signed in, recently).",
+        help_text="What social/exchange/ will answer. Linking starts with POST.",
     )
     device_name = device_name_field()
+
+
+class SocialLinkStartSerializer(serializers.Serializer):
+    """The body of POST ``social/<provider>/authorize/``: the start of a link."""
+
+    mode = serializers.ChoiceField(
+        choices=[("link", "Link the identity to the signed-in account")],
+        help_text="'link': the identity is linked to the signed-in account.",
+    )
 
 
 class SocialExchangeSerializer(serializers.Serializer):

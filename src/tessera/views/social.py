@@ -6,13 +6,12 @@ from __future__ import annotations
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from rest_framework import status
-from rest_framework.exceptions import NotAuthenticated
+from rest_framework.parsers import FormParser
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
 
 from ..conf import tessera_settings
 from ..csrf import enforce_csrf
-from ..errors import ReauthenticationRequired
 from ..permissions import IsNotPersonalAccessToken, RequiresRecentAuth
 from ..schema import document, one_of
 from ..serializers.fields import ErrorSerializer
@@ -20,6 +19,7 @@ from ..serializers.social import (
     SocialAuthorizeSerializer,
     SocialExchangeSerializer,
     SocialIdentitySerializer,
+    SocialLinkStartSerializer,
     SocialTokenLoginSerializer,
     SocialTokenSerializer,
 )
@@ -28,8 +28,10 @@ from ..services.social import accounts, flow
 from .base import TesseraAPIView, error_responses
 from .login_responses import LOGIN_RESPONSE_SERIALIZERS, login_response
 
-# The cookie binding a redirect sign-in to the browser that started it.
-BINDING_COOKIE = "tessera_social"
+# The cookies binding a redirect sign-in to the browser that started it, one per sign-in
+# (the prefix, then the sign-in's binding key), at most MAX_PENDING_SIGN_INS at once.
+BINDING_COOKIE_PREFIX = "tessera_social_"
+MAX_PENDING_SIGN_INS = 4
 LOGIN_ANSWER = one_of(
     "SocialLoginResponse",
     [LOGIN_RESPONSE_SERIALIZERS[kind] for kind in flow.CREDENTIAL_OF_MODE.values()],
@@ -42,6 +44,40 @@ def _callback_url(request, provider: str) -> str:
     return request.build_absolute_uri(reverse("tessera:social-callback", args=[provider]))
 
 
+def _binding_path() -> str:
+    # Both the callback and exchange/ must receive it: the routes' common parent.
+    exchange = reverse("tessera:social-exchange")
+    return exchange[: exchange.rstrip("/").rindex("/") + 1]
+
+
+def _redirect_to_provider(request, provider: str, mode: str, device_name: str, link_user=None):
+    started = flow.begin(
+        request,
+        provider,
+        mode,
+        _callback_url(request, provider),
+        device_name=device_name,
+        link_user=link_user,
+    )
+    response = HttpResponseRedirect(started.url)
+    pending = sorted(name for name in request.COOKIES if name.startswith(BINDING_COOKIE_PREFIX))
+    for name in pending[: max(0, len(pending) - MAX_PENDING_SIGN_INS + 1)]:
+        response.delete_cookie(name, path=_binding_path())
+    ttl = tessera_settings.SOCIAL_STATE_TTL + tessera_settings.SOCIAL_CODE_TTL
+    response.set_cookie(
+        BINDING_COOKIE_PREFIX + started.binding_key,
+        started.browser_binding,
+        max_age=int(ttl.total_seconds()),
+        path=_binding_path(),
+        secure=request.is_secure(),
+        httponly=True,
+        # Lax: the provider's redirect back is a top-level navigation, which Lax sends;
+        # exchange/ is a same-site request of the front end.
+        samesite="Lax",
+    )
+    return response
+
+
 def _needs_csrf(credential: str) -> bool:
     return credential == login_service.BROWSER or (
         credential == login_service.JWT and tessera_settings.JWT_COOKIES
@@ -51,59 +87,51 @@ def _needs_csrf(credential: str) -> bool:
 class SocialAuthorizeView(TesseraAPIView):
     """Redirect the browser to the provider's sign-in page (302).
 
-    Open to anyone; with ``mode=link`` the caller must be signed in (a browser session)
-    and have authenticated recently, since a linked identity is a new way into the
-    account.
+    GET starts a sign-in, open to anyone. POST (a form of the signed-in page, with the
+    CSRF token) starts the linking of an identity to the account: the caller must be
+    signed in and have authenticated recently, since a linked identity is a new way
+    into the account. A plain GET cannot start a link: any site can make one.
     """
 
     permission_classes = [AllowAny]
     serializer_class = None
+    # The link is started by a page's form (a top-level POST, so that the provider's
+    # page is where the browser goes next).
+    parser_classes = [*TesseraAPIView.parser_classes, FormParser]
+
+    def get_permissions(self):
+        if self.request is not None and self.request.method == "POST":
+            return [IsAuthenticated(), IsNotPersonalAccessToken(), RequiresRecentAuth()]
+        return super().get_permissions()
 
     @document(
         parameters=[SocialAuthorizeSerializer],
         request=None,
-        responses={302: None, **error_responses(400, 401, 403, 404, 429, 503)},
+        responses={302: None, **error_responses(400, 404, 429, 503)},
     )
     def get(self, request, provider: str):
         query = SocialAuthorizeSerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        mode = query.validated_data["mode"]
-        link_user = None
-        if mode == flow.LINK:
-            if not (
-                IsAuthenticated().has_permission(request, self)
-                and IsNotPersonalAccessToken().has_permission(request, self)
-            ):
-                raise NotAuthenticated()
-            if not RequiresRecentAuth().has_permission(request, self):
-                raise ReauthenticationRequired()
-            link_user = request.user
-        started = flow.begin(
-            request,
-            provider,
-            mode,
-            _callback_url(request, provider),
-            device_name=query.validated_data["device_name"],
-            link_user=link_user,
-        )
-        response = HttpResponseRedirect(started.url)
-        response.set_cookie(
-            BINDING_COOKIE,
-            started.browser_binding,
-            max_age=int(tessera_settings.SOCIAL_STATE_TTL.total_seconds()),
-            path=reverse("tessera:social-callback", args=[provider]),
-            secure=request.is_secure(),
-            httponly=True,
-            # Lax: the provider's redirect back is a top-level navigation, which Lax sends.
-            samesite="Lax",
-        )
-        return response
+        data = query.validated_data
+        return _redirect_to_provider(request, provider, data["mode"], data["device_name"])
+
+    @document(
+        request=SocialLinkStartSerializer,
+        responses={302: None, **error_responses(400, 401, 403, 404, 429, 503)},
+    )
+    def post(self, request, provider: str):
+        # A session's CSRF token is checked as it authenticates; any other credential
+        # must bring one too, this being a form's request.
+        enforce_csrf(request)
+        SocialLinkStartSerializer(data=request.data).is_valid(raise_exception=True)
+        return _redirect_to_provider(request, provider, flow.LINK, "", link_user=request.user)
 
 
 class SocialCallbackView(TesseraAPIView):
     """Where the provider sends the browser back: redirect (302) to the front end's
     ``social_callback`` page with a one-time code, ``social_linked``, or ``social_error``
-    with the refusal's code. 503 when the provider cannot be reached (reload to retry)."""
+    with the refusal's code (``social_provider_unavailable``: the same callback may be
+    retried)."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -111,24 +139,27 @@ class SocialCallbackView(TesseraAPIView):
 
     @document(request=None, responses={302: None, **error_responses(503)})
     def get(self, request, provider: str):
-        target = flow.finish(
+        key = flow.binding_key_of_state(request.query_params.get("state"))
+        cookie = None if key is None else BINDING_COOKIE_PREFIX + key
+        finished = flow.finish(
             request,
             provider,
             request.query_params,
-            request.COOKIES.get(BINDING_COOKIE),
+            request.COOKIES.get(cookie) if cookie else None,
             _callback_url(request, provider),
         )
-        response = HttpResponseRedirect(target)
-        response.delete_cookie(
-            BINDING_COOKIE, path=reverse("tessera:social-callback", args=[provider])
-        )
+        response = HttpResponseRedirect(finished.url)
+        if cookie and not finished.exchange_follows:
+            response.delete_cookie(cookie, path=_binding_path())
         return response
 
 
 class SocialExchangeView(TesseraAPIView):
     """Trade the one-time code for the credential the sign-in asked for; the answer is
-    the password login's for that credential (or 401 ``mfa_required``). A browser session,
-    and JWTs in cookie mode, need the CSRF token, as at the password login."""
+    the password login's for that credential (or 401 ``mfa_required``). Only from the
+    browser that started the sign-in (its binding cookie; 403 ``social_browser_mismatch``).
+    A browser session, and JWTs in cookie mode, need the CSRF token, as at the password
+    login."""
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
@@ -140,11 +171,17 @@ class SocialExchangeView(TesseraAPIView):
     )
     def post(self, request):
         code = self.validated(request)["code"]
-        mode = flow.pending_mode(code)
-        if mode is not None and _needs_csrf(flow.CREDENTIAL_OF_MODE[mode]):
+        pending = flow.pending(code)
+        cookie = None if pending is None else BINDING_COOKIE_PREFIX + pending.binding_key
+        if pending is not None and _needs_csrf(flow.CREDENTIAL_OF_MODE[pending.mode]):
             enforce_csrf(request)
-        credential, result = flow.exchange(request, code)
-        return login_response(self, credential, result)
+        credential, result = flow.exchange(
+            request, code, request.COOKIES.get(cookie) if cookie else None
+        )
+        response = login_response(self, credential, result)
+        if cookie:
+            response.delete_cookie(cookie, path=_binding_path())
+        return response
 
 
 class SocialTokenLoginView(TesseraAPIView):

@@ -6,16 +6,18 @@ Redirect (a web page):
    random ``state`` and answers the provider's URL. The PKCE verifier and the OpenID
    ``nonce`` are HMACs of the state under SIGNING_KEY, so neither is stored anywhere.
    A second random value goes to the browser in a cookie, and only its digest to the
-   row: the callback must come back to the browser that started the sign-in, so
-   another site cannot finish its own sign-in in a victim's browser (login CSRF).
+   row: the callback and the exchange must come from the browser that started the
+   sign-in, so another site cannot finish its own sign-in in a victim's browser (login
+   CSRF), and a code read from a history or a log is of no use elsewhere.
 2. :func:`finish` (the provider's redirect back) finds the live state of this browser,
    trades the code with the verifier, verifies the ID token (or reads GitHub's user
    API), then spends the state (one conditional UPDATE: of two callbacks, one wins) and
    names the account. The front end gets a one-time code, valid SOCIAL_CODE_TTL.
    The state is spent only once the provider answered, so a provider that was down
-   can be tried again by reloading the page.
-3. :func:`exchange` spends that code (one conditional UPDATE) and calls
-   :func:`~tessera.services.login.complete_login` for the credential chosen at step 1.
+   can be tried again.
+3. :func:`exchange` spends that code if the browser's binding matches (one conditional
+   UPDATE) and calls :func:`~tessera.services.login.complete_login` for the credential
+   chosen at step 1.
 
 Native (a mobile SDK): :func:`native_login` verifies the ID token the app got (its
 audience one of the app's client ids, its nonce the one the app sent) or, for GitHub,
@@ -39,10 +41,12 @@ from ...conf import tessera_settings
 from ...errors import (
     MFARequired,
     ServiceUnavailable,
+    SocialBrowserMismatch,
     SocialCodeInvalid,
     SocialIdentityTaken,
     SocialNonceMismatch,
     SocialProviderRefused,
+    SocialProviderUnavailable,
     SocialProviderUnknown,
     SocialSignupClosed,
     SocialStateInvalid,
@@ -89,12 +93,44 @@ def nonce_of(state: str) -> str:
     return _derived("nonce", state)
 
 
+def binding_key(state_digest: str) -> str:
+    """What tells one sign-in's browser binding from another's (two tabs signing in at
+    once each keep theirs): a prefix of the state's digest, which the callback (from the
+    state) and the exchange (from the row) both know."""
+    return state_digest[:16]
+
+
+def binding_key_of_state(state) -> str | None:
+    if not (isinstance(state, str) and 0 < len(state) <= MAX_SECRET_LENGTH):
+        return None
+    return binding_key(_digest(state))
+
+
 @dataclass(frozen=True)
 class Started:
-    """The provider's URL to redirect to, and the value to bind to the browser."""
+    """The provider's URL to redirect to, and the value to bind to the browser under
+    ``binding_key``."""
 
     url: str
     browser_binding: str
+    binding_key: str
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The front-end URL to redirect to; ``exchange_follows`` when the browser binding is
+    still needed (at exchange/, or for a retry of the callback)."""
+
+    url: str
+    exchange_follows: bool
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A live one-time code's sign-in: its mode and its browser binding's key."""
+
+    mode: str
+    binding_key: str
 
 
 def _count_attempt(request) -> None:
@@ -127,17 +163,20 @@ def begin(
         created_at=now,
         expires_at=now + tessera_settings.SOCIAL_STATE_TTL,
     )
-    return Started(url, binding)
+    return Started(url, binding, binding_key(_digest(state)))
 
 
-def finish(request, name: str, params, browser_binding: str | None, redirect_uri: str) -> str:
-    """The front-end URL the provider's redirect back leads to: ``social_callback`` with a
-    one-time code, ``social_linked``, or ``social_error`` with the refusal's code.
+def finish(request, name: str, params, browser_binding: str | None, redirect_uri: str) -> Finished:
+    """Where the provider's redirect back leads: ``social_callback`` with a one-time
+    code, ``social_linked``, or ``social_error`` with the refusal's code.
 
-    A provider that cannot be reached raises (503) instead: the sign-in may be retried.
+    A provider that cannot be reached leaves the state unspent: the same callback may be
+    tried again (``social_error`` with ``social_provider_unavailable``).
     """
     try:
         return _finish(request, name, params, browser_binding, redirect_uri)
+    except SocialProviderUnavailable as exc:
+        return Finished(frontend_url("social_error", error=exc.default_code), True)
     except (
         SocialStateInvalid,
         SocialProviderRefused,
@@ -149,7 +188,7 @@ def finish(request, name: str, params, browser_binding: str | None, redirect_uri
         SocialSignupClosed,
         UserInactive,
     ) as exc:
-        return frontend_url("social_error", error=exc.default_code)
+        return Finished(frontend_url("social_error", error=exc.default_code), False)
 
 
 def _live_state(name: str, state, browser_binding: str | None) -> SocialLogin:
@@ -171,7 +210,7 @@ def _live_state(name: str, state, browser_binding: str | None) -> SocialLogin:
     return row
 
 
-def _finish(request, name: str, params, browser_binding: str | None, redirect_uri: str) -> str:
+def _finish(request, name: str, params, browser_binding: str | None, redirect_uri: str) -> Finished:
     state = params.get("state")
     row = _live_state(name, state, browser_binding)
     provider = providers.get(name)
@@ -189,7 +228,7 @@ def _finish(request, name: str, params, browser_binding: str | None, redirect_ur
     _spend(row)
     if row.mode == LINK:
         accounts.link(request, row.link_user, provider, identity)
-        return frontend_url("social_linked", provider=name)
+        return Finished(frontend_url("social_linked", provider=name), False)
     user = accounts.user_for(request, provider, identity)
     one_time_code = secrets.token_urlsafe(32)
     SocialLogin.objects.filter(pk=row.pk).update(
@@ -198,7 +237,7 @@ def _finish(request, name: str, params, browser_binding: str | None, redirect_ur
         code_digest=_digest(one_time_code),
         code_expires_at=timezone.now() + tessera_settings.SOCIAL_CODE_TTL,
     )
-    return frontend_url("social_callback", code=one_time_code)
+    return Finished(frontend_url("social_callback", code=one_time_code), True)
 
 
 def _spend(row: SocialLogin) -> None:
@@ -209,22 +248,27 @@ def _spend(row: SocialLogin) -> None:
         raise SocialStateInvalid()
 
 
-def pending_mode(code) -> str | None:
-    """The mode of the sign-in ``code`` finishes, if it names a live one (to know before
-    spending it whether the request must carry a CSRF token)."""
-    if not (isinstance(code, str) and 0 < len(code) <= MAX_SECRET_LENGTH):
-        return None
-    return (
-        SocialLogin.objects.filter(
-            code_digest=_digest(code), code_used_at__isnull=True, code_expires_at__gt=timezone.now()
-        )
-        .values_list("mode", flat=True)
-        .first()
+def _live_codes(code: str):
+    return SocialLogin.objects.filter(
+        code_digest=_digest(code), code_used_at__isnull=True, code_expires_at__gt=timezone.now()
     )
 
 
-def exchange(request, code: str):
+def pending(code) -> Pending | None:
+    """The sign-in ``code`` finishes, if it names a live one (to know before spending it
+    whether the request must carry a CSRF token, and which binding to read)."""
+    if not (isinstance(code, str) and 0 < len(code) <= MAX_SECRET_LENGTH):
+        return None
+    row = _live_codes(code).values_list("mode", "state_digest").first()
+    return None if row is None else Pending(row[0], binding_key(row[1]))
+
+
+def exchange(request, code: str, browser_binding: str | None):
     """Spend the callback's one-time code and log in as the sign-in chose.
+
+    Only the browser that started the sign-in may: ``browser_binding`` is the value of
+    its cookie, compared in the same conditional UPDATE that spends the code. Another
+    browser is refused (``social_browser_mismatch``) and leaves the code as it was.
 
     The code's use and the new session commit together: a login refused at its last
     step (a session limit) leaves the code usable. A login that must show a second
@@ -235,11 +279,16 @@ def exchange(request, code: str):
     if not (isinstance(code, str) and 0 < len(code) <= MAX_SECRET_LENGTH):
         raise SocialCodeInvalid()
     second_factor: MFARequired | None = None
+    binding = browser_binding if isinstance(browser_binding, str) else ""
     with transaction.atomic():
-        spent = SocialLogin.objects.filter(
-            code_digest=_digest(code), code_used_at__isnull=True, code_expires_at__gt=timezone.now()
-        ).update(code_used_at=timezone.now())
+        spent = (
+            _live_codes(code)
+            .filter(browser_digest=_digest(binding))
+            .update(code_used_at=timezone.now())
+        )
         if not spent:
+            if _live_codes(code).exists():
+                raise SocialBrowserMismatch()
             raise SocialCodeInvalid()
         row = SocialLogin.objects.select_related("user").get(code_digest=_digest(code))
         if not row.user.is_active:
