@@ -108,10 +108,15 @@ def unreachable_services(tmp_path) -> dict:
         stand_in(bin_dir / name, body)
     chromium = tmp_path / "chromium"
     stand_in(chromium, "exit 0")
+    node, npm = tmp_path / "node", tmp_path / "npm"
+    stand_in(node, "exit 0")
+    stand_in(npm, "exit 0")
     return {
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         "log": log,
         "chromium": chromium,
+        "node": node,
+        "npm": npm,
         "apt-get log": tmp_path / "apt-get.log",
     }
 
@@ -126,6 +131,8 @@ def run_ci(unreachable_services: dict, **env: str) -> subprocess.CompletedProces
             **os.environ,
             "PATH": unreachable_services["PATH"],
             "TESSERA_CHROMIUM": str(unreachable_services["chromium"]),
+            "TESSERA_NODE": str(unreachable_services["node"]),
+            "TESSERA_NPM": str(unreachable_services["npm"]),
             **env,
         },
     )
@@ -189,4 +196,37 @@ def test_ci_installs_a_missing_chromium_with_apt_get(unreachable_services, tmp_p
     assert "apt-get install chromium" in result.stdout
     assert chromium.exists()
     # Past the Chromium step: the run fails later, on the unreachable services.
+    assert "FAIL (CI=true): PostgreSQL does not answer" in result.stdout
+
+
+@pytest.mark.parametrize("missing", ["node", "npm"])
+def test_ci_fails_when_node_or_npm_is_missing_and_cannot_be_installed(
+    unreachable_services, missing
+):
+    unreachable_services[missing].unlink()
+    result = run_ci(unreachable_services, CI="true")
+    assert result.returncode == 1, result.stdout
+    assert "FAIL (CI=true): Node.js or npm is missing" in result.stdout
+    assert not unreachable_services["log"].exists()
+    if os.geteuid() == 0:
+        assert unreachable_services["apt-get log"].read_text().startswith("update")
+
+
+def test_a_developer_run_without_node_goes_on_without_the_newman_tests(unreachable_services):
+    unreachable_services["node"].unlink()
+    result = run_ci(unreachable_services, CI="")
+    assert result.returncode == 0, result.stdout
+    assert "the Postman collection's newman and schema tests will skip" in result.stdout
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason=".ci/run installs Node.js only as root")
+def test_ci_installs_missing_node_and_npm_with_apt_get(unreachable_services, tmp_path):
+    node, npm = unreachable_services["node"], unreachable_services["npm"]
+    node.unlink()
+    npm.unlink()
+    installs = f'printf "#!/bin/sh\\n" | tee "{node}" > "{npm}"; chmod +x "{node}" "{npm}"'
+    stand_in(tmp_path / "bin" / "apt-get", f'[ "$1" = update ] || {{ {installs}; }}')
+    result = run_ci(unreachable_services, CI="true")
+    assert "apt-get install nodejs npm" in result.stdout
+    assert node.exists() and npm.exists()
     assert "FAIL (CI=true): PostgreSQL does not answer" in result.stdout

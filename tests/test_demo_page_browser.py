@@ -326,7 +326,8 @@ def test_totp_enrolment_then_the_login_stops_for_a_code(context, demo_server, sc
         page.locator("#second-factor"),
         screenshots,
         "demo-totp",
-        mask=[page.locator("#totp-secret")],
+        # The secret and its QR code are new each run: masked, the picture is stable.
+        mask=[page.locator("#totp-secret"), page.locator("#totp-qr")],
     )
     # The code of the step before now (one step of drift is allowed), so the login below can
     # use the current step: each step's code works once.
@@ -408,6 +409,18 @@ def test_register_a_passkey_and_log_in_with_it_alone(context, demo_server):
         "WHERE u.username = 'root' AND s.revoked_at IS NULL"
     )
     assert "hwk" in amr
+
+    # The password then stops for a second factor, which the passkey gives.
+    log_in(page, "root", "token")
+    expect(page.locator("#log-in-result")).to_have_text(
+        "Second factor needed (webauthn, recovery_codes)."
+    )
+    # The JWT login was ended first: the page says so.
+    expect(page.locator("#status")).to_have_text("Not logged in.")
+    page.click("#mfa-passkey")
+    expect_logged_in(page, "root", "token")
+    expect(page.locator("#mfa-form")).to_be_hidden()
+    expect(call_api(page, "/api/protected/")).to_have_text("200 Hello, root.")
 
 
 def test_list_sessions_create_a_personal_token_and_revoke_it(context, demo_server, screenshots):

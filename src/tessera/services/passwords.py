@@ -2,7 +2,9 @@
 
 Changing or resetting a password revokes sessions (all of them on reset, all but the
 current one on change) and cancels pending e-mail keys, in the same transaction as the
-new hash.
+new hash. :func:`end_sessions_for_new_password` is that rule, for Tessera's endpoints
+here and for every other way a password is set (the admin, ``changepassword``,
+``set_password()`` and ``save()`` in code: see :mod:`tessera.receivers`).
 """
 
 from __future__ import annotations
@@ -61,6 +63,28 @@ class ResetTokenGenerator(PasswordResetTokenGenerator):
 
 
 reset_tokens = ResetTokenGenerator()
+
+
+# Set on a user whose new password Tessera's own endpoints save: they end the sessions
+# themselves (keeping the caller's on a change), so the save receiver must not.
+SESSIONS_HANDLED = "_tessera_password_sessions_handled"
+
+
+def end_sessions_for_new_password(user, reason: str, *, keep: Session | None = None) -> None:
+    """What a new password ends: every session of ``user`` but ``keep``, logins waiting
+    for a second factor, and pending e-mail keys."""
+    revoke_user_sessions(user, reason, keep=keep)
+    cancel_pending_keys(user)
+
+
+def _save_new_password(user, new_password: str, reason: str, *, keep: Session | None) -> None:
+    user.set_password(new_password)
+    setattr(user, SESSIONS_HANDLED, True)
+    try:
+        user.save(update_fields=["password"])
+    finally:
+        user.__dict__.pop(SESSIONS_HANDLED, None)
+    end_sessions_for_new_password(user, reason, keep=keep)
 
 
 def validate_new_password(password: str, user, field: str) -> None:
@@ -132,10 +156,7 @@ def confirm_password_reset(request, uid: str, token: str, new_password: str):
         if user is None or not user.is_active or not reset_tokens.check_token(user, token):
             raise InvalidResetToken()
         validate_new_password(new_password, user, "new_password")
-        user.set_password(new_password)
-        user.save(update_fields=["password"])
-        revoke_user_sessions(user, RevokeReason.PASSWORD_RESET)
-        cancel_pending_keys(user)
+        _save_new_password(user, new_password, RevokeReason.PASSWORD_RESET, keep=None)
     signals.password_reset.send(sender=user.__class__, user=user, request=request)
     emails.notify_message("password_changed", email_of(user), user, reset=True)
     return user
@@ -159,9 +180,6 @@ def change_password(request, current_password: str, new_password: str) -> None:
     validate_new_password(new_password, user, "new_password")
     current = _current_session(request)
     with transaction.atomic():
-        user.set_password(new_password)
-        user.save(update_fields=["password"])
-        revoke_user_sessions(user, RevokeReason.PASSWORD_CHANGED, keep=current)
-        cancel_pending_keys(user)
+        _save_new_password(user, new_password, RevokeReason.PASSWORD_CHANGED, keep=current)
     signals.password_changed.send(sender=user.__class__, user=user, request=request)
     emails.notify_message("password_changed", email_of(user), user, reset=False)

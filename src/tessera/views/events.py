@@ -41,9 +41,12 @@ class EventListView(TesseraAPIView):
     serializer_class = SecurityEventSerializer
     pagination_class = EventPagination
 
+    def get_queryset(self):
+        return audit.events_of(self.request.user)
+
     @document(
         responses={200: SecurityEventSerializer(many=True), **error_responses(401, 403, 404, 503)}
     )
     def get(self, request):
-        page = self.paginate_queryset(audit.events_of(request.user))
+        page = self.paginate_queryset(self.get_queryset())
         return self.get_paginated_response(self.get_serializer(page, many=True).data)

@@ -248,10 +248,12 @@ class SocialLinkView(SocialAccountView):
 class SocialAccountListView(SocialAccountView):
     """The identities at sign-in providers linked to the account, oldest first."""
 
+    def get_queryset(self):
+        return accounts.linked_identities(self.request.user)
+
     @document(responses={200: SocialIdentitySerializer(many=True), **error_responses(401, 403)})
     def get(self, request):
-        identities = accounts.linked_identities(request.user)
-        return Response(SocialIdentitySerializer(identities, many=True).data)
+        return Response(SocialIdentitySerializer(self.get_queryset(), many=True).data)
 
 
 class SocialAccountDetailView(SocialAccountView):

@@ -31,10 +31,12 @@ class PersonalTokenListView(TesseraAPIView):
     permission_classes = [IsAuthenticated, IsNotPersonalAccessToken]
     serializer_class = PersonalTokenCreateSerializer
 
+    def get_queryset(self):
+        return personal_tokens.list_personal_tokens(self.request.user)
+
     @document(responses={200: PersonalTokenSerializer(many=True), **ERRORS})
     def get(self, request):
-        tokens = personal_tokens.list_personal_tokens(request.user)
-        return Response(PersonalTokenSerializer(tokens, many=True).data)
+        return Response(PersonalTokenSerializer(self.get_queryset(), many=True).data)
 
     @document(
         request=PersonalTokenCreateSerializer,

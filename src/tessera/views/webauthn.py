@@ -86,9 +86,12 @@ class PasskeyListView(FactorView):
 
     serializer_class = PasskeySerializer
 
+    def get_queryset(self):
+        return webauthn.user_passkeys(self.request.user)
+
     @document(responses={200: PasskeySerializer(many=True), **ERRORS})
     def get(self, request):
-        return Response(PasskeySerializer(webauthn.user_passkeys(request.user), many=True).data)
+        return Response(PasskeySerializer(self.get_queryset(), many=True).data)
 
 
 class PasskeyDetailView(FactorView):

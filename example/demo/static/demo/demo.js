@@ -143,6 +143,7 @@ async function logOutQuietly() {
   await request("POST", state.mode === "browser" ? "session/logout/" : "logout/");
   state.mode = null;
   state.token = null;
+  setStatus("Not logged in.");
 }
 
 function loggedIn(mode, data) {
@@ -167,6 +168,9 @@ on("login-form", "submit", async () => {
   if (answer.data && answer.data.code === "mfa_required") {
     state.ticket = answer.data.ticket;
     state.ticketMode = mode;
+    // With a passkey as second factor the answer carries the request options for its keys.
+    state.ticketWebauthn = (answer.data.options || {}).webauthn || null;
+    $("mfa-passkey").hidden = !answer.data.methods.includes("webauthn");
     $("mfa-form").hidden = false;
     $("mfa-code").focus();
     $("log-in-result").textContent = `Second factor needed (${answer.data.methods.join(", ")}).`;
@@ -182,6 +186,18 @@ on("mfa-form", "submit", async () => {
   }, {withCredential: false});
   if (answer.ok) return loggedIn(state.ticketMode, answer.data);
   $("log-in-result").textContent = `Code refused: ${describe(answer)}.`;
+});
+
+on("mfa-passkey", "click", async () => {
+  const credential = await navigator.credentials.get({
+    publicKey: requestOptions(state.ticketWebauthn),
+  });
+  const answer = await request("POST", "mfa/authenticate/", {
+    ticket: state.ticket,
+    webauthn: credentialJSON(credential),
+  }, {withCredential: false});
+  if (answer.ok) return loggedIn(state.ticketMode, answer.data);
+  $("log-in-result").textContent = `Passkey refused: ${describe(answer)}.`;
 });
 
 on("passkey-login", "click", async () => {

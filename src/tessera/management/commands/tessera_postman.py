@@ -25,6 +25,8 @@ SCHEMA_URL = "https://schema.getpostman.com/json/collection/v2.1.0/collection.js
 COLLECTION_FILE = "tessera.postman_collection.json"
 ENVIRONMENT_FILE = "tessera.postman_environment.json"
 ENVIRONMENT_KEYS = ("base_url", "auth_token", "access", "refresh", "username", "email", "password")
+# Postman masks these in its interface and leaves them out of shared workspaces.
+SECRET_KEYS = frozenset({"auth_token", "access", "refresh", "password"})
 # Example values of body fields, by name: the flow's credentials come from the environment.
 PLACEHOLDERS = {
     "username": "{{username}}",
@@ -333,7 +335,12 @@ def build_environment(base_url: str) -> dict:
         "id": str(uuid.uuid4()),
         "name": "Tessera",
         "values": [
-            {"key": key, "value": base_url if key == "base_url" else "", "enabled": True}
+            {
+                "key": key,
+                "value": base_url if key == "base_url" else "",
+                "type": "secret" if key in SECRET_KEYS else "default",
+                "enabled": True,
+            }
             for key in ENVIRONMENT_KEYS
         ],
         "_postman_variable_scope": "environment",
