@@ -4,6 +4,7 @@ entry point shares the buckets; unlock by command and admin action."""
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 
 import pytest
@@ -424,3 +425,18 @@ def test_the_admin_login_says_so_when_the_store_is_down(client, staff, monkeypat
     assert response.status_code == 200
     assert b"Logins are unavailable for a moment" in response.content
     assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.parametrize("backend", ["cache", "database"])
+def test_a_clock_read_before_queueing_does_not_spend_the_burst(settings, backend):
+    """Concurrent takes reach the store out of the order they read the clock in: one that
+    read it before the others were applied still finds its share of the burst."""
+    settings.TESSERA = {**settings.TESSERA, "THROTTLE_BACKEND": backend}
+    bucket = buckets.Bucket("tessera:test:clock-order", buckets.Rate.parse("5/15min"), (), "ip")
+    store = buckets._store()
+    store.clear([bucket.key], [])
+    applied_first = time.time()
+    read_first = applied_first - 1
+    assert [store.take([bucket], applied_first) for _ in range(4)] == [None] * 4
+    assert store.take([bucket], read_first) is None
+    assert store.take([bucket], applied_first) is not None

@@ -198,6 +198,9 @@ class DatabaseStore:
                     .filter(key__in=keys)
                     .order_by("key")
                 }
+                # The clock read before waiting for the locks may be older than the one a
+                # take that held them applied, and an older now would see the burst spent.
+                now = max(now, time.time())
                 decisions = [
                     (bucket, *decide(bucket, _state_of(rows[bucket.key]), now))
                     for bucket in buckets
@@ -266,6 +269,12 @@ DATABASE = DatabaseStore()
 # {index of the refusal with the longest wait, that wait as a string}. Mirrors decide().
 TAKE_SCRIPT = """
 local now = tonumber(ARGV[1])
+-- A clock read before the caller queued here can be older than one already applied, and an
+-- older now would see the burst as spent: time never runs backwards inside a bucket.
+for _, key in ipairs(KEYS) do
+  local seen = tonumber(redis.call('HGET', key, 'n'))
+  if seen and seen > now then now = seen end
+end
 local states, refused, wait = {}, 0, 0
 for i, key in ipairs(KEYS) do
   local interval = tonumber(ARGV[3 * i - 1])
@@ -303,7 +312,7 @@ for i, key in ipairs(KEYS) do
   -- Refused: only the refusing buckets record their back-off. Taken: every bucket.
   if refused == 0 or s[5] then
     redis.call('HSET', key, 't', string.format('%.6f', s[1]), 'l', string.format('%.6f', s[2]),
-      's', s[3])
+      's', s[3], 'n', string.format('%.6f', now))
     redis.call('EXPIRE', key, math.ceil(math.max(s[1], s[2]) + s[4] - now) + 1)
   end
 end
@@ -386,6 +395,7 @@ class LocalStore:
     def take(self, buckets: list[Bucket], now: float) -> Refusal | None:
         try:
             with _local_lock:
+                now = max(now, time.time())  # as in DatabaseStore.take
                 decisions = [
                     (bucket, *decide(bucket, self.cache.get(bucket.key), now)) for bucket in buckets
                 ]
