@@ -8,7 +8,7 @@ from ..models import RevokeReason, Session
 from ..services.devices import MAX_LENGTH as DEVICE_MAX_LENGTH
 from ..tokens import jwt as codec
 from ..tokens.external import ExternalToken
-from .fields import ErrorSerializer, PasswordField
+from .fields import ErrorSerializer, PasswordField, device_name_field
 
 DEVICE_HELP = (
     "Known-device identifier of this account, kept by the client after a login; also "
@@ -36,9 +36,7 @@ class LoginSerializer(serializers.Serializer):
     username = serializers.CharField(required=False, max_length=254, trim_whitespace=False)
     email = serializers.CharField(required=False, max_length=254, trim_whitespace=False)
     password = PasswordField()
-    device_name = serializers.CharField(
-        required=False, allow_blank=True, max_length=100, default=""
-    )
+    device_name = device_name_field()
     device = device_field()
 
     def validate(self, attrs):
