@@ -11,8 +11,9 @@ from ..tokens.external import ExternalToken
 from .fields import ErrorSerializer, PasswordField, device_name_field
 
 DEVICE_HELP = (
-    "Known-device identifier of this account, kept by the client after a login; also "
-    "sent as an HttpOnly cookie in cookie and browser modes. Keep it and send it back in "
+    "Known-device identifier of this account, kept by the client after a login (in "
+    "cookie and browser modes an HttpOnly cookie instead, never in the body). Keep it "
+    "and send it back in "
     "the next login's `device` field: a known device is not stopped by its account's "
     "failure lockout."
 )
@@ -28,8 +29,8 @@ def device_field():
     )
 
 
-def device_response_field():
-    return serializers.CharField(help_text=DEVICE_HELP)
+def device_response_field(**options):
+    return serializers.CharField(help_text=DEVICE_HELP, **options)
 
 
 class LoginSerializer(serializers.Serializer):
@@ -127,7 +128,6 @@ class LoginErrorSerializer(ErrorSerializer):
 class BrowserLoginResponseSerializer(serializers.Serializer):
     user = serializers.DictField(help_text="The USER_SERIALIZER representation.")
     session = SessionSerializer(help_text="The browser session, as listed in sessions/.")
-    device = device_response_field()
 
 
 class SlidingLoginResponseSerializer(serializers.Serializer):
