@@ -154,7 +154,7 @@ def test_the_device_name_is_quoted_on_one_line_and_truncated(api, alice):
     # A name stored before logins refused line breaks (or by another path) is made safe too.
     body = log_in(api, device_name="Work laptop")
     Session.objects.filter(pk=body["session"]["id"]).update(
-        device_name="Phone\nIf this was you, confirm at http://evil.example " + "x" * 80
+        device_name="Phone\nIf this was you, confirm at http://evil.example " + "x" * 40
     )
     mail.outbox.clear()
     device_notices.deliver_notice(body["session"]["id"])
