@@ -19,8 +19,10 @@ with what it saw; the exit status is 1 if any failed:
 4. 30 attempts straddling a minute boundary against the 20/min per-IP limit: at most 20
    pass the throttle (a fixed window would have let all 30 through).
 
-The probes lock ``manager`` and ``staff`` for a while; ``manage.py tessera_unlock
-manager`` (and ``staff``) lifts it.
+The probes lock ``manager`` and ``staff`` for a while; with a shared store (Redis, or
+THROTTLE_BACKEND "database") ``manage.py tessera_unlock manager`` (and ``staff``) lifts
+it. With the demo's default LocMemCache the lock lives in the server's process: use the
+admin's unlock action or restart the server.
 """
 
 from __future__ import annotations

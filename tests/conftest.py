@@ -23,6 +23,7 @@ from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from tessera import session_cache
+from tessera.services import emails
 
 from . import social_support
 from .demo_support import DemoServer
@@ -144,6 +145,21 @@ def _clear_cache(monkeypatch):
     yield
     for cache in caches.all():
         cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _mail_in_request_thread(request, monkeypatch):
+    """The default dispatcher delivers in the request's thread, unless a test is marked.
+
+    Most tests read mail.outbox as the request returns, and a test's transaction is not
+    seen from another thread; tests marked ``mail_in_background`` exercise the real one.
+    """
+    if request.node.get_closest_marker("mail_in_background"):
+        yield
+        assert emails.wait_for_pending(10), "e-mail still queued after the test"
+        return
+    monkeypatch.setattr(emails, "deliver_in_background", emails.deliver)
+    yield
 
 
 @pytest.fixture

@@ -12,6 +12,8 @@ import asyncio
 import json
 import logging
 import re
+import threading
+import time
 from unittest import mock
 
 import pytest
@@ -19,6 +21,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core import mail
 from django.core.handlers.asgi import ASGIHandler
+from django.core.mail.backends import locmem
 from django.db import OperationalError, connection, transaction
 from django.test import override_settings
 from django.test.signals import template_rendered
@@ -304,3 +307,66 @@ def test_with_the_database_down_the_request_is_refused_not_accepted(api, user, q
     assert response.json()["code"] == "service_unavailable"
     assert "Retry-After" in response
     assert queued == []
+
+
+class SlowBackend(locmem.EmailBackend):
+    """A distant mail server: each delivery takes 0.3 s, in the thread it ran in."""
+
+    threads: list[str] = []
+
+    def send_messages(self, messages):
+        time.sleep(0.3)
+        SlowBackend.threads.append(threading.current_thread().name)
+        return super().send_messages(messages)
+
+
+@pytest.mark.mail_in_background
+@pytest.mark.django_db(transaction=True)
+@override_settings(EMAIL_BACKEND="tests.test_accounts_email_dispatch.SlowBackend")
+def test_by_default_a_slow_mail_server_does_not_delay_the_end_of_the_request(api, user):
+    SlowBackend.threads = []
+    durations = {}
+    for address in (ALICE, NOBODY, ALICE):
+        started = time.monotonic()
+        # The test client returns once request_finished has run: the connection would close.
+        assert api.post(RESET, {"email": address}, format="json").status_code == 202
+        durations.setdefault(address, []).append(time.monotonic() - started)
+    assert max(durations[ALICE] + durations[NOBODY]) < 0.2, durations
+    assert emails.wait_for_pending(5)
+    assert len(mails_to(ALICE)) == 2
+    assert not mails_to(NOBODY)
+    assert SlowBackend.threads == ["tessera-email", "tessera-email"]
+
+
+@pytest.mark.mail_in_background
+def test_a_full_background_queue_drops_the_notice_and_logs_it(monkeypatch, caplog):
+    monkeypatch.setattr(emails, "BACKGROUND_QUEUE_SIZE", 1)
+    monkeypatch.setattr(emails, "_background", None)
+    blocked = threading.Event()
+    monkeypatch.setattr(emails, "deliver", lambda notice: blocked.wait(5))
+    with caplog.at_level(logging.ERROR, logger="tessera"):
+        for _ in range(3):  # one being delivered, one waiting, one too many
+            emails.deliver_in_background({"kind": "password_reset", "email": ALICE})
+            time.sleep(0.05)
+    blocked.set()
+    assert emails.wait_for_pending(5)
+    assert "e-mail queue is full: a 'password_reset' e-mail was dropped" in caplog.text
+    assert ALICE not in caplog.text
+
+
+@pytest.mark.mail_in_background
+def test_a_failing_background_delivery_is_logged_and_the_thread_goes_on(monkeypatch, caplog):
+    delivered = []
+
+    def deliver(notice):
+        if notice["kind"] == "message":
+            raise RuntimeError("template missing")
+        delivered.append(notice)
+
+    monkeypatch.setattr(emails, "deliver", deliver)
+    with caplog.at_level(logging.ERROR, logger="tessera"):
+        emails.deliver_in_background({"kind": "message", "to": ALICE})
+        emails.deliver_in_background({"kind": "password_reset", "email": ALICE})
+        assert emails.wait_for_pending(5)
+    assert "Delivering the 'message' e-mail failed" in caplog.text
+    assert delivered == [{"kind": "password_reset", "email": ALICE}]

@@ -14,6 +14,7 @@ shown in docs/demo.md are written there; otherwise into a temporary folder.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -258,6 +259,50 @@ def test_a_forgotten_password_is_reset_through_the_emailed_link(context, demo_se
     # The link works once.
     page.click("#reset-confirm")
     expect(page.locator("#reset-result")).to_have_text("Refused: 400 invalid_reset_token.")
+
+
+def demo_post(demo_server, path: str, body: bytes, **headers) -> tuple[int, bytes]:
+    request = urllib.request.Request(
+        f"{demo_server.origin}{path}",
+        data=body,
+        headers={"Content-Type": "application/json", **headers},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_the_new_device_emails_link_ends_that_session_from_the_page(context, demo_server):
+    from playwright.sync_api import expect
+
+    body = b'{"username": "wanderer", "email": "wanderer@example.com", '
+    body += b'"password": "Quiet-harbour-2291"}'
+    assert demo_post(demo_server, "/api/auth/register/", body)[0] == 201
+    login = b'{"username": "wanderer", "password": "Quiet-harbour-2291"}'
+    assert demo_post(demo_server, "/api/auth/login/", login)[0] == 200
+    # A second login with no known device: the account's address is told.
+    status, answer = demo_post(demo_server, "/api/auth/login/", login)
+    assert status == 200
+    intruder = json.loads(answer)["token"]
+
+    page = open_page(context, demo_server)
+    page.goto(emailed_link(demo_server, "wanderer@example.com", "not_me"))
+    expect(page.locator("#not-me")).to_be_visible()
+    page.click("#not-me-one")
+    expect(page.locator("#not-me-result")).to_have_text(
+        "That session ended. Now reset your password: whoever logged in knows it."
+    )
+    check = urllib.request.Request(
+        f"{demo_server.origin}/api/auth/me/", headers={"Authorization": f"Token {intruder}"}
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(check, timeout=10)
+    assert refused.value.code == 401
+    # The link works once.
+    page.click("#not-me-all")
+    expect(page.locator("#not-me-result")).to_contain_text("Refused: 400")
 
 
 def test_each_role_endpoint_answers_the_role_it_names(context, demo_server, screenshots):

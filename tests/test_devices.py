@@ -125,7 +125,9 @@ def test_a_browser_login_sets_the_device_cookie(browser, user, settings):
     )
     assert response.status_code == 200, response.content
     cookie = response.cookies[COOKIE]
-    assert cookie.value == response.json()["device"]
+    assert device_key(user, cookie.value)
+    # HttpOnly, so out of the body too: the page's JavaScript never sees it.
+    assert "device" not in response.json()
     assert cookie["httponly"] and cookie["secure"] and cookie["samesite"] == "Strict"
     assert cookie["path"] == "/"
     # The next login presents the cookie and keeps the device (the login rotated the
@@ -135,7 +137,7 @@ def test_a_browser_login_sets_the_device_cookie(browser, user, settings):
         SESSION_LOGIN_URL, {"username": "alice", "password": PASSWORD}, format="json", **headers
     )
     assert again.status_code == 200, again.content
-    assert device_key(user, again.json()["device"]) == device_key(user, cookie.value)
+    assert device_key(user, again.cookies[COOKIE].value) == device_key(user, cookie.value)
 
 
 @override_settings(
@@ -148,7 +150,8 @@ def test_cookie_mode_sets_the_device_cookie_with_the_jwt_cookies_flags(browser, 
     )
     assert response.status_code == 200, response.content
     cookie = response.cookies[COOKIE]
-    assert cookie.value == response.json()["device"]
+    assert device_key(user, cookie.value)
+    assert "device" not in response.json()
     assert cookie["httponly"] and not cookie["secure"] and cookie["samesite"] == "None"
 
 

@@ -317,14 +317,20 @@ def test_tesseras_login_counts_a_failure_once_through_the_backend(api, user, now
 # --- Unlock -------------------------------------------------------------------------------
 
 
-def test_unlock_forgets_the_accounts_failures(api, user, now, capsys):
+@pytest.fixture
+def shared_store(settings):
+    """Buckets every process sees, as the command needs (a LocMemCache is per process)."""
+    settings.TESSERA = {**settings.TESSERA, "THROTTLE_BACKEND": "database"}
+
+
+def test_unlock_forgets_the_accounts_failures(api, user, now, capsys, shared_store):
     fail(api, 5, A)
     call_command("tessera_unlock", "alice")
     assert "alice" in capsys.readouterr().out
     assert login_from(api, A).status_code == 200
 
 
-def test_unlock_with_an_address_keeps_the_other_addresses_buckets(api, user, now):
+def test_unlock_with_an_address_keeps_the_other_addresses_buckets(api, user, now, shared_store):
     fail(api, 5, A)
     call_command("tessera_unlock", "alice", "--ip", B)
     # The account's bucket is clear, A's (account, IP) bucket is not.
@@ -334,7 +340,15 @@ def test_unlock_with_an_address_keeps_the_other_addresses_buckets(api, user, now
     assert login_from(api, A).status_code == 200
 
 
-def test_unlock_refuses_a_bad_address(db):
+@override_settings(CACHES={"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}})
+def test_unlock_refuses_a_per_process_cache_it_cannot_reach(api, user, now):
+    fail(api, 5, A)
+    with pytest.raises(CommandError, match="per-process cache.*admin's 'unlock' action"):
+        call_command("tessera_unlock", "alice")
+    assert login_from(api, A).status_code == 429
+
+
+def test_unlock_refuses_a_bad_address(db, shared_store):
     with pytest.raises(CommandError, match="not an IP address"):
         call_command("tessera_unlock", "alice", "--ip", "nowhere")
 

@@ -138,8 +138,10 @@ def test_browser_login_sets_the_session_cookie_and_needs_csrf(browser, alice_mfa
         **csrf,
     )
     assert response.status_code == 200
-    assert set(response.json()) == {"user", "session", "device"}
+    # The device identifier only as its HttpOnly cookie, out of the page's reach.
+    assert set(response.json()) == {"user", "session"}
     assert settings.SESSION_COOKIE_NAME in response.cookies
+    assert "tessera_device" in response.cookies
     assert Session.objects.get().kind == SessionKind.BROWSER
     listed = browser.get("/api/auth/sessions/")
     assert listed.status_code == 200

@@ -119,6 +119,55 @@ def test_what_the_client_sent_is_escaped_in_the_html_part(api, alice):
     assert 'href="https://evil.example"' not in html
 
 
+@pytest.mark.parametrize(
+    "path",
+    ["/api/auth/login/", "/api/auth/jwt/", "/api/auth/jwt/sliding/", "/api/auth/session/login/"],
+    ids=str,
+)
+@pytest.mark.parametrize(
+    "name", ["Phone\nThis was you: verify at http://evil.example", "Tab\there", "Bidi\u202eenil"]
+)
+def test_a_device_name_that_is_not_one_printable_line_is_refused(api, alice, path, name):
+    before = state()
+    body = {"username": "alice", "password": PASSWORD, "device_name": name}
+    response = api.post(path, body, format="json")
+    assert response.status_code == 400
+    assert response.json()["fields"]["device_name"][0]["code"] == "control_character"
+    assert state() == before
+    assert mail.outbox == []
+
+
+def test_sign_up_refuses_a_device_name_with_a_line_break(api, db):
+    body = {
+        "username": "bob",
+        "email": "bob@example.com",
+        "password": PASSWORD,
+        "device_name": "Phone\r\nBcc: x",
+    }
+    response = api.post("/api/auth/register/", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["fields"]["device_name"][0]["code"] == "control_character"
+    assert not get_user_model().objects.filter(username="bob").exists()
+
+
+def test_the_device_name_is_quoted_on_one_line_and_truncated(api, alice):
+    # A name stored before logins refused line breaks (or by another path) is made safe too.
+    body = log_in(api, device_name="Work laptop")
+    Session.objects.filter(pk=body["session"]["id"]).update(
+        device_name="Phone\nIf this was you, confirm at http://evil.example " + "x" * 40
+    )
+    mail.outbox.clear()
+    device_notices.deliver_notice(body["session"]["id"])
+    message = only_notice()
+    line = next(t for t in message.body.splitlines() if t.startswith("Device name"))
+    assert line.startswith(
+        "Device name (as the device gave it): “Phone If this was you, confirm at http"
+    )
+    assert line.endswith("x…”")
+    assert len(line.split(": ", 1)[1]) == device_notices.DEVICE_NAME_SHOWN + 2
+    assert "Browser or app (as the device gave it): “Mozilla/5.0" in message.body
+
+
 def test_a_known_device_gets_none(api, alice):
     device = devices.issue_device(alice)
     log_in(api, device=device)

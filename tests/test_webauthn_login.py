@@ -295,8 +295,10 @@ def test_a_browser_login_needs_the_csrf_token(browser, key):
     body = {"credential": key.get(options), "kind": "browser"}
     response = browser.post(PASSKEY_LOGIN_COMPLETE, body, format="json", HTTP_X_CSRFTOKEN=csrf)
     assert response.status_code == 200
-    assert set(response.json()) == {"user", "session", "device"}
+    # The device identifier only as its HttpOnly cookie, out of the page's reach.
+    assert set(response.json()) == {"user", "session"}
     assert browser.cookies[django_settings.SESSION_COOKIE_NAME].value
+    assert "tessera_device" in response.cookies
     assert current_session(browser)["kind"] == "browser"
 
 

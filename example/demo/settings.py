@@ -134,6 +134,7 @@ TESSERA = {
         "social_callback": DEMO_ORIGIN + "/social/?code={code}",
         "social_error": DEMO_ORIGIN + "/social/?error={error}",
         "social_linked": DEMO_ORIGIN + "/social/?linked={provider}",
+        "not_me": DEMO_ORIGIN + "/?not_me={token}",
     },
 }
 

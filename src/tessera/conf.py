@@ -282,13 +282,14 @@ OPTIONS: dict[str, Option] = {
     ),
     "SITE_NAME": Option("", (str,), "Name of the site in e-mail subjects and bodies."),
     "EMAIL_DISPATCHER": Option(
-        "tessera.services.emails.deliver",
+        "tessera.services.emails.deliver_in_background",
         (str,),
         "Dotted path of `callable(notice)` handed each e-mail notice (a JSON-serialisable "
         "dict, never a token or key) after the response has been sent. The default "
-        "delivers it in the same process; a task-queue function that calls "
-        "`tessera.services.emails.deliver(notice)` in a worker takes it off the app "
-        "server (see docs/accounts.md).",
+        "queues it for a background thread of the same process (bounded, in memory: "
+        "mail still queued when the process exits may be lost); in production, a "
+        "task-queue function that calls `tessera.services.emails.deliver(notice)` in a "
+        "worker is recommended (see docs/accounts.md).",
         dotted_path="callable",
     ),
     "NEW_DEVICE_NOTICE": Option(

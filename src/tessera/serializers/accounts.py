@@ -18,7 +18,13 @@ from rest_framework.validators import UniqueValidator
 from ..permissions import roles_of
 from ..services.external_identities import GENERATED_USERNAME_PREFIX, is_generated_username
 from ..services.verification import is_verified
-from .fields import PasswordField, PrimaryKeyField, address_field, identity_fields
+from .fields import (
+    PasswordField,
+    PrimaryKeyField,
+    address_field,
+    device_name_field,
+    identity_fields,
+)
 
 UID_MAX_LENGTH = 64
 RESET_TOKEN_MAX_LENGTH = 64
@@ -94,13 +100,8 @@ class RegisterSerializer(serializers.ModelSerializer):
     the password. Anything else in the body (``is_staff``, ``groups``…) is ignored."""
 
     password = PasswordField(new=True)
-    device_name = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        max_length=100,
-        default="",
-        write_only=True,
-        help_text="Names the session when REGISTER_AUTO_LOGIN is on.",
+    device_name = device_name_field(
+        write_only=True, help_text="Names the session when REGISTER_AUTO_LOGIN is on."
     )
 
     class Meta:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from rest_framework import serializers
 
 PASSWORD_MIN_BYTES = 8
@@ -89,4 +91,30 @@ class ErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     fields = serializers.DictField(
         child=serializers.ListField(child=serializers.DictField()), required=False
+    )
+
+
+# Control and format characters (newlines, tabs, bidirectional overrides) and the line and
+# paragraph separators: none belongs in a name, and each can make a name shown in an
+# e-mail or a session list look like text of the page or message around it.
+_UNPRINTABLE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
+def refuse_unprintable(value: str) -> None:
+    if any(unicodedata.category(char) in _UNPRINTABLE_CATEGORIES for char in value):
+        raise serializers.ValidationError(
+            "Must be one line of printable text: no control characters or line breaks.",
+            code="control_character",
+        )
+
+
+def device_name_field(**options):
+    """The ``device_name`` a login body may carry: one line of printable text."""
+    return serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=100,
+        default="",
+        validators=[refuse_unprintable],
+        **options,
     )

@@ -15,7 +15,8 @@ class TokenPairSerializer(serializers.Serializer):
 
 class TokenPairWithUserSerializer(TokenPairSerializer):
     user = serializers.DictField(help_text="The USER_SERIALIZER representation.")
-    device = device_response_field()
+    # Absent when JWT_COOKIES sets it as an HttpOnly cookie instead.
+    device = device_response_field(required=False)
 
 
 class RefreshSerializer(serializers.Serializer):

@@ -8,11 +8,12 @@ from ..models import RevokeReason, Session
 from ..services.devices import MAX_LENGTH as DEVICE_MAX_LENGTH
 from ..tokens import jwt as codec
 from ..tokens.external import ExternalToken
-from .fields import ErrorSerializer, PasswordField
+from .fields import ErrorSerializer, PasswordField, device_name_field
 
 DEVICE_HELP = (
-    "Known-device identifier of this account, kept by the client after a login; also "
-    "sent as an HttpOnly cookie in cookie and browser modes. Keep it and send it back in "
+    "Known-device identifier of this account, kept by the client after a login (in "
+    "cookie and browser modes an HttpOnly cookie instead, never in the body). Keep it "
+    "and send it back in "
     "the next login's `device` field: a known device is not stopped by its account's "
     "failure lockout."
 )
@@ -28,17 +29,15 @@ def device_field():
     )
 
 
-def device_response_field():
-    return serializers.CharField(help_text=DEVICE_HELP)
+def device_response_field(**options):
+    return serializers.CharField(help_text=DEVICE_HELP, **options)
 
 
 class LoginSerializer(serializers.Serializer):
     username = serializers.CharField(required=False, max_length=254, trim_whitespace=False)
     email = serializers.CharField(required=False, max_length=254, trim_whitespace=False)
     password = PasswordField()
-    device_name = serializers.CharField(
-        required=False, allow_blank=True, max_length=100, default=""
-    )
+    device_name = device_name_field()
     device = device_field()
 
     def validate(self, attrs):
@@ -129,7 +128,6 @@ class LoginErrorSerializer(ErrorSerializer):
 class BrowserLoginResponseSerializer(serializers.Serializer):
     user = serializers.DictField(help_text="The USER_SERIALIZER representation.")
     session = SessionSerializer(help_text="The browser session, as listed in sessions/.")
-    device = device_response_field()
 
 
 class SlidingLoginResponseSerializer(serializers.Serializer):

@@ -3,16 +3,13 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from ..models import ExternalIdentity
+from .fields import device_name_field
 
 LOGIN_MODES = [
     ("token", "An opaque token, as login/ answers"),
     ("jwt", "A JWT pair, as jwt/ answers"),
     ("session", "A browser session, as session/login/ answers"),
 ]
-
-
-def device_name_field():
-    return serializers.CharField(required=False, allow_blank=True, max_length=100, default="")
 
 
 class SocialAuthorizeSerializer(serializers.Serializer):

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from ..models import Authenticator
 from ..services.login import BROWSER, JWT, SLIDING, TOKEN
+from .fields import device_name_field
 from .sessions import device_field
 
 NAME_MAX_LENGTH = Authenticator._meta.get_field("name").max_length
@@ -135,7 +136,5 @@ class PasskeyLoginSerializer(serializers.Serializer):
         "(login/), a JWT pair (jwt/), a sliding JWT (jwt/sliding/) or a browser session "
         "(session/login/).",
     )
-    device_name = serializers.CharField(
-        required=False, allow_blank=True, max_length=100, default=""
-    )
+    device_name = device_name_field()
     device = device_field()

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import unicodedata
 import uuid
 from typing import Any
 
@@ -81,14 +82,35 @@ def deliver_notice(session: str) -> None:
         email_of(row.user),
         {
             "user": row.user,
-            "device_name": row.device_name,
-            "user_agent": row.user_agent,
+            "device_name": as_given(row.device_name, DEVICE_NAME_SHOWN),
+            "user_agent": as_given(row.user_agent, USER_AGENT_SHOWN),
             "ip": row.ip,
             "time": row.created_at,
             "url": emails.frontend_url("not_me", token=token),
             "expires_in": emails.duration_text(tessera_settings.NEW_DEVICE_NOTICE_LINK_TTL),
         },
     )
+
+
+# How much of what the device said about itself the e-mail shows.
+DEVICE_NAME_SHOWN = 60
+USER_AGENT_SHOWN = 120
+
+
+def as_given(text: str, limit: int) -> str:
+    """``text`` as the e-mail quotes it: one line, at most ``limit`` characters, in quotes.
+
+    The device chose it (whoever logged in did): quoted and kept short and on one line,
+    it cannot pass for a sentence of the genuine e-mail ("this was you, confirm at…").
+    Names stored before the login serializers refused line breaks are made safe here too.
+    """
+    line = "".join(char if unicodedata.category(char)[0] not in "CZ" else " " for char in text)
+    line = " ".join(line.split())
+    if not line:
+        return ""
+    if len(line) > limit:
+        line = line[: limit - 1] + "…"
+    return f"“{line}”"
 
 
 def make_link_token(session: Session) -> str:

@@ -13,21 +13,27 @@ every transaction of the request has ended. Looking the account up, minting its 
 key, rendering and sending all happen in :func:`deliver`, so a request for an address
 with an account does exactly the work of one for an address without: no timing tell.
 
-The default dispatcher is :func:`deliver` itself, in the same worker thread, after the
-response. That needs no thread of its own (nothing queued is lost when gunicorn recycles
-a worker, nothing breaks when it forks after ``--preload``, no database connection lives
-outside Django's request cycle) and behaves the same under every WSGI worker class. A
-project with a slow mail server points the setting at a function that queues a task
-which calls :func:`deliver` in a worker (docs/accounts.md shows Celery and RQ).
+The default dispatcher, :func:`deliver_in_background`, hands each notice to one daemon
+thread per process that calls :func:`deliver`: the request's thread returns to the server
+at once, so the connection closes (and a keep-alive client's next request is served) just
+as soon whether or not an e-mail is being sent, which would otherwise tell who has an
+account. The queue is bounded and lives in memory: a notice that finds it full is dropped
+and logged, and notices still waiting when the process exits are sent only on a
+best-effort basis. A production site should point the setting at a function that queues a
+task which calls :func:`deliver` in a worker (docs/accounts.md shows Celery and RQ).
 
 A failure to send is logged, never answered: the response has been sent already.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
+import queue
 import string
 import threading
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from functools import partial
@@ -180,12 +186,99 @@ def dispatch(notice: dict[str, Any]) -> None:
 def deliver(notice: dict[str, Any]) -> None:
     """Do what a notice asks: look the account up, mint what the e-mail carries, send.
 
-    The default EMAIL_DISPATCHER, and what a task queue's worker calls with the notice it
+    What the default EMAIL_DISPATCHER's thread and a task queue's worker call with the notice it
     was given. Raises when sending fails, so a task queue can retry it.
     """
     fields = dict(notice)
     handler: Callable[..., None] = import_string(HANDLERS[fields.pop("kind")])
     handler(**fields)
+
+
+# Enough for a burst of sign-ups; beyond it mail is dropped, never waited for.
+BACKGROUND_QUEUE_SIZE = 1000
+
+
+class _Background:
+    """The delivering thread of this process and the notices waiting for it."""
+
+    def __init__(self) -> None:
+        self.notices: queue.Queue[dict[str, Any]] = queue.Queue(BACKGROUND_QUEUE_SIZE)
+        self.pending = 0
+        self.idle = threading.Condition()
+        self.thread = threading.Thread(target=self.run, name="tessera-email", daemon=True)
+        self.thread.start()
+
+    def put(self, notice: dict[str, Any]) -> None:
+        with self.idle:
+            self.pending += 1
+        try:
+            self.notices.put_nowait(notice)
+        except queue.Full:
+            self._done()
+            logger.error("The e-mail queue is full: a %r e-mail was dropped.", notice.get("kind"))
+
+    def run(self) -> None:
+        while True:
+            notice = self.notices.get()
+            try:
+                deliver(notice)
+            except EmailNotSent:
+                pass  # logged with its traceback where it happened
+            except Exception:
+                logger.exception("Delivering the %r e-mail failed.", notice.get("kind"))
+            finally:
+                # This thread's connections: none stays open while it waits.
+                connections.close_all()
+                self._done()
+
+    def _done(self) -> None:
+        with self.idle:
+            self.pending -= 1
+            self.idle.notify_all()
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self.idle:
+            while self.pending:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self.idle.wait(remaining)
+        return True
+
+
+_background: _Background | None = None
+_background_pid: int | None = None
+_background_lock = threading.Lock()
+
+
+def deliver_in_background(notice: dict[str, Any]) -> None:
+    """The default EMAIL_DISPATCHER: queue ``notice`` for this process's delivering thread.
+
+    Never blocks. The thread is started on first use, and again in a process forked after
+    that (a thread does not survive ``fork``).
+    """
+    global _background, _background_pid
+    with _background_lock:
+        if _background is None or _background_pid != os.getpid():
+            _background, _background_pid = _Background(), os.getpid()
+        background = _background
+    background.put(notice)
+
+
+def wait_for_pending(timeout: float = 5.0) -> bool:
+    """Wait until every notice queued in this process has been delivered or has failed.
+
+    Returns False if some are still waiting after ``timeout`` seconds.
+    """
+    background = _background
+    if background is None or _background_pid != os.getpid():
+        return True
+    return background.wait(timeout)
+
+
+# Best effort: a worker killed, or ended with os._exit, loses what is still queued.
+atexit.register(wait_for_pending, 5.0)
 
 
 def deliver_message(template: str, to: str, user: str | None, context: dict[str, Any]) -> None:

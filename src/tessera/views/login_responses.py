@@ -77,15 +77,17 @@ LOGIN_RESPONSE_SERIALIZERS = {
 
 
 def login_response(view, credential: str, result: Any) -> Response:
-    """The answer of a successful login, with its known-device identifier (body field
-    ``device``; also an HttpOnly cookie when the browser holds the credential)."""
+    """The answer of a successful login, with its known-device identifier: an HttpOnly
+    cookie when the browser holds the credential (and then never in the body, where the
+    page's JavaScript could read it), the body field ``device`` otherwise."""
     response = LOGIN_RESPONSES[credential](view, result)
     # A browser login returns its Session; the other credentials carry one.
     session = getattr(result, "session", result)
     device = devices.device_for_login(view.request, session.user)
-    response.data["device"] = device
     if credential == login_service.BROWSER:
         set_device_cookie(response, device, browser_session=True)
     elif credential == login_service.JWT and tessera_settings.JWT_COOKIES:
         set_device_cookie(response, device, browser_session=False)
+    else:
+        response.data["device"] = device
     return response

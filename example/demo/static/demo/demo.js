@@ -248,6 +248,21 @@ on("reset-confirm-form", "submit", async () => {
     : `Refused: ${describe(answer)}.`;
 });
 
+// --- "This wasn't me" ------------------------------------------------------------------
+
+async function reportLogin(allSessions) {
+  const token = new URLSearchParams(location.search).get("not_me");
+  const answer = await request("POST", "sessions/not-me/", {token, all: allSessions},
+    {withCredential: false});
+  $("not-me-result").textContent = answer.ok
+    ? (allSessions ? "Every session of the account ended." : "That session ended.")
+      + " Now reset your password: whoever logged in knows it."
+    : `Refused: ${describe(answer)}.`;
+}
+
+on("not-me-one", "click", () => reportLogin(false));
+on("not-me-all", "click", () => reportLogin(true));
+
 // --- The API ---------------------------------------------------------------------------
 
 for (const button of document.querySelectorAll("[data-call]")) {
@@ -435,6 +450,9 @@ async function start() {
   if (link.get("reset_uid") && link.get("reset_token")) {
     $("password-reset").open = true;
     $("reset-confirm-form").hidden = false;
+  }
+  if (link.get("not_me")) {
+    $("not-me").hidden = false;
   }
 }
 

@@ -2,8 +2,11 @@ from __future__ import annotations
 
 import ipaddress
 
+from django.core.cache import caches
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.management.base import BaseCommand, CommandError
 
+from tessera.conf import tessera_settings
 from tessera.errors import ServiceUnavailable
 from tessera.services.lockout import unlock
 
@@ -23,6 +26,15 @@ class Command(BaseCommand):
         parser.add_argument("--ip", help="Only this client address (and its own bucket).")
 
     def handle(self, *args, username: str, ip: str | None = None, **options):
+        if tessera_settings.THROTTLE_BACKEND != "database" and isinstance(
+            caches[tessera_settings.CACHE_ALIAS], LocMemCache
+        ):
+            # Each process has its own LocMemCache: this command's is not the server's.
+            raise CommandError(
+                f"The lockout buckets are in a per-process cache (LocMemCache, "
+                f"{tessera_settings.CACHE_ALIAS!r}): this command cannot reach the server's. "
+                "Use the admin's 'unlock' action, or restart the server."
+            )
         if ip is not None:
             try:
                 ip = str(ipaddress.ip_address(ip))
