@@ -181,6 +181,43 @@ def test_the_per_ip_and_per_device_limits_still_apply_to_a_known_device(api, use
     assert login_from(api, "192.0.2.200", device=device).status_code == 429
 
 
+def test_a_known_device_passes_a_full_ip_bucket_of_its_address(api, user, now):
+    device = log_in(api)["device"]
+    with override_settings(
+        TESSERA={"LOCKOUT_RATES": {"ip": "3/hour"}, "LOGIN_THROTTLE_RATES": {"ip": None}}
+    ):
+        for name in ("a", "b", "c"):
+            fail(api, 1, A, username=name)
+        assert login_from(api, A, "wrong").json()["code"] == "locked_out"
+        known = login_from(api, A, device=device)
+        assert known.status_code == 200, known.content
+        unknown = login_from(api, A)
+        assert unknown.status_code == 429
+        assert unknown.json()["code"] == "locked_out"
+
+
+def test_a_known_devices_failures_do_not_fill_the_ip_bucket(api, user, other_user, now):
+    device = log_in(api)["device"]
+    with override_settings(TESSERA={"LOCKOUT_RATES": {"ip": "2/hour", "account_ip": None}}):
+        for _ in range(3):
+            assert login_from(api, A, "wrong", device=device).status_code == 401
+        bob = api.post(
+            "/api/auth/login/",
+            {"username": "bob", "password": PASSWORD},
+            format="json",
+            REMOTE_ADDR=A,
+        )
+        assert bob.status_code == 200, bob.content
+
+
+def test_the_attempt_throttle_still_applies_to_a_known_device(api, user, now):
+    device = log_in(api)["device"]
+    with override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": "2/min"}}):
+        assert login_from(api, A, device=device).status_code == 200
+        assert login_from(api, A, device=device).status_code == 200
+        assert login_from(api, A, device=device).status_code == 429
+
+
 def test_another_users_device_does_not_pass(api, user, other_user, now):
     bobs = log_in(api, "bob")["device"]
     fail(api, 5, A)
@@ -424,3 +461,30 @@ def test_the_admin_login_says_so_when_the_store_is_down(client, staff, monkeypat
     assert response.status_code == 200
     assert b"Logins are unavailable for a moment" in response.content
     assert "_auth_user_id" not in client.session
+
+
+# --- Behind a proxy -----------------------------------------------------------------------
+
+
+def test_a_forwarded_header_without_num_proxies_warns_once_per_process(rf, monkeypatch, caplog):
+    from tessera.services import client
+
+    monkeypatch.setattr(client, "_warned_forwarded", False)
+    forwarded = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.1")
+    with caplog.at_level("WARNING", logger="tessera"):
+        assert client.client_ip(forwarded) == "10.0.0.1"
+        client.client_ip(forwarded)
+    warnings = [r for r in caplog.records if "NUM_PROXIES" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_no_warning_without_the_header_or_with_num_proxies(rf, monkeypatch, caplog):
+    from tessera.services import client
+
+    monkeypatch.setattr(client, "_warned_forwarded", False)
+    with caplog.at_level("WARNING", logger="tessera"):
+        client.client_ip(rf.get("/", REMOTE_ADDR="10.0.0.1"))
+        with override_settings(TESSERA={"NUM_PROXIES": 1}):
+            forwarded = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.1")
+            assert client.client_ip(forwarded) == "198.51.100.1"
+    assert not [r for r in caplog.records if "NUM_PROXIES" in r.getMessage()]

@@ -12,7 +12,10 @@ hasher exactly 5 times.
 
 A known device of the account (:mod:`tessera.services.devices`) uses its own
 (account, device) bucket instead of the account's: someone guessing a victim's password
-from elsewhere cannot lock the victim's own devices out. The per-IP buckets still apply.
+from elsewhere cannot lock the victim's own devices out. Nor does it count in the
+address's own bucket: 50 wrong passwords from one address (or from everyone behind a
+proxy when NUM_PROXIES is unset) must not lock every account's known devices there. The
+(account, IP) bucket still applies, and so does the attempt throttle per address.
 
 Every password entry point shares these buckets: Tessera's logins call :func:`reserve`
 in :func:`tessera.services.login.check_credentials`; Django's ``authenticate()`` callers
@@ -103,13 +106,13 @@ def reserve(request, identifier: str, *, user=None) -> Reservation:
 
 
 def _buckets(account: str, address: str | None, device: str | None) -> list[Bucket]:
-    """The buckets one attempt counts in: per IP, per (account, IP), and per account or,
-    for a known device, per (account, device)."""
+    """The buckets one attempt counts in: per (account, IP), and per account and per IP
+    or, for a known device, per (account, device) only."""
     # Broadest first: of two refusals with the same wait, the first one is reported.
     keys = {
         "account": None if device else f"{PREFIX}:account:{account}",
         "device": f"{PREFIX}:device:{account}:{device}" if device else None,
-        "ip": f"{PREFIX}:ip:{address}" if address else None,
+        "ip": f"{PREFIX}:ip:{address}" if address and not device else None,
         "account_ip": f"{PREFIX}:account-ip:{account}:{address}" if address else None,
     }
     rates = tessera_settings.LOCKOUT_RATES
