@@ -13,6 +13,7 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from tessera import signals
+from tessera.errors import LockedOut
 from tessera.models import EventType, SecurityEvent, Session
 from tessera.services import audit, buckets, lockout
 
@@ -65,6 +66,56 @@ def test_successes_give_their_reservation_back(api, user, now):
     refused = login_from(api, A)
     assert refused.status_code == 429
     assert refused.json()["code"] == "locked_out"
+
+
+@pytest.fixture
+def direct(db):
+    """For tests calling the lockout outside a request: the audit events it defers are
+    written before the test's transaction ends, not by the next test's request."""
+    yield
+    audit.flush_deferred()
+
+
+@pytest.mark.parametrize("backend", ["cache", "database"])
+def test_a_bucket_full_of_checks_in_flight_refuses_briefly_without_a_strike(
+    rf, user, now, backend, direct
+):
+    with override_settings(TESSERA={"THROTTLE_BACKEND": backend}):
+        request = rf.post("/api/auth/login/", REMOTE_ADDR=A)
+        in_flight = [lockout.reserve(request, "alice") for _ in range(5)]
+        with pytest.raises(LockedOut) as refused:
+            lockout.reserve(request, "alice")
+        assert refused.value.wait <= buckets.IN_FLIGHT_WAIT
+        for reservation in in_flight:
+            reservation.succeeded()
+        # No strike was recorded: the next attempts pass, the limit is whole again.
+        for _ in range(5):
+            lockout.reserve(request, "alice").succeeded()
+
+
+@pytest.mark.parametrize("backend", ["cache", "database"])
+def test_settled_failures_still_lock_with_the_first_back_off_tier(rf, user, now, backend, direct):
+    with override_settings(TESSERA={"THROTTLE_BACKEND": backend}):
+        request = rf.post("/api/auth/login/", REMOTE_ADDR=A)
+        for _ in range(5):
+            lockout.reserve(request, "alice").failed()
+        with pytest.raises(LockedOut) as refused:
+            lockout.reserve(request, "alice")
+        assert refused.value.wait == 300
+
+
+@pytest.mark.parametrize("backend", ["cache", "database"])
+def test_a_hold_never_settled_is_forgotten_and_the_bucket_locks_again(
+    rf, user, now, backend, direct
+):
+    with override_settings(TESSERA={"THROTTLE_BACKEND": backend}):
+        request = rf.post("/api/auth/login/", REMOTE_ADDR=A)
+        for _ in range(5):
+            lockout.reserve(request, "alice")  # a worker died mid-check: never settled
+        now[0] += buckets.HOLD_SECONDS
+        with pytest.raises(LockedOut) as refused:
+            lockout.reserve(request, "alice")
+        assert refused.value.wait == 300
 
 
 def test_a_locked_account_is_refused_whatever_the_password(api, user, hasher_calls, now):
@@ -449,7 +500,7 @@ def test_a_database_outage_refuses_the_login_with_503(api, user, hasher_calls, m
 def test_a_refund_that_fails_refuses_the_login(api, user, monkeypatch):
     from .conftest import failing
 
-    monkeypatch.setattr(buckets, "give_back", failing(buckets.ServiceUnavailable()))
+    monkeypatch.setattr(buckets, "settle", failing(buckets.ServiceUnavailable()))
     response = login_from(api, A)
     assert response.status_code == 503
     assert not Session.objects.exists()

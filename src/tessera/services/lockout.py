@@ -62,10 +62,11 @@ class Reservation:
 
     def succeeded(self) -> None:
         """The check passed: the reservation does not count."""
-        buckets.give_back(self.taken)
+        buckets.settle(self.taken, failed=False)
 
     def failed(self, stage: str = PASSWORD) -> None:
         """The check failed: the reservation stays counted."""
+        buckets.settle(self.taken, failed=True)
         signals.login_failed.send(
             sender=get_user_model(),
             user=self.user,
@@ -91,7 +92,7 @@ def reserve(request, identifier: str, *, user=None) -> Reservation:
         user = _account_named(identifier)
     device_key = devices.known_device_key(user, presented)
     wanted = _buckets(account, address, digest(device_key) if device_key else None)
-    refusal = buckets.take(wanted)
+    refusal = buckets.take(wanted, hold=True)
     if refusal is not None:
         signals.locked_out.send(
             sender=get_user_model(),
