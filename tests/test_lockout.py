@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 
 from tessera import signals
 from tessera.errors import LockedOut
-from tessera.models import EventType, SecurityEvent, Session
+from tessera.models import EventType, SecurityEvent, Session, SessionKind
 from tessera.services import audit, buckets, lockout
 
 from .conftest import PASSWORD, create_user, log_in, post_login, receiving
@@ -307,6 +307,30 @@ def test_a_known_device_passes_the_account_lock_through_its_second_factor(api, a
     done = api.post(MFA_AUTHENTICATE_URL, body, format="json", REMOTE_ADDR=B)
     assert done.status_code == 200, done.content
     assert login_from(api, B).status_code == 429
+
+
+@pytest.mark.parametrize("backend", ["cache", "database"])
+def test_a_right_code_refused_at_the_last_step_does_not_count(
+    api, alice_mfa, user, now, settings, backend
+):
+    settings.TESSERA = {"THROTTLE_BACKEND": backend, "TOKEN_LIMIT_PER_USER": 1}
+    Session.objects.create(user=user, kind=SessionKind.TOKEN, token_digest="d" * 64)
+    ticket = mfa_ticket(api)
+    for _ in range(5):
+        response = second_factor(api, ticket, code=alice_mfa.next_code())
+        assert response.json()["code"] == "session_limit_reached"
+    # The refunds outlived the rollback of the refused logins: nothing counted.
+    assert mfa_ticket(api)
+
+
+@pytest.mark.parametrize("backend", ["cache", "database"])
+def test_a_proof_this_server_cannot_check_does_not_count(api, alice_mfa, now, settings, backend):
+    settings.TESSERA = {"THROTTLE_BACKEND": backend}
+    ticket = mfa_ticket(api)
+    for _ in range(5):
+        response = second_factor(api, ticket, webauthn={"id": "x"})
+        assert response.json()["fields"]["webauthn"][0]["code"] == "unavailable"
+    assert mfa_ticket(api)
 
 
 # --- Signals and the audit trail ----------------------------------------------------------

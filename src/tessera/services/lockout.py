@@ -4,7 +4,9 @@ account, per (account, IP) and per (account, known device).
 Reserve, then settle. Before a password hasher or a second-factor check runs,
 :func:`reserve` takes one failure from each bucket of the attempt, all of them in one
 atomic step (:mod:`tessera.services.buckets`); a bucket that is full refuses the attempt
-unchecked (429 ``locked_out``) and backs off in tiers. A check that passes gives its
+unchecked (429 ``locked_out``) and, when full of settled failures, backs off in tiers;
+full only of checks still in flight, it refuses for a few seconds and records no strike.
+A check that passes gives its
 reservation back (:meth:`Reservation.succeeded`), so only failures count: a user who
 logs in many times a minute is never locked out by their own successes. Because the
 reservation comes first, 50 concurrent wrong passwords against a limit of 5 run the
