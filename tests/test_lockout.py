@@ -538,6 +538,16 @@ def test_the_admin_login_says_so_when_the_store_is_down(client, staff, monkeypat
     assert "_auth_user_id" not in client.session
 
 
+@override_settings(TESSERA={"LOCKOUT_RATES": {"account": None}})
+def test_ipv6_addresses_of_one_64_network_share_the_per_ip_buckets(api, user, now):
+    for host in range(1, 6):
+        assert login_from(api, f"2001:db8:1:2::{host}", "wrong").status_code == 401
+    assert login_from(api, "2001:db8:1:2:ffff::1").json()["code"] == "locked_out"
+    assert login_from(api, "2001:db8:1:3::1").status_code == 200
+    call_command("tessera_unlock", "alice", "--ip", "2001:db8:1:2::99")
+    assert login_from(api, "2001:db8:1:2::1").status_code == 200
+
+
 # --- Behind a proxy -----------------------------------------------------------------------
 
 

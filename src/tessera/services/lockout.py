@@ -29,6 +29,7 @@ failure counts once.
 from __future__ import annotations
 
 import contextvars
+import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -88,7 +89,7 @@ def reserve(request, identifier: str, *, user=None) -> Reservation:
     that device is one of the account's.
     """
     account = digest(identity_key(identifier))
-    address = digest(client_key(request)) if request is not None else None
+    address = digest(address_key(client_key(request))) if request is not None else None
     presented = devices.presented_device(request) if request is not None else None
     if presented and user is None:
         user = _account_named(identifier)
@@ -127,6 +128,18 @@ def _buckets(account: str, address: str | None, device: str | None) -> list[Buck
     ]
 
 
+def address_key(address: str) -> str:
+    """What the lockout's per-IP buckets count by: an IPv4 address, or the /64 network of
+    an IPv6 one (one subscriber's share, which they can spread across at will)."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return address
+
+
 def _account_named(identifier: str):
     user_model = get_user_model()
     return user_model._default_manager.filter(**{user_model.USERNAME_FIELD: identifier}).first()
@@ -157,6 +170,6 @@ def unlock(identifier: str, ip: str | None = None) -> int:
     if ip is None:
         prefixes.append(f"{PREFIX}:account-ip:{account}:")
     else:
-        address = digest(ip)
+        address = digest(address_key(ip))
         keys += [f"{PREFIX}:account-ip:{account}:{address}", f"{PREFIX}:ip:{address}"]
     return buckets.clear(keys, prefixes)
