@@ -14,7 +14,8 @@ from django.test import override_settings
 from rest_framework.test import APIClient
 
 from tessera import signals
-from tessera.models import EventType, SecurityEvent, Session
+from tessera.errors import LockedOut
+from tessera.models import EventType, SecurityEvent, Session, SessionKind
 from tessera.services import audit, buckets, lockout
 
 from .conftest import PASSWORD, create_user, log_in, post_login, receiving
@@ -66,6 +67,56 @@ def test_successes_give_their_reservation_back(api, user, now):
     refused = login_from(api, A)
     assert refused.status_code == 429
     assert refused.json()["code"] == "locked_out"
+
+
+@pytest.fixture
+def direct(db):
+    """For tests calling the lockout outside a request: the audit events it defers are
+    written before the test's transaction ends, not by the next test's request."""
+    yield
+    audit.flush_deferred()
+
+
+@pytest.mark.parametrize("backend", ["cache", "database"])
+def test_a_bucket_full_of_checks_in_flight_refuses_briefly_without_a_strike(
+    rf, user, now, backend, direct
+):
+    with override_settings(TESSERA={"THROTTLE_BACKEND": backend}):
+        request = rf.post("/api/auth/login/", REMOTE_ADDR=A)
+        in_flight = [lockout.reserve(request, "alice") for _ in range(5)]
+        with pytest.raises(LockedOut) as refused:
+            lockout.reserve(request, "alice")
+        assert refused.value.wait <= buckets.IN_FLIGHT_WAIT
+        for reservation in in_flight:
+            reservation.succeeded()
+        # No strike was recorded: the next attempts pass, the limit is whole again.
+        for _ in range(5):
+            lockout.reserve(request, "alice").succeeded()
+
+
+@pytest.mark.parametrize("backend", ["cache", "database"])
+def test_settled_failures_still_lock_with_the_first_back_off_tier(rf, user, now, backend, direct):
+    with override_settings(TESSERA={"THROTTLE_BACKEND": backend}):
+        request = rf.post("/api/auth/login/", REMOTE_ADDR=A)
+        for _ in range(5):
+            lockout.reserve(request, "alice").failed()
+        with pytest.raises(LockedOut) as refused:
+            lockout.reserve(request, "alice")
+        assert refused.value.wait == 300
+
+
+@pytest.mark.parametrize("backend", ["cache", "database"])
+def test_a_hold_never_settled_is_forgotten_and_the_bucket_locks_again(
+    rf, user, now, backend, direct
+):
+    with override_settings(TESSERA={"THROTTLE_BACKEND": backend}):
+        request = rf.post("/api/auth/login/", REMOTE_ADDR=A)
+        for _ in range(5):
+            lockout.reserve(request, "alice")  # a worker died mid-check: never settled
+        now[0] += buckets.HOLD_SECONDS
+        with pytest.raises(LockedOut) as refused:
+            lockout.reserve(request, "alice")
+        assert refused.value.wait == 300
 
 
 def test_a_locked_account_is_refused_whatever_the_password(api, user, hasher_calls, now):
@@ -182,6 +233,43 @@ def test_the_per_ip_and_per_device_limits_still_apply_to_a_known_device(api, use
     assert login_from(api, "192.0.2.200", device=device).status_code == 429
 
 
+def test_a_known_device_passes_a_full_ip_bucket_of_its_address(api, user, now):
+    device = log_in(api)["device"]
+    with override_settings(
+        TESSERA={"LOCKOUT_RATES": {"ip": "3/hour"}, "LOGIN_THROTTLE_RATES": {"ip": None}}
+    ):
+        for name in ("a", "b", "c"):
+            fail(api, 1, A, username=name)
+        assert login_from(api, A, "wrong").json()["code"] == "locked_out"
+        known = login_from(api, A, device=device)
+        assert known.status_code == 200, known.content
+        unknown = login_from(api, A)
+        assert unknown.status_code == 429
+        assert unknown.json()["code"] == "locked_out"
+
+
+def test_a_known_devices_failures_do_not_fill_the_ip_bucket(api, user, other_user, now):
+    device = log_in(api)["device"]
+    with override_settings(TESSERA={"LOCKOUT_RATES": {"ip": "2/hour", "account_ip": None}}):
+        for _ in range(3):
+            assert login_from(api, A, "wrong", device=device).status_code == 401
+        bob = api.post(
+            "/api/auth/login/",
+            {"username": "bob", "password": PASSWORD},
+            format="json",
+            REMOTE_ADDR=A,
+        )
+        assert bob.status_code == 200, bob.content
+
+
+def test_the_attempt_throttle_still_applies_to_a_known_device(api, user, now):
+    device = log_in(api)["device"]
+    with override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"ip": "2/min"}}):
+        assert login_from(api, A, device=device).status_code == 200
+        assert login_from(api, A, device=device).status_code == 200
+        assert login_from(api, A, device=device).status_code == 429
+
+
 def test_another_users_device_does_not_pass(api, user, other_user, now):
     bobs = log_in(api, "bob")["device"]
     fail(api, 5, A)
@@ -220,6 +308,30 @@ def test_a_known_device_passes_the_account_lock_through_its_second_factor(api, a
     done = api.post(MFA_AUTHENTICATE_URL, body, format="json", REMOTE_ADDR=B)
     assert done.status_code == 200, done.content
     assert login_from(api, B).status_code == 429
+
+
+@pytest.mark.parametrize("backend", ["cache", "database"])
+def test_a_right_code_refused_at_the_last_step_does_not_count(
+    api, alice_mfa, user, now, settings, backend
+):
+    settings.TESSERA = {"THROTTLE_BACKEND": backend, "TOKEN_LIMIT_PER_USER": 1}
+    Session.objects.create(user=user, kind=SessionKind.TOKEN, token_digest="d" * 64)
+    ticket = mfa_ticket(api)
+    for _ in range(5):
+        response = second_factor(api, ticket, code=alice_mfa.next_code())
+        assert response.json()["code"] == "session_limit_reached"
+    # The refunds outlived the rollback of the refused logins: nothing counted.
+    assert mfa_ticket(api)
+
+
+@pytest.mark.parametrize("backend", ["cache", "database"])
+def test_a_proof_this_server_cannot_check_does_not_count(api, alice_mfa, now, settings, backend):
+    settings.TESSERA = {"THROTTLE_BACKEND": backend}
+    ticket = mfa_ticket(api)
+    for _ in range(5):
+        response = second_factor(api, ticket, webauthn={"id": "x"})
+        assert response.json()["fields"]["webauthn"][0]["code"] == "unavailable"
+    assert mfa_ticket(api)
 
 
 # --- Signals and the audit trail ----------------------------------------------------------
@@ -427,7 +539,7 @@ def test_a_database_outage_refuses_the_login_with_503(api, user, hasher_calls, m
 def test_a_refund_that_fails_refuses_the_login(api, user, monkeypatch):
     from .conftest import failing
 
-    monkeypatch.setattr(buckets, "give_back", failing(buckets.ServiceUnavailable()))
+    monkeypatch.setattr(buckets, "settle", failing(buckets.ServiceUnavailable()))
     response = login_from(api, A)
     assert response.status_code == 503
     assert not Session.objects.exists()
@@ -454,3 +566,40 @@ def test_a_clock_read_before_queueing_does_not_spend_the_burst(settings, backend
     assert [store.take([bucket], applied_first) for _ in range(4)] == [None] * 4
     assert store.take([bucket], read_first) is None
     assert store.take([bucket], applied_first) is not None
+
+
+@override_settings(TESSERA={"LOCKOUT_RATES": {"account": None}})
+def test_ipv6_addresses_of_one_64_network_share_the_per_ip_buckets(api, user, now):
+    for host in range(1, 6):
+        assert login_from(api, f"2001:db8:1:2::{host}", "wrong").status_code == 401
+    assert login_from(api, "2001:db8:1:2:ffff::1").json()["code"] == "locked_out"
+    assert login_from(api, "2001:db8:1:3::1").status_code == 200
+    call_command("tessera_unlock", "alice", "--ip", "2001:db8:1:2::99")
+    assert login_from(api, "2001:db8:1:2::1").status_code == 200
+
+
+# --- Behind a proxy -----------------------------------------------------------------------
+
+
+def test_a_forwarded_header_without_num_proxies_warns_once_per_process(rf, monkeypatch, caplog):
+    from tessera.services import client
+
+    monkeypatch.setattr(client, "_warned_forwarded", False)
+    forwarded = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.1")
+    with caplog.at_level("WARNING", logger="tessera"):
+        assert client.client_ip(forwarded) == "10.0.0.1"
+        client.client_ip(forwarded)
+    warnings = [r for r in caplog.records if "NUM_PROXIES" in r.getMessage()]
+    assert len(warnings) == 1
+
+
+def test_no_warning_without_the_header_or_with_num_proxies(rf, monkeypatch, caplog):
+    from tessera.services import client
+
+    monkeypatch.setattr(client, "_warned_forwarded", False)
+    with caplog.at_level("WARNING", logger="tessera"):
+        client.client_ip(rf.get("/", REMOTE_ADDR="10.0.0.1"))
+        with override_settings(TESSERA={"NUM_PROXIES": 1}):
+            forwarded = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.1")
+            assert client.client_ip(forwarded) == "198.51.100.1"
+    assert not [r for r in caplog.records if "NUM_PROXIES" in r.getMessage()]

@@ -13,9 +13,9 @@ from rest_framework.test import APIRequestFactory
 
 from tessera.errors import InvalidCredentials, LockedOut, SessionLimitReached
 from tessera.models import RateBucket, RefreshToken, Session
+from tessera.services import buckets, throttling
 from tessera.services import jwt as jwt_service
 from tessera.services import login as login_service
-from tessera.services import throttling
 from tessera.services.sessions import open_session
 
 from .concurrency import run_together
@@ -87,6 +87,25 @@ def test_fifty_concurrent_wrong_passwords_run_the_hasher_five_times(
     assert len(hashes) == 5
     assert sum(isinstance(r, InvalidCredentials) for r in results) == 5
     assert sum(isinstance(r, LockedOut) for r in results) == 45
+
+
+@pytest.mark.parametrize("backend", ["cache", "database"])
+@pytest.mark.parametrize("attempt", range(REPEAT))
+def test_concurrent_correct_logins_never_lock_the_account(user, backend, attempt):
+    """Checks still in flight fill the bucket for a moment only: the refused attempts
+    wait seconds, no strike is recorded, and the next login passes."""
+
+    def correct_password(index: int):
+        request = APIRequestFactory().post("/api/auth/login/", REMOTE_ADDR=f"10.2.{index}.1")
+        return login_service.check_credentials(Request(request), "alice", PASSWORD)
+
+    rates = {"LOGIN_THROTTLE_RATES": {"ip": None}, "LOCKOUT_RATES": {"ip": None}}
+    with override_settings(TESSERA={"THROTTLE_BACKEND": backend, **rates}):
+        results = run_together(8, correct_password)
+        refused = [r for r in results if isinstance(r, LockedOut)]
+        assert all(r.wait <= buckets.IN_FLIGHT_WAIT for r in refused)
+        assert len(refused) + sum(r == user for r in results) == 8
+        assert login_service.check_credentials(Request(_request()), "alice", PASSWORD) == user
 
 
 @pytest.mark.parametrize("attempt", range(REPEAT))

@@ -14,6 +14,13 @@ duration of its tiers, then the next each time it refuses again once that lock i
 up to the last tier. Its strikes are forgotten once it has stayed empty for a full
 period after its last lock. The longest lock is the last tier: back-off is bounded.
 
+A take may be *held* (the lockout's reservations): it counts like any other, and the
+bucket also knows it is still in flight until :func:`settle` says whether it was a
+failure. A bucket that is full only because of takes in flight refuses for a few seconds
+and locks nothing: concurrent correct logins must not earn a strike. Only a bucket full
+of settled takes locks. A hold never settled (a worker that died mid-check) is forgotten
+after ``HOLD_SECONDS``.
+
 :func:`take` is all or nothing over several buckets, in one atomic step: a Lua script on
 Redis, or rows locked with ``SELECT … FOR UPDATE`` in key order in the database. The
 decision is made on the state that step read, so concurrent takes can never pass more
@@ -45,6 +52,10 @@ PERIODS = {"sec": 1, "min": 60, "hour": 3600, "day": 86400}
 RATE_PATTERN = re.compile(r"^(?P<count>\d+)/(?P<multiple>\d*)(?P<period>sec|min|hour|day)$")
 # Float seconds: a take that lands exactly on the limit passes.
 EPSILON = 1e-6
+# Longer than any password or second-factor check runs; a hold older than this was lost.
+HOLD_SECONDS = 60.0
+# The wait when a bucket is full only of takes in flight: they settle within moments.
+IN_FLIGHT_WAIT = 2.0
 
 
 @dataclass(frozen=True)
@@ -96,50 +107,72 @@ class State:
     tat: float
     locked_until: float = 0.0
     strikes: int = 0
+    # Held takes not settled yet, and when the last one was taken.
+    held: int = 0
+    held_at: float = 0.0
 
     def lifetime(self, bucket: Bucket, now: float) -> float:
         """Seconds this state still means something: until it is forgiven (decide())."""
         return max(self.tat, self.locked_until) + bucket.rate.seconds - now
 
 
-def decide(bucket: Bucket, state: State | None, now: float) -> tuple[State, float | None]:
-    """The bucket's state after one take at ``now``, and the seconds to wait if refused.
+def decide(
+    bucket: Bucket, state: State | None, now: float, hold: bool = False
+) -> tuple[State, float | None]:
+    """The bucket's state after one take at ``now`` (``hold``: one in flight until
+    settled), and the seconds to wait if refused.
 
     The reference the Lua script mirrors; the database and in-process stores call it.
     """
     period, interval = bucket.rate.seconds, bucket.rate.interval
     if state is None:
         state = State(now)
+    held = state.held if now < state.held_at + HOLD_SECONDS else 0
     if now >= max(state.tat, state.locked_until) + period:
         # Empty for a whole period after its last lock: past strikes are forgiven.
         state = State(now)
+    state = State(state.tat, state.locked_until, state.strikes, held, state.held_at)
     tat = max(state.tat, now)
     if state.locked_until > now:
         return state, state.locked_until - now
     allowed_at = tat + interval - period
     if allowed_at > now + EPSILON:
+        if held and allowed_at - held * interval <= now + EPSILON:
+            # Full only of checks still running: they may all pass, so no strike.
+            return state, min(IN_FLIGHT_WAIT, allowed_at - now)
         if bucket.backoff:
             tier = bucket.backoff[min(state.strikes, len(bucket.backoff) - 1)]
-            state = State(tat, max(now + tier, allowed_at), state.strikes + 1)
+            locked = max(now + tier, allowed_at)
+            state = State(tat, locked, state.strikes + 1, held, state.held_at)
             return state, state.locked_until - now
         return state, allowed_at - now
-    return State(tat + interval, state.locked_until, state.strikes), None
+    if hold:
+        return State(tat + interval, state.locked_until, state.strikes, held + 1, now), None
+    return State(tat + interval, state.locked_until, state.strikes, held, state.held_at), None
 
 
-def take(buckets: Sequence[Bucket]) -> Refusal | None:
+def settled(bucket: Bucket, state: State, *, failed: bool) -> State:
+    """The state once one held take settles: a failure stays counted, a success not."""
+    tat = state.tat if failed else state.tat - bucket.rate.interval
+    return State(tat, state.locked_until, state.strikes, max(0, state.held - 1), state.held_at)
+
+
+def take(buckets: Sequence[Bucket], *, hold: bool = False) -> Refusal | None:
     """Take one from every bucket, or from none: the refusal that stopped it, if any.
 
-    A refused bucket still records its back-off; the others are left as they were.
+    A refused bucket still records its back-off; the others are left as they were. With
+    ``hold`` the take stays in flight until :func:`settle`.
     """
     if not buckets:
         return None
-    return _store().take(list(buckets), time.time())
+    return _store().take(list(buckets), time.time(), hold)
 
 
-def give_back(buckets: Sequence[Bucket]) -> None:
-    """Undo one earlier take of every bucket (a reservation that turned out not to count)."""
+def settle(buckets: Sequence[Bucket], *, failed: bool) -> None:
+    """Settle one held take of every bucket: a failure stays counted; a success is given
+    back (a reservation that turned out not to count)."""
     if buckets:
-        _store().give_back(list(buckets))
+        _store().settle(list(buckets), failed)
 
 
 def clear(keys: Sequence[str] = (), prefixes: Sequence[str] = ()) -> int:
@@ -182,75 +215,88 @@ def _store():
     raise ServiceUnavailable()
 
 
+# The database keeps a bucket's held takes in a row of their own beside it: ``tat`` is
+# how many are in flight, ``locked_until`` when the last one was taken.
+HELD_SUFFIX = "#held"
+
+
 class DatabaseStore:
-    def take(self, buckets: list[Bucket], now: float) -> Refusal | None:
-        keys = sorted({bucket.key for bucket in buckets})
+    def take(self, buckets: list[Bucket], now: float, hold: bool = False) -> Refusal | None:
         try:
             with transaction.atomic():
-                RateBucket.objects.bulk_create(
-                    [RateBucket(key=key, tat=0, expires_at=_datetime(now)) for key in keys],
-                    ignore_conflicts=True,
-                )
-                # In key order, so two takes over overlapping buckets cannot deadlock.
-                rows = {
-                    row.key: row
-                    for row in RateBucket.objects.select_for_update()
-                    .filter(key__in=keys)
-                    .order_by("key")
-                }
+                rows = self._locked_rows(buckets, now, hold)
                 # The clock read before waiting for the locks may be older than the one a
                 # take that held them applied, and an older now would see the burst spent.
                 now = max(now, time.time())
                 decisions = [
-                    (bucket, *decide(bucket, _state_of(rows[bucket.key]), now))
+                    (bucket, *decide(bucket, _state_of(rows, bucket.key), now, hold))
                     for bucket in buckets
                 ]
                 refused = [(bucket, state, wait) for bucket, state, wait in decisions if wait]
-                changed = refused or decisions
-                for bucket, state, _wait in changed:
-                    row = rows[bucket.key]
-                    row.tat, row.locked_until, row.strikes = (
-                        state.tat,
-                        state.locked_until,
-                        state.strikes,
-                    )
-                    row.expires_at = _datetime(now + state.lifetime(bucket, now))
-                RateBucket.objects.bulk_update(
-                    [rows[bucket.key] for bucket, _state, _wait in changed],
-                    ["tat", "locked_until", "strikes", "expires_at"],
-                )
+                self._write(rows, [(b, state) for b, state, _wait in refused or decisions], now)
         except DatabaseError as exc:
             logger.error("Throttle buckets unavailable in the database; refusing.", exc_info=True)
             raise ServiceUnavailable() from exc
         return _first_refusal(refused)
 
-    def give_back(self, buckets: list[Bucket]) -> None:
+    def settle(self, buckets: list[Bucket], failed: bool) -> None:
         try:
             with transaction.atomic():
-                rows = (
-                    RateBucket.objects.select_for_update()
-                    .filter(key__in=sorted({bucket.key for bucket in buckets}))
-                    .order_by("key")
-                )
-                by_key = {row.key: row for row in rows}
-                for bucket in buckets:
-                    if bucket.key in by_key:
-                        by_key[bucket.key].tat -= bucket.rate.interval
-                RateBucket.objects.bulk_update(list(by_key.values()), ["tat"])
+                rows = self._locked_rows(buckets, time.time(), held=True)
+                changed = [
+                    (bucket, settled(bucket, state, failed=failed))
+                    for bucket in buckets
+                    if (state := _state_of(rows, bucket.key)) is not None
+                ]
+                self._write(rows, changed, time.time())
         except DatabaseError as exc:
             logger.error("Throttle buckets unavailable in the database.", exc_info=True)
             raise ServiceUnavailable() from exc
 
+    def _locked_rows(self, buckets: list[Bucket], now: float, held: bool):
+        """The buckets' rows, created if missing, locked; with ``held``, their held rows."""
+        names = {bucket.key for bucket in buckets}
+        keys = sorted(names | ({name + HELD_SUFFIX for name in names} if held else set()))
+        RateBucket.objects.bulk_create(
+            [RateBucket(key=key, tat=0, expires_at=_datetime(now)) for key in keys],
+            ignore_conflicts=True,
+        )
+        # In key order, so two takes over overlapping buckets cannot deadlock.
+        return {
+            row.key: row
+            for row in RateBucket.objects.select_for_update().filter(key__in=keys).order_by("key")
+        }
+
+    def _write(self, rows: dict[str, RateBucket], changed: list[tuple[Bucket, State]], now):
+        updated = []
+        for bucket, state in changed:
+            row = rows[bucket.key]
+            row.tat, row.locked_until, row.strikes = state.tat, state.locked_until, state.strikes
+            row.expires_at = _datetime(now + state.lifetime(bucket, now))
+            updated.append(row)
+            if (held := rows.get(bucket.key + HELD_SUFFIX)) is not None:
+                held.tat, held.locked_until = state.held, state.held_at
+                held.expires_at = _datetime(max(now, state.held_at + HOLD_SECONDS))
+                updated.append(held)
+        RateBucket.objects.bulk_update(updated, ["tat", "locked_until", "strikes", "expires_at"])
+
     def clear(self, keys: list[str], prefixes: list[str]) -> int:
+        RateBucket.objects.filter(key__in=[key + HELD_SUFFIX for key in keys]).delete()
         deleted, _ = RateBucket.objects.filter(key__in=keys).delete()
         for prefix in prefixes:
+            RateBucket.objects.filter(key__startswith=prefix, key__endswith=HELD_SUFFIX).delete()
             more, _ = RateBucket.objects.filter(key__startswith=prefix).delete()
             deleted += more
         return deleted
 
 
-def _state_of(row: RateBucket) -> State | None:
-    return State(row.tat, row.locked_until, row.strikes) if row.tat else None
+def _state_of(rows: dict[str, RateBucket], key: str) -> State | None:
+    row, held = rows[key], rows.get(key + HELD_SUFFIX)
+    if not row.tat:
+        return None
+    if held is None:
+        return State(row.tat, row.locked_until, row.strikes)
+    return State(row.tat, row.locked_until, row.strikes, int(held.tat), held.locked_until)
 
 
 def _first_refusal(refused: list[tuple[Bucket, State, float]]) -> Refusal | None:
@@ -264,9 +310,10 @@ def _first_refusal(refused: list[tuple[Bucket, State, float]]) -> Refusal | None
 DATABASE = DatabaseStore()
 
 
-# KEYS: the buckets. ARGV: now, then per bucket its interval, period and back-off tiers
-# (comma-separated seconds, empty for none). Returns 0 when every bucket was taken, or
-# {index of the refusal with the longest wait, that wait as a string}. Mirrors decide().
+# KEYS: the buckets. ARGV: now, hold ('1' or '0'), HOLD_SECONDS, IN_FLIGHT_WAIT, then per
+# bucket its interval, period and back-off tiers (comma-separated seconds, empty for
+# none). Returns 0 when every bucket was taken, or {index of the refusal with the longest
+# wait, that wait as a string}. Mirrors decide().
 TAKE_SCRIPT = """
 local now = tonumber(ARGV[1])
 -- A clock read before the caller queued here can be older than one already applied, and an
@@ -275,16 +322,21 @@ for _, key in ipairs(KEYS) do
   local seen = tonumber(redis.call('HGET', key, 'n'))
   if seen and seen > now then now = seen end
 end
+local hold = ARGV[2] == '1'
+local hold_seconds, in_flight_wait = tonumber(ARGV[3]), tonumber(ARGV[4])
 local states, refused, wait = {}, 0, 0
 for i, key in ipairs(KEYS) do
-  local interval = tonumber(ARGV[3 * i - 1])
-  local period = tonumber(ARGV[3 * i])
+  local interval = tonumber(ARGV[3 * i + 2])
+  local period = tonumber(ARGV[3 * i + 3])
   local tiers = {}
-  for tier in string.gmatch(ARGV[3 * i + 1], '[^,]+') do tiers[#tiers + 1] = tonumber(tier) end
-  local saved = redis.call('HMGET', key, 't', 'l', 's')
+  for tier in string.gmatch(ARGV[3 * i + 4], '[^,]+') do tiers[#tiers + 1] = tonumber(tier) end
+  local saved = redis.call('HMGET', key, 't', 'l', 's', 'h', 'ha')
   local tat = tonumber(saved[1]) or now
   local locked = tonumber(saved[2]) or 0
   local strikes = tonumber(saved[3]) or 0
+  local held = tonumber(saved[4]) or 0
+  local held_at = tonumber(saved[5]) or 0
+  if now >= held_at + hold_seconds then held = 0 end
   if now >= math.max(tat, locked) + period then tat, locked, strikes = now, 0, 0 end
   tat = math.max(tat, now)
   local this_wait = nil
@@ -293,7 +345,9 @@ for i, key in ipairs(KEYS) do
   else
     local allowed_at = tat + interval - period
     if allowed_at > now + 1e-6 then
-      if #tiers > 0 then
+      if held > 0 and allowed_at - held * interval <= now + 1e-6 then
+        this_wait = math.min(in_flight_wait, allowed_at - now)
+      elseif #tiers > 0 then
         locked = math.max(now + tiers[math.min(strikes + 1, #tiers)], allowed_at)
         strikes = strikes + 1
         this_wait = locked - now
@@ -302,9 +356,10 @@ for i, key in ipairs(KEYS) do
       end
     else
       tat = tat + interval
+      if hold then held, held_at = held + 1, now end
     end
   end
-  states[i] = {tat, locked, strikes, period, this_wait}
+  states[i] = {tat, locked, strikes, period, this_wait, held, held_at}
   if this_wait and this_wait > wait then refused, wait = i, this_wait end
 end
 for i, key in ipairs(KEYS) do
@@ -312,19 +367,23 @@ for i, key in ipairs(KEYS) do
   -- Refused: only the refusing buckets record their back-off. Taken: every bucket.
   if refused == 0 or s[5] then
     redis.call('HSET', key, 't', string.format('%.6f', s[1]), 'l', string.format('%.6f', s[2]),
-      's', s[3], 'n', string.format('%.6f', now))
-    redis.call('EXPIRE', key, math.ceil(math.max(s[1], s[2]) + s[4] - now) + 1)
+      's', s[3], 'h', s[6], 'ha', string.format('%.6f', s[7]),
+      'n', string.format('%.6f', now))
+    redis.call('EXPIRE', key, math.ceil(math.max(s[1], s[2], s[7] + hold_seconds) + s[4] - now) + 1)
   end
 end
 if refused == 0 then return 0 end
 return {refused, string.format('%.6f', wait)}
 """
 
-# KEYS: the buckets; ARGV: their intervals. A bucket that expired meanwhile stays empty.
-GIVE_BACK_SCRIPT = """
+# KEYS: the buckets; ARGV: failed ('1' or '0'), then their intervals. Mirrors settled().
+# A bucket that expired meanwhile stays empty.
+SETTLE_SCRIPT = """
 for i, key in ipairs(KEYS) do
   if redis.call('EXISTS', key) == 1 then
-    redis.call('HINCRBYFLOAT', key, 't', -tonumber(ARGV[i]))
+    local held = tonumber(redis.call('HGET', key, 'h')) or 0
+    if held > 0 then redis.call('HSET', key, 'h', held - 1) end
+    if ARGV[1] ~= '1' then redis.call('HINCRBYFLOAT', key, 't', -tonumber(ARGV[i + 1])) end
   end
 end
 return 0
@@ -344,8 +403,13 @@ class RedisStore:
             script = _scripts.setdefault((id(client), source), client.register_script(source))
         return script
 
-    def take(self, buckets: list[Bucket], now: float) -> Refusal | None:
-        arguments: list = [repr(now)]
+    def take(self, buckets: list[Bucket], now: float, hold: bool = False) -> Refusal | None:
+        arguments: list = [
+            repr(now),
+            "1" if hold else "0",
+            repr(HOLD_SECONDS),
+            repr(IN_FLIGHT_WAIT),
+        ]
         for bucket in buckets:
             arguments += [
                 repr(bucket.rate.interval),
@@ -363,12 +427,11 @@ class RedisStore:
         index, wait = answer
         return Refusal(buckets[int(index) - 1], float(wait))
 
-    def give_back(self, buckets: list[Bucket]) -> None:
+    def settle(self, buckets: list[Bucket], failed: bool) -> None:
         keys = [self.cache.make_and_validate_key(bucket.key) for bucket in buckets]
+        intervals = [repr(bucket.rate.interval) for bucket in buckets]
         try:
-            self._script(GIVE_BACK_SCRIPT)(
-                keys=keys, args=[repr(bucket.rate.interval) for bucket in buckets]
-            )
+            self._script(SETTLE_SCRIPT)(keys=keys, args=["1" if failed else "0", *intervals])
         except Exception as exc:
             logger.error("Throttle buckets unavailable in the cache.", exc_info=True)
             raise ServiceUnavailable() from exc
@@ -392,30 +455,31 @@ class LocalStore:
     def __init__(self, cache: LocMemCache) -> None:
         self.cache = cache
 
-    def take(self, buckets: list[Bucket], now: float) -> Refusal | None:
+    def take(self, buckets: list[Bucket], now: float, hold: bool = False) -> Refusal | None:
         try:
             with _local_lock:
                 now = max(now, time.time())  # as in DatabaseStore.take
                 decisions = [
-                    (bucket, *decide(bucket, self.cache.get(bucket.key), now)) for bucket in buckets
+                    (bucket, *decide(bucket, self.cache.get(bucket.key), now, hold))
+                    for bucket in buckets
                 ]
                 refused = [(bucket, state, wait) for bucket, state, wait in decisions if wait]
                 for bucket, state, _wait in refused or decisions:
-                    self.cache.set(bucket.key, state, math.ceil(state.lifetime(bucket, now)) + 1)
+                    self.cache.set(bucket.key, state, _local_lifetime(bucket, state, now))
         except Exception as exc:
             logger.error("Throttle buckets unavailable in the cache; refusing.", exc_info=True)
             raise ServiceUnavailable() from exc
         return _first_refusal(refused)
 
-    def give_back(self, buckets: list[Bucket]) -> None:
+    def settle(self, buckets: list[Bucket], failed: bool) -> None:
         try:
             with _local_lock:
                 for bucket in buckets:
                     state = self.cache.get(bucket.key)
                     if state is not None:
-                        state.tat -= bucket.rate.interval
-                        lifetime = state.lifetime(bucket, time.time())
-                        self.cache.set(bucket.key, state, max(1, math.ceil(lifetime) + 1))
+                        state = settled(bucket, state, failed=failed)
+                        lifetime = _local_lifetime(bucket, state, time.time())
+                        self.cache.set(bucket.key, state, lifetime)
         except Exception as exc:
             logger.error("Throttle buckets unavailable in the cache.", exc_info=True)
             raise ServiceUnavailable() from exc
@@ -432,3 +496,10 @@ class LocalStore:
                     del self.cache._cache[name]
                     self.cache._expire_info.pop(name, None)
         return len(names) + len(doomed)
+
+
+def _local_lifetime(bucket: Bucket, state: State, now: float) -> int:
+    """Seconds to keep ``state``: while it means something, holds included."""
+    return max(
+        1, math.ceil(max(state.lifetime(bucket, now), state.held_at + HOLD_SECONDS - now)) + 1
+    )

@@ -4,7 +4,9 @@ account, per (account, IP) and per (account, known device).
 Reserve, then settle. Before a password hasher or a second-factor check runs,
 :func:`reserve` takes one failure from each bucket of the attempt, all of them in one
 atomic step (:mod:`tessera.services.buckets`); a bucket that is full refuses the attempt
-unchecked (429 ``locked_out``) and backs off in tiers. A check that passes gives its
+unchecked (429 ``locked_out``) and, when full of settled failures, backs off in tiers;
+full only of checks still in flight, it refuses for a few seconds and records no strike.
+A check that passes gives its
 reservation back (:meth:`Reservation.succeeded`), so only failures count: a user who
 logs in many times a minute is never locked out by their own successes. Because the
 reservation comes first, 50 concurrent wrong passwords against a limit of 5 run the
@@ -12,7 +14,10 @@ hasher exactly 5 times.
 
 A known device of the account (:mod:`tessera.services.devices`) uses its own
 (account, device) bucket instead of the account's: someone guessing a victim's password
-from elsewhere cannot lock the victim's own devices out. The per-IP buckets still apply.
+from elsewhere cannot lock the victim's own devices out. Nor does it count in the
+address's own bucket: 50 wrong passwords from one address (or from everyone behind a
+proxy when NUM_PROXIES is unset) must not lock every account's known devices there. The
+(account, IP) bucket still applies, and so does the attempt throttle per address.
 
 Every password entry point shares these buckets: Tessera's logins call :func:`reserve`
 in :func:`tessera.services.login.check_credentials`; Django's ``authenticate()`` callers
@@ -24,6 +29,7 @@ failure counts once.
 from __future__ import annotations
 
 import contextvars
+import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -59,10 +65,11 @@ class Reservation:
 
     def succeeded(self) -> None:
         """The check passed: the reservation does not count."""
-        buckets.give_back(self.taken)
+        buckets.settle(self.taken, failed=False)
 
     def failed(self, stage: str = PASSWORD) -> None:
         """The check failed: the reservation stays counted."""
+        buckets.settle(self.taken, failed=True)
         signals.login_failed.send(
             sender=get_user_model(),
             user=self.user,
@@ -82,13 +89,13 @@ def reserve(request, identifier: str, *, user=None) -> Reservation:
     that device is one of the account's.
     """
     account = digest(identity_key(identifier))
-    address = digest(client_key(request)) if request is not None else None
+    address = digest(address_key(client_key(request))) if request is not None else None
     presented = devices.presented_device(request) if request is not None else None
     if presented and user is None:
         user = _account_named(identifier)
     device_key = devices.known_device_key(user, presented)
     wanted = _buckets(account, address, digest(device_key) if device_key else None)
-    refusal = buckets.take(wanted)
+    refusal = buckets.take(wanted, hold=True)
     if refusal is not None:
         signals.locked_out.send(
             sender=get_user_model(),
@@ -103,13 +110,13 @@ def reserve(request, identifier: str, *, user=None) -> Reservation:
 
 
 def _buckets(account: str, address: str | None, device: str | None) -> list[Bucket]:
-    """The buckets one attempt counts in: per IP, per (account, IP), and per account or,
-    for a known device, per (account, device)."""
+    """The buckets one attempt counts in: per (account, IP), and per account and per IP
+    or, for a known device, per (account, device) only."""
     # Broadest first: of two refusals with the same wait, the first one is reported.
     keys = {
         "account": None if device else f"{PREFIX}:account:{account}",
         "device": f"{PREFIX}:device:{account}:{device}" if device else None,
-        "ip": f"{PREFIX}:ip:{address}" if address else None,
+        "ip": f"{PREFIX}:ip:{address}" if address and not device else None,
         "account_ip": f"{PREFIX}:account-ip:{account}:{address}" if address else None,
     }
     rates = tessera_settings.LOCKOUT_RATES
@@ -119,6 +126,18 @@ def _buckets(account: str, address: str | None, device: str | None) -> list[Buck
         for scope, key in keys.items()
         if key is not None and rates.get(scope) is not None
     ]
+
+
+def address_key(address: str) -> str:
+    """What the lockout's per-IP buckets count by: an IPv4 address, or the /64 network of
+    an IPv6 one (one subscriber's share, which they can spread across at will)."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if parsed.version == 6:
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return address
 
 
 def _account_named(identifier: str):
@@ -151,6 +170,6 @@ def unlock(identifier: str, ip: str | None = None) -> int:
     if ip is None:
         prefixes.append(f"{PREFIX}:account-ip:{account}:")
     else:
-        address = digest(ip)
+        address = digest(address_key(ip))
         keys += [f"{PREFIX}:account-ip:{account}:{address}", f"{PREFIX}:ip:{address}"]
     return buckets.clear(keys, prefixes)

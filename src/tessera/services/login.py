@@ -194,7 +194,7 @@ def complete_second_factor(request, ticket: LoginTicket, field: str, value: Any)
     The proof, the ticket's use and the new session commit together or not at all, so a
     login that fails at the last step (a session limit) spends neither code nor ticket.
     A wrong proof counts against the ticket and towards the lockout, outside that
-    transaction; a right one gives the lockout's reservation back. The result is
+    transaction; any other outcome gives the lockout's reservation back, after it. The result is
     what the started login would have returned (see :func:`complete_login`).
     """
     user = ticket.user
@@ -204,7 +204,6 @@ def complete_second_factor(request, ticket: LoginTicket, field: str, value: Any)
     try:
         with transaction.atomic():
             verified = methods.verify(request, user, field, value, ticket=ticket)
-            reservation.succeeded()
             tickets.consume(ticket)
             result = complete_login(
                 request,
@@ -217,6 +216,12 @@ def complete_second_factor(request, ticket: LoginTicket, field: str, value: Any)
         if not tickets.record_failure(ticket):
             raise InvalidTicket(_("Too many wrong codes; log in again.")) from None
         raise
+    except Exception:
+        # Not a wrong proof (a proof this server cannot check, a session limit, an
+        # outage): given back after the rollback, which would otherwise undo the refund.
+        reservation.succeeded()
+        raise
+    reservation.succeeded()
     methods.announce_use(request, user, verified)
     return result
 
