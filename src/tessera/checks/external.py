@@ -66,11 +66,7 @@ def _entry_messages(index: int, entry: Any) -> list[CheckMessage]:
     if not _names(entry["audience"]):
         messages.append(_error(index, "needs an audience: a string or strings", "tessera.E080"))
     algorithms = entry["algorithms"]
-    if (
-        not isinstance(algorithms, list | tuple)
-        or not algorithms
-        or any(algorithm not in ALLOWED_ALGORITHMS for algorithm in algorithms)
-    ):
+    if not asymmetric_algorithms(algorithms):
         messages.append(
             _error(
                 index,
@@ -90,6 +86,15 @@ def _entry_messages(index: int, entry: Any) -> list[CheckMessage]:
         messages.append(_error(index, "has a jwks_uri that is not an https URL", "tessera.E083"))
     messages += _claim_messages(index, entry)
     return messages
+
+
+def asymmetric_algorithms(algorithms: Any) -> bool:
+    """A non-empty list of the asymmetric algorithms an issuer's token may be signed with."""
+    return (
+        isinstance(algorithms, list | tuple)
+        and bool(algorithms)
+        and all(algorithm in ALLOWED_ALGORITHMS for algorithm in algorithms)
+    )
 
 
 def _claim_messages(index: int, entry: dict[str, Any]) -> list[CheckMessage]:

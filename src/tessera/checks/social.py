@@ -15,6 +15,7 @@ from django.core.checks import CheckMessage, Error, Warning
 from ..services.issuer_keys import acceptable_url
 from ..services.social.providers import GITHUB, GITHUB_URLS, MICROSOFT, OIDC, TYPES
 from ..tokens.external import ALLOWED_ALGORITHMS
+from .external import asymmetric_algorithms
 from .given import given_settings
 
 COMMON_KEYS = frozenset(
@@ -70,11 +71,7 @@ def _entry_messages(name: str, entry: Any) -> list[CheckMessage]:
     messages = _issuer_messages(name, kind, entry)
     messages += _credential_messages(name, entry)
     algorithms = entry.get("algorithms", ("RS256",))
-    if (
-        not isinstance(algorithms, list | tuple)
-        or not algorithms
-        or any(algorithm not in ALLOWED_ALGORITHMS for algorithm in algorithms)
-    ):
+    if not asymmetric_algorithms(algorithms):
         messages.append(
             _error(
                 name,
