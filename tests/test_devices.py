@@ -1,17 +1,20 @@
 """Known devices: every successful login answers with a signed device identifier bound to
-its user and their password; presenting it again keeps the device's key."""
+its user; presenting it again keeps the device's key, until the device is forgotten."""
 
 from __future__ import annotations
 
 import time
+import uuid
 
 import pytest
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.core import signing
 from django.test import override_settings
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
+from tessera.models import ForgottenDevice, Session
 from tessera.services import devices
 
 from .accounts_support import NEW_PASSWORD
@@ -22,6 +25,10 @@ pytestmark = pytest.mark.django_db
 SLIDING_URL = "/api/auth/jwt/sliding/"
 SESSION_LOGIN_URL = "/api/auth/session/login/"
 COOKIE = "tessera_device"
+
+
+class QuickPBKDF2(PBKDF2PasswordHasher):
+    iterations = 1000
 
 
 def device_key(user, presented):
@@ -49,6 +56,47 @@ def test_presenting_a_known_device_keeps_its_key(api, user):
     forged = stranger[:-2] + ("AA" if stranger[-2:] != "AA" else "BB")
     fresh = log_in(api, device=forged)["device"]
     assert device_key(user, fresh) not in (None, "someone-else", device_key(user, first))
+
+
+def test_a_new_device_is_keyed_by_its_first_session_and_every_session_records_it(api, user):
+    first = log_in(api)
+    assert device_key(user, first["device"]) == first["session"]["id"]
+    again = log_in(api, device=first["device"])
+    keys = dict(Session.objects.values_list("pk", "device_key"))
+    assert keys == {
+        uuid.UUID(first["session"]["id"]): first["session"]["id"],
+        uuid.UUID(again["session"]["id"]): first["session"]["id"],
+    }
+
+
+def test_a_hasher_upgrade_at_login_forgets_no_device(api, user, settings):
+    device = log_in(api)["device"]
+    old_hash = user.password
+    # Another hasher first: the next login rehashes the password it checked.
+    settings.PASSWORD_HASHERS = [f"{__name__}.QuickPBKDF2", *settings.PASSWORD_HASHERS]
+    again = log_in(api, device=device)["device"]
+    user.refresh_from_db()
+    assert user.password != old_hash and user.password.startswith("pbkdf2_sha256$")
+    assert device_key(user, again) == device_key(user, device) is not None
+
+
+def test_forgetting_a_device_again_moves_its_one_record(user, clock):
+    devices.forget_device(user, "laptop")
+    clock.advance(minutes=5)
+    devices.forget_device(user, "laptop")
+    assert list(ForgottenDevice.objects.values_list("device_key", "forgotten_at")) == [
+        ("laptop", clock.now)
+    ]
+
+
+def test_an_identifier_issued_after_every_device_was_forgotten_is_known(user, monkeypatch):
+    before = devices.issue_device(user, "laptop")
+    devices.forget_all_devices(user)
+    later = time.time() + 1
+    monkeypatch.setattr(devices.time, "time", lambda: later)
+    after = devices.issue_device(user, "laptop")
+    assert devices.known_device_key(user, before) is None
+    assert devices.known_device_key(user, after) == "laptop"
 
 
 def test_another_users_device_is_not_known(api, user, other_user):
@@ -79,13 +127,27 @@ def test_bad_identifiers_are_unknown(user, presented):
     assert devices.known_device_key(user, presented) is None
 
 
+@pytest.mark.parametrize(
+    "change",
+    [{"t": None}, {"t": "1"}, {"k": ""}, {"k": "k" * (devices.KEY_LENGTH + 1)}, {"k": 7}],
+)
+def test_identifiers_with_a_bad_field_are_unknown(user, settings, change):
+    payload = signing.loads(
+        devices.issue_device(user, "laptop"), key=settings.SECRET_KEY, salt=devices.SALT
+    )
+    payload.update(change)
+    forged = signing.dumps(payload, key=settings.SECRET_KEY, salt=devices.SALT)
+    assert devices.known_device_key(user, forged) is None
+
+
 def test_an_identifier_signed_for_another_use_is_unknown(user, settings):
-    payload = signing.loads(devices.issue_device(user), key=settings.SECRET_KEY, salt=devices.SALT)
+    device = devices.issue_device(user, "laptop")
+    payload = signing.loads(device, key=settings.SECRET_KEY, salt=devices.SALT)
     assert devices.known_device_key(user, signing.dumps(payload, salt="other")) is None
 
 
 def test_identifiers_expire_after_the_device_lifetime(user, monkeypatch, settings):
-    device = devices.issue_device(user)
+    device = devices.issue_device(user, "laptop")
     lifetime = settings.TESSERA.get("DEVICE_LIFETIME") or devices.tessera_settings.DEVICE_LIFETIME
     later = time.time() + lifetime.total_seconds() + 5
     monkeypatch.setattr(signing.time, "time", lambda: later)
@@ -93,7 +155,7 @@ def test_identifiers_expire_after_the_device_lifetime(user, monkeypatch, setting
 
 
 def test_the_identifier_names_no_user_in_clear(user):
-    device = devices.issue_device(user)
+    device = devices.issue_device(user, "laptop")
     payload = signing.b64_decode(device.split(":")[0].encode()).decode()
     assert "alice" not in payload and user.password not in payload
 

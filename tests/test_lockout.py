@@ -18,7 +18,7 @@ from tessera.errors import LockedOut
 from tessera.models import EventType, SecurityEvent, Session, SessionKind
 from tessera.services import audit, buckets, lockout
 
-from .conftest import PASSWORD, create_user, log_in, post_login, receiving
+from .conftest import PASSWORD, auth_header, create_user, log_in, post_login, receiving
 from .mfa_support import MFA_AUTHENTICATE_URL, mfa_ticket, second_factor
 
 pytestmark = pytest.mark.django_db
@@ -88,10 +88,10 @@ def test_a_bucket_full_of_checks_in_flight_refuses_briefly_without_a_strike(
             lockout.reserve(request, "alice")
         assert refused.value.wait <= buckets.IN_FLIGHT_WAIT
         for reservation in in_flight:
-            reservation.succeeded()
+            reservation.refund()
         # No strike was recorded: the next attempts pass, the limit is whole again.
         for _ in range(5):
-            lockout.reserve(request, "alice").succeeded()
+            lockout.reserve(request, "alice").refund()
 
 
 @pytest.mark.parametrize("backend", ["cache", "database"])
@@ -424,6 +424,103 @@ def test_tesseras_login_counts_a_failure_once_through_the_backend(api, user, now
     fail(api, 4)
     # Had the backend counted too, the account would be locked already.
     assert login_from(api, A).status_code == 200
+
+
+# --- Current-password checks ---------------------------------------------------------------
+
+CHANGE_URL = "/api/auth/password/change/"
+
+
+def change_password(api, token: str, current: str, address: str = A):
+    return api.post(
+        CHANGE_URL,
+        {"current_password": current, "new_password": "a-brand-new-passphrase-42"},
+        format="json",
+        REMOTE_ADDR=address,
+        **auth_header(token),
+    )
+
+
+def field_code(response) -> str:
+    """The code of the one field error of a 400 ``invalid`` answer."""
+    assert response.status_code == 400, response.content
+    [errors] = response.json()["fields"].values()
+    return errors[0]["code"]
+
+
+def test_wrong_current_passwords_count_towards_the_lockout(api, user, hasher_calls, now):
+    token = login_from(api, A).json()["token"]
+    for _ in range(5):
+        assert field_code(change_password(api, token, "wrong")) == "wrong_password"
+    hasher_calls.reset_mock()
+    refused = change_password(api, token, PASSWORD)
+    assert refused.status_code == 429
+    assert refused.json()["code"] == "locked_out"
+    assert hasher_calls.call_count == 0
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD)
+    # The session's device and the address: not the account, whose owner logs in from
+    # elsewhere as before.
+    assert login_from(api, B).status_code == 200
+    assert login_from(api, A).status_code == 429
+
+
+@pytest.mark.parametrize(
+    ("method", "path"), [("post", "/api/auth/reauthenticate/"), ("delete", "/api/auth/me/")]
+)
+def test_every_current_password_check_counts(api, user, now, method, path):
+    token = login_from(api, A).json()["token"]
+
+    def check(password: str):
+        send = getattr(api, method)
+        body = {"password": password}
+        return send(path, body, format="json", REMOTE_ADDR=A, **auth_header(token))
+
+    for _ in range(5):
+        assert field_code(check("wrong")) == "wrong_password"
+    assert check(PASSWORD).json()["code"] == "locked_out"
+    user.refresh_from_db()
+    assert user.is_active
+
+
+def test_a_right_current_password_gives_its_reservation_back(api, user, now):
+    token = login_from(api, A).json()["token"]
+    for _ in range(4):
+        change_password(api, token, "wrong")
+    assert change_password(api, token, PASSWORD).status_code == 204
+    # Four failures, not five: one more is still checked.
+    assert field_code(change_password(api, token, "wrong")) == "wrong_password"
+
+
+# --- A check that could not be made ---------------------------------------------------------
+
+
+def test_a_login_whose_check_raised_does_not_count(api, user, now, monkeypatch):
+    from django.contrib.auth.backends import ModelBackend
+    from django.db import OperationalError
+
+    from .conftest import failing
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ModelBackend, "authenticate", failing(OperationalError("database down")))
+        for _ in range(6):
+            assert login_from(api, A).status_code == 503
+    assert login_from(api, A).status_code == 200
+
+
+def test_a_django_authenticate_whose_check_raised_does_not_count(rf, user, now, monkeypatch):
+    from django.contrib.auth.backends import ModelBackend
+    from django.db import OperationalError
+
+    from .conftest import failing
+
+    request = rf.post("/", REMOTE_ADDR=A)
+    with monkeypatch.context() as patch:
+        patch.setattr(ModelBackend, "authenticate", failing(OperationalError("database down")))
+        for _ in range(6):
+            with pytest.raises(OperationalError):
+                authenticate(request, username="alice", password=PASSWORD)
+    assert authenticate(request, username="alice", password=PASSWORD) == user
 
 
 # --- Unlock -------------------------------------------------------------------------------

@@ -25,8 +25,15 @@ from rest_framework.test import APIClient
 
 from tessera import signals
 from tessera.conf import tessera_settings
-from tessera.models import EventType, RevokeReason, SecurityEvent, Session, UsedNoticeLink
-from tessera.services import device_notices, devices, emails
+from tessera.models import (
+    EventType,
+    ForgottenDevice,
+    RevokeReason,
+    SecurityEvent,
+    Session,
+    UsedNoticeLink,
+)
+from tessera.services import buckets, device_notices, devices, emails
 
 from .accounts_support import link_in, mails_to
 from .concurrency import run_together
@@ -91,6 +98,7 @@ def state() -> tuple:
     return (
         sorted(Session.objects.values_list("pk", "revoked_at", "revoke_reason")),
         sorted(UsedNoticeLink.objects.values_list("nonce_digest", "session_id")),
+        sorted(ForgottenDevice.objects.values_list("device_key", "forgotten_at")),
         SecurityEvent.objects.count(),
     )
 
@@ -150,6 +158,7 @@ def test_sign_up_refuses_a_device_name_with_a_line_break(api, db):
     assert not get_user_model().objects.filter(username="bob").exists()
 
 
+@override_settings(TESSERA={"ACCOUNT_THROTTLE_RATES": {"new_device_notice_client": None}})
 def test_the_device_name_is_quoted_on_one_line_and_truncated(api, alice):
     # A name stored before logins refused line breaks (or by another path) is made safe too.
     body = log_in(api, device_name="Work laptop")
@@ -169,7 +178,7 @@ def test_the_device_name_is_quoted_on_one_line_and_truncated(api, alice):
 
 
 def test_a_known_device_gets_none(api, alice):
-    device = devices.issue_device(alice)
+    device = devices.issue_device(alice, "laptop")
     log_in(api, device=device)
     assert notices() == []
 
@@ -189,6 +198,7 @@ def test_a_browser_holding_the_device_cookie_is_known(alice):
     assert notices() == []
 
 
+@override_settings(TESSERA={"ACCOUNT_THROTTLE_RATES": {"new_device_notice_client": None}})
 def test_a_password_change_forgets_the_devices(api, alice):
     login = log_in(api)
     mail.outbox.clear()
@@ -202,7 +212,7 @@ def test_a_password_change_forgets_the_devices(api, alice):
 
 
 def test_a_device_of_another_account_counts_as_new(api, alice, other_user):
-    log_in(api, device=devices.issue_device(other_user))
+    log_in(api, device=devices.issue_device(other_user, "laptop"))
     assert len(notices()) == 1
 
 
@@ -280,6 +290,59 @@ def test_the_signal_names_the_new_session(api, alice):
     assert [str(session.pk) for session in received] == [body["session"]["id"]]
 
 
+# --- How many are sent ------------------------------------------------------------------
+
+
+def log_in_as(agent: str, address: str = "203.0.113.9") -> dict:
+    """A login by a client that never presents the device it was given (a script)."""
+    response = APIClient().post(
+        "/api/auth/login/",
+        {"username": "alice", "password": PASSWORD},
+        format="json",
+        HTTP_USER_AGENT=agent,
+        REMOTE_ADDR=address,
+    )
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_a_client_that_keeps_no_device_mails_its_user_once_a_day(alice, monkeypatch):
+    for _ in range(5):
+        log_in_as("backup-script/1.0")
+    assert len(notices()) == 1
+    # Another place is another device to announce: another address, another program.
+    log_in_as("backup-script/1.0", address="198.51.100.7")
+    log_in_as("curl/8.5")
+    assert len(notices()) == 3
+    later = time.time() + 86_400
+    monkeypatch.setattr(buckets.time, "time", lambda: later)
+    log_in_as("backup-script/1.0")
+    assert len(notices()) == 4
+
+
+@override_settings(TESSERA={"ACCOUNT_THROTTLE_RATES": {"new_device_notice_user": "3/day"}})
+def test_an_account_gets_at_most_its_daily_notices_from_any_number_of_places(alice):
+    for number in range(6):
+        log_in_as(f"client-{number}")
+    assert len(notices()) == 3
+    # Refused notices still leave the login in the account's own audit trail.
+    assert SecurityEvent.objects.filter(type=EventType.LOGIN_SUCCEEDED).count() == 6
+
+
+@override_settings(
+    TESSERA={
+        "ACCOUNT_THROTTLE_RATES": {
+            "new_device_notice_client": None,
+            "new_device_notice_user": None,
+        }
+    }
+)
+def test_the_notice_rates_can_be_switched_off(alice):
+    for _ in range(3):
+        log_in_as("backup-script/1.0")
+    assert len(notices()) == 3
+
+
 # --- Out of the request path ------------------------------------------------------------
 
 
@@ -306,8 +369,8 @@ def test_a_new_device_costs_the_login_the_same_work_as_a_known_one(alice):
     # Both present a device, so that the lockout's lookup of the account (done whenever
     # one is presented) is the same on both sides: the new one is another account's.
     someone_else = create_user("mallory")
-    with_known = at_response(known, device=devices.issue_device(alice))
-    with_new = at_response(new, device=devices.issue_device(someone_else))
+    with_known = at_response(known, device=devices.issue_device(alice, "laptop"))
+    with_new = at_response(new, device=devices.issue_device(someone_else, "laptop"))
     assert len(notices()) == 1
     assert without_savepoint_names(with_new) == without_savepoint_names(with_known)
 
@@ -359,7 +422,7 @@ def test_nothing_is_sent_for_a_user_gone_by_delivery(api, alice, change):
 @pytest.fixture
 def two_devices(alice):
     """Alice's known device's token, the new device's token, and the new one's link."""
-    known = log_in(APIClient(), device=devices.issue_device(alice))["token"]
+    known = log_in(APIClient(), device=devices.issue_device(alice, "laptop"))["token"]
     intruder = log_in(APIClient(), device_name="Unknown phone")["token"]
     return known, intruder, link_token(only_notice())
 
@@ -434,6 +497,36 @@ def test_the_link_of_a_deleted_account_is_refused(api, two_devices, alice):
     assert UsedNoticeLink.objects.count() == 0
 
 
+def test_the_link_forgets_the_reported_device_and_only_that_one(api, alice):
+    laptop = log_in(APIClient(), device=devices.issue_device(alice, "laptop"))["device"]
+    intruder = log_in(APIClient(), device_name="Unknown phone")
+    assert devices.known_device_key(alice, intruder["device"]) == intruder["session"]["id"]
+    assert not_me(api, link_token(only_notice())).status_code == 200
+    assert devices.known_device_key(alice, intruder["device"]) is None
+    assert devices.known_device_key(alice, laptop) == "laptop"
+    # Presented again, from where it logged in before: announced again at once, under
+    # the account's own lockout, and given a key of its own.
+    mail.outbox.clear()
+    again = log_in(APIClient(), device=intruder["device"])
+    assert len(notices()) == 1
+    assert devices.known_device_key(alice, again["device"]) == again["session"]["id"]
+
+
+def test_all_forgets_every_device_of_the_account(api, alice, other_user):
+    laptop = log_in(APIClient(), device=devices.issue_device(alice, "laptop"))["device"]
+    intruder = log_in(APIClient())["device"]
+    bobs = log_in(APIClient(), username="bob")["device"]
+    assert not_me(api, link_token(only_notice()), all=True).status_code == 200
+    assert devices.known_device_key(alice, laptop) is None
+    assert devices.known_device_key(alice, intruder) is None
+    assert devices.known_device_key(other_user, bobs) is not None
+    # A device that logs in after that is known again from then on.
+    mail.outbox.clear()
+    fresh = log_in(APIClient(), device=laptop)["device"]
+    assert len(notices()) == 1
+    assert devices.known_device_key(alice, fresh) is not None
+
+
 def tampered(token: str) -> list[str]:
     value, signature = token.rsplit(":", 1)
     flipped = signature[:-1] + ("A" if signature[-1] != "A" else "B")
@@ -456,7 +549,7 @@ def test_another_signed_value_is_not_a_link(api, two_devices, alice):
     _known, intruder, token = two_devices
     payload = device_notices.read_link_token(token)
     forged = [
-        devices.issue_device(alice),
+        devices.issue_device(alice, "laptop"),
         signing.dumps(payload, key="another-key-" * 4, salt=device_notices.SALT),
         signing.dumps(payload, key=tessera_settings.signing_key, salt="another.salt"),
     ]
@@ -538,6 +631,16 @@ def test_clearsessions_forgets_used_links_only_once_they_have_expired(api, two_d
     clock.advance(seconds=tessera_settings.NEW_DEVICE_NOTICE_LINK_TTL.total_seconds() + 1)
     call_command("tessera_clearsessions", stdout=open("/dev/null", "w"))
     assert UsedNoticeLink.objects.count() == 0
+
+
+def test_clearsessions_keeps_forgotten_devices_while_their_identifiers_live(alice, clock):
+    devices.forget_device(alice, "laptop")
+    devices.forget_all_devices(alice)
+    call_command("tessera_clearsessions", stdout=open("/dev/null", "w"))
+    assert ForgottenDevice.objects.count() == 2
+    clock.advance(seconds=tessera_settings.DEVICE_LIFETIME.total_seconds() + 2 * 86_400)
+    call_command("tessera_clearsessions", stdout=open("/dev/null", "w"))
+    assert ForgottenDevice.objects.count() == 0
 
 
 @requires_postgres

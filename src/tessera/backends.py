@@ -47,11 +47,15 @@ class LockoutModelBackend(ModelBackend):
             )
         except ServiceUnavailable:
             self._refuse(request, _("Logins are unavailable for a moment. Try again shortly."))
-        user = super().authenticate(request, username, password, **kwargs)
+        try:
+            user = super().authenticate(request, username, password, **kwargs)
+        except Exception:
+            reservation.refund()
+            raise
         if user is None:
             reservation.failed()
         else:
-            reservation.succeeded()
+            reservation.refund()
         return user
 
     def _refuse(self, request, text: str):

@@ -317,10 +317,13 @@ OPTIONS: dict[str, Option] = {
             "resend_email": "3/hour",
             "current_password_user": "10/hour",
             "not_me_ip": "20/hour",
+            "new_device_notice_client": "1/day",
+            "new_device_notice_user": "10/day",
         },
         (dict,),
         "Attempts allowed on the account endpoints, per client IP, per submitted address "
-        "or per user, counted before any costly work. Keys given replace the defaults "
+        "or per user, counted before any costly work; and new-device e-mails sent per "
+        "user, and per user from one (IP, user agent). Keys given replace the defaults "
         "one by one; None disables one.",
         merge_per_key=True,
     ),

@@ -80,6 +80,10 @@ class Session(models.Model):
     mfa_enrolment_required = models.BooleanField(default=False)
     # The SOCIAL_PROVIDERS name the user signed in through; "" for other logins.
     provider = models.CharField(max_length=64, blank=True)
+    # The known-device key this login was issued under (tessera.services.devices): the
+    # id of the device's first session. Not a credential: the client holds it only
+    # inside an identifier signed by the server.
+    device_key = models.CharField(max_length=64, blank=True, editable=False)
 
     objects = SessionQuerySet.as_manager()
 
@@ -552,3 +556,27 @@ class UsedNoticeLink(models.Model):
 
     def __str__(self) -> str:
         return f"new-device link used at {self.used_at:%Y-%m-%d %H:%M:%S}"
+
+
+class ForgottenDevice(models.Model):
+    """Known-device identifiers a user's account no longer honours.
+
+    A row with a ``device_key`` forgets that one device ("this wasn't me" about its
+    session); a row with ``device_key`` "" forgets every identifier issued to the user
+    up to ``forgotten_at`` (a password change, or "this wasn't me" for every session).
+    One row per (user, key): forgetting again moves ``forgotten_at``. A row is kept while
+    an identifier it forgets could still be valid (DEVICE_LIFETIME).
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    device_key = models.CharField(max_length=64, blank=True)
+    forgotten_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "device_key"], name="tessera_forgotten_device")
+        ]
+
+    def __str__(self) -> str:
+        what = "every device" if not self.device_key else "one device"
+        return f"{what} forgotten at {self.forgotten_at:%Y-%m-%d %H:%M:%S}"

@@ -45,10 +45,11 @@ Second-factor signals are sent with ``sender=Authenticator`` (``mfa_ticket_issue
 Lockout signals are sent with the user model as ``sender`` (docs/lockout.md); ``user``
 is None when the attempt named no account Tessera looked up:
 
-- ``login_failed(user, identifier, stage, request)``: a password (``stage="password"``)
-  or second-factor proof (``stage`` is its body field, e.g. ``"code"``) was wrong, and
-  the failure counts towards the lockout. Django's ``user_login_failed`` is sent too
-  for a password, by ``authenticate()``.
+- ``login_failed(user, identifier, stage, request)``: a password or second-factor proof
+  was wrong, and the failure counts towards the lockout. ``stage`` is the body field
+  that was wrong: ``"password"`` (a login, or a re-authentication), ``"current_password"``
+  (a password or address change), or the proof's (e.g. ``"code"``). Django's
+  ``user_login_failed`` is sent too for a login's password, by ``authenticate()``.
 - ``locked_out(user, identifier, scope, retry_after, request)``: an attempt was refused
   unchecked because its ``scope`` (``"ip"``, ``"account"``, ``"account_ip"`` or
   ``"device"``) is locked for ``retry_after`` more seconds.

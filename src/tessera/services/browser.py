@@ -41,6 +41,7 @@ def open_browser_session(
     amr: Sequence[str] = ("pwd",),
     mfa_enrolment_required: bool = False,
     provider: str = "",
+    device_key: str = "",
 ) -> Session:
     """Open a browser session and bind it to a fresh Django session, atomically."""
     return bind_new_session(
@@ -52,6 +53,7 @@ def open_browser_session(
         amr=amr,
         mfa_enrolment_required=mfa_enrolment_required,
         provider=provider,
+        device_key=device_key,
     )
 
 
@@ -67,6 +69,7 @@ def bind_new_session(
     amr: Sequence[str] = ("pwd",),
     mfa_enrolment_required: bool = False,
     provider: str = "",
+    device_key: str = "",
 ) -> Session:
     """Open a browser session bound to ``django_request``'s Django session.
 
@@ -108,6 +111,7 @@ def bind_new_session(
         amr=amr,
         mfa_enrolment_required=mfa_enrolment_required,
         provider=provider,
+        device_key=device_key,
     )
 
 

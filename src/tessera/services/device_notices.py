@@ -4,7 +4,10 @@ A login that presents no known device of its account (see :mod:`tessera.services
 records a notice naming the new session; the e-mail is built and sent after the response,
 like every other (:mod:`tessera.services.emails`), so the login does the same work
 whether or not a notice is due. The very first login of an account sends none: its owner
-has just been given it, and every device is new to it.
+has just been given it, and every device is new to it. Nor does a client that never
+keeps its identifier (a script, a DRF ``Token`` client) mail its user at every login:
+ACCOUNT_THROTTLE_RATES bounds the notices per user and per (user, IP, user agent),
+until the user reports a login.
 
 The link carries a token signed with :mod:`django.core.signing` (salted, under Tessera's
 signing key, timestamped): the session id, its user and a random nonce. Nothing of it is
@@ -20,33 +23,38 @@ import hashlib
 import secrets
 import unicodedata
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from .. import signals
 from ..conf import tessera_settings
 from ..errors import InvalidNoticeLink, NoticeLinkExpired, NoticeLinkUsed
 from ..models import RevokeReason, Session, UsedNoticeLink
-from . import devices, emails, throttling
+from . import buckets, devices, emails, throttling
+from .buckets import Bucket, Rate
 from .client import client_key
 from .sessions import revoke_sessions, revoke_user_sessions
 from .verification import account_rate, email_of
 
 SALT = "tessera.services.device_notices"
+PREFIX = "tessera:new-device-notice"
+# A user reporting every session at once forgets the notices sent to this many places.
+MAX_PLACES_FORGOTTEN = 100
 NONCE_BYTES = 16
 
 
 def notice_due(request, user) -> bool:
-    """Whether the login ``user`` is finishing now deserves a new-device e-mail.
+    """Whether the login of ``user`` from a device that is not one of theirs, finishing
+    now, deserves a new-device e-mail.
 
     Called before the session opens: ``last_login`` is still the previous login's.
     """
     if not tessera_settings.NEW_DEVICE_NOTICE or not email_of(user):
-        return False
-    if devices.known_device_key(user, devices.presented_device(request)) is not None:
         return False
     return not _first_login(user)
 
@@ -76,6 +84,8 @@ def deliver_notice(session: str) -> None:
     row = Session.objects.select_related("user").filter(pk=session).first()
     if row is None or not row.user.is_active or not email_of(row.user):
         return
+    if not _within_notice_rates(row):
+        return
     token = make_link_token(row)
     emails.send(
         "new_device",
@@ -90,6 +100,50 @@ def deliver_notice(session: str) -> None:
             "expires_in": emails.duration_text(tessera_settings.NEW_DEVICE_NOTICE_LINK_TTL),
         },
     )
+
+
+def _within_notice_rates(session: Session) -> bool:
+    """Whether ``session``'s user may get one more new-device e-mail now.
+
+    Decided here, after the response, so that the login does the same work either way.
+    """
+    # The client's own bucket first, all or nothing: a script logging in all day from
+    # one place spends one of its user's notices, not all of them.
+    wanted = [
+        Bucket(key, Rate.parse(rate))
+        for scope, key in (
+            ("client", _client_key(session.user, session.ip, session.user_agent)),
+            ("user", _user_key(session.user)),
+        )
+        if (rate := account_rate(f"new_device_notice_{scope}")) is not None
+    ]
+    return buckets.take(wanted) is None
+
+
+def _forget_notices_sent(user, places: list[tuple[str | None, str]]) -> None:
+    """Reported logins: the next new device of the account is announced, from the
+    (IP, user agent) ``places`` the reported logins came from too."""
+    buckets.clear([_user_key(user), *(_client_key(user, ip, agent) for ip, agent in places)])
+
+
+def _recent_places(user) -> list[tuple[str | None, str]]:
+    # Where the user's logins could have spent a notice the client rate still counts.
+    rate = account_rate("new_device_notice_client")
+    if rate is None:
+        return []
+    since = timezone.now() - timedelta(seconds=Rate.parse(rate).seconds)
+    recent = Session.objects.filter(user=user, created_at__gte=since)
+    return list(recent.values_list("ip", "user_agent").distinct()[:MAX_PLACES_FORGOTTEN])
+
+
+def _user_key(user) -> str:
+    return f"{PREFIX}:user:{throttling.digest(str(user.pk))}"
+
+
+def _client_key(user, ip: str | None, agent: str) -> str:
+    account = throttling.digest(str(user.pk))
+    place = throttling.digest(f"{ip or ''}\n{agent}")
+    return f"{PREFIX}:client:{account}:{place}"
 
 
 # How much of what the device said about itself the e-mail shows.
@@ -151,7 +205,8 @@ def _fallback_keys() -> list[Any]:
 
 
 def report_login(request, token: str, *, all_sessions: bool) -> int:
-    """Use a new-device link: end the session it names, or every session of its account.
+    """Use a new-device link: end the session it names and forget its device, or end
+    every session of its account and forget every device.
 
     Returns how many sessions were live until now (0 when the named one had ended
     already). The link must still be valid and unused; the use and the revocation commit
@@ -177,10 +232,18 @@ def report_login(request, token: str, *, all_sessions: bool) -> int:
                 UsedNoticeLink.objects.create(nonce_digest=digest, user=user, session_id=session_id)
         except IntegrityError as exc:
             raise NoticeLinkUsed() from exc
+        # Whoever it was kept a known device: it would log in again unannounced, and
+        # unhindered by the account's lockout.
         if all_sessions:
             revoked = revoke_user_sessions(user, RevokeReason.NOT_ME)
+            devices.forget_all_devices(user)
+            places = _recent_places(user)
         else:
             revoked = revoke_sessions([session] if session is not None else [], RevokeReason.NOT_ME)
+            if session is not None:
+                devices.forget_device(user, session.device_key)
+            places = [(session.ip, session.user_agent)] if session is not None else []
+        _forget_notices_sent(user, places)
         signals.login_reported.send(
             sender=Session,
             user=user,

@@ -6,25 +6,35 @@ account's failure lockout does not stop it (see docs/lockout.md): someone hammer
 victim's password from elsewhere cannot keep the victim out of their own account.
 
 The identifier is a :mod:`django.core.signing` token, salted for this use and signed with
-Tessera's signing key. Its payload is a random device key and a binding: an HMAC of the
-user's primary key and password hash. Nothing in it names the user in clear, it is valid
-for that user only, and a password change (or reset) forgets every device at once.
+Tessera's signing key. Its payload is the device's key (the id of the first session it
+opened, recorded on every session it opens), a binding (an HMAC of the user's primary
+key, so it names nobody in clear and is valid for that user only) and when it was
+issued. A user forgets devices through :class:`~tessera.models.ForgottenDevice` rows:
+one device when its login is reported as "this wasn't me", every device issued until
+then when the password changes (a hasher upgrade at login is no change, and forgets
+nothing) or every session is reported.
 """
 
 from __future__ import annotations
 
-import secrets
+import time
+from datetime import UTC, datetime
 
 from django.core import signing
+from django.db.models import Q
+from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from rest_framework.request import Empty, Request
 
 from ..conf import tessera_settings
+from ..models import ForgottenDevice
 
 FIELD = "device"
 SALT = "tessera.devices"
 # Longest identifier Tessera issues is far below this; longer input is not even decoded.
 MAX_LENGTH = 512
+# Session.device_key's length.
+KEY_LENGTH = 64
 
 
 def presented_device(request) -> str | None:
@@ -48,8 +58,8 @@ def _parsed_body(request):
 
 
 def known_device_key(user, presented: str | None) -> str | None:
-    """The stable key of ``presented`` when it is a valid identifier issued to ``user``
-    (same account, same password, not expired), else None."""
+    """The key of ``presented`` when it is a valid identifier issued to ``user`` (same
+    account, not expired, not forgotten), else None."""
     if not presented or user is None:
         return None
     try:
@@ -63,29 +73,57 @@ def known_device_key(user, presented: str | None) -> str | None:
         return None
     if not isinstance(payload, dict):
         return None
-    key, binding = payload.get("k"), payload.get("b")
-    if not isinstance(key, str) or not isinstance(binding, str):
+    key, binding, issued = payload.get("k"), payload.get("b"), payload.get("t")
+    if not (isinstance(key, str) and isinstance(binding, str) and isinstance(issued, int)):
         return None
-    if not constant_time_compare(binding, _binding(user)):
+    if not key or len(key) > KEY_LENGTH:
+        return None
+    # Looked up before the binding is compared, so that a device of another account
+    # costs the login the same work as one of this account's.
+    forgotten = _forgotten(user, key, issued)
+    if forgotten or not constant_time_compare(binding, _binding(user)):
         return None
     return key
 
 
-def issue_device(user, device_key: str | None = None) -> str:
-    """A signed identifier for ``user`` on this device; ``device_key`` (a known device's,
-    from :func:`known_device_key`) is kept, so the device stays the same device."""
-    payload = {"k": device_key or secrets.token_urlsafe(16), "b": _binding(user)}
+def _forgotten(user, key: str, issued: int) -> bool:
+    # Milliseconds: an identifier issued in the millisecond its devices were forgotten
+    # is forgotten too (the safe side of the tie).
+    issued_at = datetime.fromtimestamp(issued / 1000, tz=UTC)
+    return ForgottenDevice.objects.filter(
+        Q(device_key=key) | Q(device_key="", forgotten_at__gte=issued_at), user=user
+    ).exists()
+
+
+def issue_device(user, device_key: str) -> str:
+    """A signed identifier for ``user`` on the device ``device_key`` names."""
+    payload = {"k": device_key, "b": _binding(user), "t": int(time.time() * 1000)}
     return signing.dumps(payload, key=tessera_settings.signing_key, salt=SALT)
 
 
-def device_for_login(request, user) -> str:
-    """The identifier a successful login of ``user`` answers with: the presented device's
-    key kept when it is one of theirs, a new key otherwise."""
-    return issue_device(user, known_device_key(user, presented_device(request)))
+def forget_device(user, device_key: str) -> None:
+    """Stop honouring the device ``device_key`` names for ``user``; its next login is a
+    new device's (a notice, the account's lockout) and gets a new key."""
+    if device_key:
+        _forget(user, device_key)
+
+
+def forget_all_devices(user) -> None:
+    """Stop honouring every identifier issued to ``user`` until now."""
+    _forget(user, "")
+
+
+def _forget(user, device_key: str) -> None:
+    # One statement: concurrent forgetting of the same key cannot collide on the index.
+    ForgottenDevice.objects.bulk_create(
+        [ForgottenDevice(user=user, device_key=device_key, forgotten_at=timezone.now())],
+        update_conflicts=True,
+        unique_fields=["user", "device_key"],
+        update_fields=["forgotten_at"],
+    )
 
 
 def _binding(user) -> str:
-    # The password hash is itself secret: only its HMAC leaves the server.
     return salted_hmac(
-        SALT, f"{user.pk}:{user.password}", secret=tessera_settings.signing_key, algorithm="sha256"
+        SALT, str(user.pk), secret=tessera_settings.signing_key, algorithm="sha256"
     ).hexdigest()

@@ -127,6 +127,7 @@ def open_pair_session(
     amr: Sequence[str] = ("pwd",),
     mfa_enrolment_required: bool = False,
     provider: str = "",
+    device_key: str = "",
 ) -> TokenPair:
     """A JWT login: the session, its first refresh token and an access token, atomically.
 
@@ -155,6 +156,7 @@ def open_pair_session(
         amr=amr,
         mfa_enrolment_required=mfa_enrolment_required,
         provider=provider,
+        device_key=device_key,
     )
 
 
@@ -166,6 +168,7 @@ def open_sliding_session(
     amr: Sequence[str] = ("pwd",),
     mfa_enrolment_required: bool = False,
     provider: str = "",
+    device_key: str = "",
 ) -> SlidingToken:
     """A sliding-token login; the session ends when its token can no longer be refreshed."""
 
@@ -184,6 +187,7 @@ def open_sliding_session(
         amr=amr,
         mfa_enrolment_required=mfa_enrolment_required,
         provider=provider,
+        device_key=device_key,
     )
 
 

@@ -7,7 +7,7 @@ atomic step (:mod:`tessera.services.buckets`); a bucket that is full refuses the
 unchecked (429 ``locked_out``) and, when full of settled failures, backs off in tiers;
 full only of checks still in flight, it refuses for a few seconds and records no strike.
 A check that passes gives its
-reservation back (:meth:`Reservation.succeeded`), so only failures count: a user who
+reservation back (:meth:`Reservation.refund`), so only failures count: a user who
 logs in many times a minute is never locked out by their own successes. Because the
 reservation comes first, 50 concurrent wrong passwords against a limit of 5 run the
 hasher exactly 5 times.
@@ -63,8 +63,9 @@ class Reservation:
     request: Any
     taken: list[Bucket] = field(default_factory=list)
 
-    def succeeded(self) -> None:
-        """The check passed: the reservation does not count."""
+    def refund(self) -> None:
+        """The attempt does not count: its check passed, or could not run to its end (an
+        outage must not lock out everyone who tried to log in during it)."""
         buckets.settle(self.taken, failed=False)
 
     def failed(self, stage: str = PASSWORD) -> None:
@@ -79,21 +80,23 @@ class Reservation:
         )
 
 
-def reserve(request, identifier: str, *, user=None) -> Reservation:
+def reserve(request, identifier: str, *, user=None, device_key: str | None = None) -> Reservation:
     """Reserve one failure for an attempt on the account ``identifier`` names (its
     USERNAME_FIELD value when known), before checking anything; LockedOut if any of its
     buckets is full.
 
     ``user`` is the account when the caller knows it already (a second factor); else it
     is looked up only when the request presents a device identifier, to tell whether
-    that device is one of the account's.
+    that device is one of the account's. ``device_key`` is the known device the caller
+    has established itself (a signed-in session's), instead of the presented one.
     """
     account = digest(identity_key(identifier))
     address = digest(address_key(client_key(request))) if request is not None else None
-    presented = devices.presented_device(request) if request is not None else None
-    if presented and user is None:
-        user = _account_named(identifier)
-    device_key = devices.known_device_key(user, presented)
+    if device_key is None:
+        presented = devices.presented_device(request) if request is not None else None
+        if presented and user is None:
+            user = _account_named(identifier)
+        device_key = devices.known_device_key(user, presented)
     wanted = _buckets(account, address, digest(device_key) if device_key else None)
     refusal = buckets.take(wanted, hold=True)
     if refusal is not None:

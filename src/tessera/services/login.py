@@ -26,7 +26,7 @@ from ..errors import (
     SecondFactorRefused,
 )
 from ..models import LoginTicket, Session, SessionKind
-from . import browser, device_notices, jwt, lockout, throttling
+from . import browser, device_notices, devices, jwt, lockout, throttling
 from .client import client_key
 from .mfa import factors, methods, policy, tickets
 from .sessions import open_session
@@ -83,10 +83,11 @@ def check_credentials(request, identifier: str, password: str):
 
     Attempts are counted per client IP, and a failure reserved in the lockout's buckets
     (:mod:`tessera.services.lockout`), before the password hasher runs; the reservation
-    is given back if the password is right. The hasher runs exactly once per attempt
-    that is not refused: Django's ModelBackend runs it whether or not the user exists and
-    refuses inactive users only after that, and an identifier that LOGIN_FIELDS rules
-    out pays for one hash here. Every failure costs the same and reads the same.
+    is given back if the password is right, or if the check could not be made. The
+    hasher runs exactly once per attempt that is not refused: Django's ModelBackend runs
+    it whether or not the user exists and refuses inactive users only after that, and an
+    identifier that LOGIN_FIELDS rules out pays for one hash here. Every failure costs
+    the same and reads the same.
     """
     # Merged over the defaults (conf.OPTIONS): only an explicit None switches it off.
     throttling.hit("login-ip", client_key(request), tessera_settings.LOGIN_THROTTLE_RATES.get("ip"))
@@ -98,14 +99,18 @@ def check_credentials(request, identifier: str, password: str):
         make_password(password)
         reservation.failed()
         raise InvalidCredentials()
-    # Counted here already: LockoutModelBackend must not count it again.
-    with lockout.counting_here():
-        user = authenticate(request, username=username, password=password)
+    try:
+        # Counted here already: LockoutModelBackend must not count it again.
+        with lockout.counting_here():
+            user = authenticate(request, username=username, password=password)
+    except Exception:
+        reservation.refund()
+        raise
     # Backends such as AllowAllUsersModelBackend accept inactive users; Tessera does not.
     if user is None or not user.is_active:
         reservation.failed()
         raise InvalidCredentials()
-    reservation.succeeded()
+    reservation.refund()
     # EMAIL_VERIFICATION='mandatory': checked only now, so that only someone who knows
     # the password learns the address is unverified (403 email_not_verified).
     require_verified(user)
@@ -132,7 +137,7 @@ class LoginIntent:
 
 # How each credential a login can ask for is opened; every one goes through
 # tessera.services.sessions.open_session. Each takes (request, user, device_name) and
-# open_session's amr, mfa_enrolment_required and provider as keywords.
+# open_session's amr, mfa_enrolment_required, provider and device_key as keywords.
 CREDENTIALS: dict[str, Callable[..., Any]] = {
     TOKEN: lambda request, user, device_name, **authentication: open_session(
         user, kind=SessionKind.TOKEN, request=request, device_name=device_name, **authentication
@@ -168,8 +173,9 @@ def complete_login(request, user, intent: LoginIntent, *, amr: Sequence[str] = P
         names = methods.enrolled_methods(user)
         ticket, row = tickets.issue(request, user, intent, amr)
         raise MFARequired(ticket, names, methods.options(request, user, row, names))
+    device_key = devices.known_device_key(user, devices.presented_device(request))
     # Decided before the session opens, which records this login as the user's last.
-    new_device = device_notices.notice_due(request, user)
+    new_device = device_key is None and device_notices.notice_due(request, user)
     result = CREDENTIALS[intent.credential](
         request,
         user,
@@ -177,6 +183,7 @@ def complete_login(request, user, intent: LoginIntent, *, amr: Sequence[str] = P
         amr=list(amr),
         mfa_enrolment_required=not second_factor_shown and policy.covers(user),
         provider=intent.provider,
+        device_key=device_key or "",
     )
     if new_device:
         device_notices.notify_new_device(request, opened_session(result))
@@ -219,9 +226,9 @@ def complete_second_factor(request, ticket: LoginTicket, field: str, value: Any)
     except Exception:
         # Not a wrong proof (a proof this server cannot check, a session limit, an
         # outage): given back after the rollback, which would otherwise undo the refund.
-        reservation.succeeded()
+        reservation.refund()
         raise
-    reservation.succeeded()
+    reservation.refund()
     methods.announce_use(request, user, verified)
     return result
 

@@ -23,9 +23,9 @@ from .. import signals
 from ..conf import tessera_settings
 from ..errors import InvalidResetToken, field_error
 from ..models import RevokeReason, Session
-from . import emails, throttling
+from . import devices, emails, lockout, throttling
 from .client import client_key
-from .sessions import revoke_user_sessions
+from .sessions import revoke_user_sessions, session_of
 from .users import fresh_user
 from .verification import (
     account_rate,
@@ -72,9 +72,11 @@ SESSIONS_HANDLED = "_tessera_password_sessions_handled"
 
 def end_sessions_for_new_password(user, reason: str, *, keep: Session | None = None) -> None:
     """What a new password ends: every session of ``user`` but ``keep``, logins waiting
-    for a second factor, and pending e-mail keys."""
+    for a second factor, pending e-mail keys, and every known device (``keep``'s too:
+    whoever knew the old password may have made theirs known)."""
     revoke_user_sessions(user, reason, keep=keep)
     cancel_pending_keys(user)
+    devices.forget_all_devices(user)
 
 
 def _save_new_password(user, new_password: str, reason: str, *, keep: Session | None) -> None:
@@ -95,11 +97,32 @@ def validate_new_password(password: str, user, field: str) -> None:
         raise exceptions.ValidationError({field: get_error_detail(exc)}) from exc
 
 
-def check_current_password(user, password: str, field: str) -> None:
-    """Counted per user first: a stolen session must not become a password oracle."""
+def check_current_password(request, user, password: str, field: str) -> None:
+    """The signed-in ``user``'s password, checked again before a sensitive change.
+
+    A stolen session must not become a password oracle: the check is counted per user,
+    and a failure reserved in the lockout's buckets before the hasher runs, like a
+    login's. The session's device is a known device of the account, so its failures
+    fill that device's bucket and the (account, IP) one, not the account's: a stolen
+    session cannot lock its victim's other devices out.
+    """
     throttling.hit("current-password-user", str(user.pk), account_rate("current_password_user"))
-    if not user.check_password(password):
+    session = session_of(request)
+    reservation = lockout.reserve(
+        request,
+        user.get_username(),
+        user=user,
+        device_key=(session.device_key or None) if session is not None else None,
+    )
+    try:
+        correct = user.check_password(password)
+    except Exception:
+        reservation.refund()
+        raise
+    if not correct:
+        reservation.failed(field)
         raise field_error(field, "The password is not correct.", "wrong_password")
+    reservation.refund()
 
 
 def request_password_reset(request, email: str) -> None:
@@ -176,7 +199,7 @@ def _current_session(request) -> Session | None:
 def change_password(request, current_password: str, new_password: str) -> None:
     """Replace the password; every session but the current one is revoked."""
     user = fresh_user(request.user)
-    check_current_password(user, current_password, "current_password")
+    check_current_password(request, user, current_password, "current_password")
     validate_new_password(new_password, user, "new_password")
     current = _current_session(request)
     with transaction.atomic():

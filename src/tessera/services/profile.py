@@ -42,7 +42,7 @@ def update_profile(request, serializer) -> Any:
                 "Give your current password to change your e-mail address.",
                 "required",
             )
-        check_current_password(user, current_password, "current_password")
+        check_current_password(request, user, current_password, "current_password")
         _request_email_change(user, new_email)
     if data:
         serializer.save()
@@ -65,7 +65,7 @@ def _request_email_change(user, new_email: str) -> None:
 def delete_account(request, password: str) -> None:
     """Deactivate or delete the account (ACCOUNT_DELETION); every session ends at once."""
     user = fresh_user(request.user)
-    check_current_password(user, password, "password")
+    check_current_password(request, user, password, "password")
     if tessera_settings.ACCOUNT_DELETION == "delete":
         with transaction.atomic():
             # Tombstones first: deleting the rows alone would leave cached copies alive.

@@ -109,6 +109,7 @@ def open_session(
     lookup_digest: str | None = None,
     auth_time: datetime | None = AUTH_TIME_OF_LOGIN,
     provider: str = "",
+    device_key: str = "",
 ) -> T:
     """Open a session for ``user`` together with its first credential; the only birth of one.
 
@@ -129,7 +130,9 @@ def open_session(
     token (kind ``external``) is its own credential: ``lookup_digest`` is where it finds
     its session, and ``auth_time`` None says Tessera cannot vouch for when its user
     last proved who they are. ``provider`` names the SOCIAL_PROVIDERS entry of a social
-    sign-in.
+    sign-in. ``device_key`` is the key of the known device logging in (see
+    :mod:`tessera.services.devices`); a login from any other device starts a device of
+    its own, keyed by this session's id.
     """
     if (kind == SessionKind.EXTERNAL) != (lookup_digest is not None):
         raise ValueError("lookup_digest is given for, and only for, an external session.")
@@ -166,6 +169,7 @@ def open_session(
             auth_time=auth_time,
             mfa_enrolment_required=mfa_enrolment_required,
             provider=provider,
+            device_key=device_key or (str(session_id) if is_login else ""),
         )
         issued = issue(session, token)
         signals.session_created.send(sender=Session, session=session, request=request)

@@ -83,7 +83,7 @@ def login_response(view, credential: str, result: Any) -> Response:
     response = LOGIN_RESPONSES[credential](view, result)
     # A browser login returns its Session; the other credentials carry one.
     session = getattr(result, "session", result)
-    device = devices.device_for_login(view.request, session.user)
+    device = devices.issue_device(session.user, session.device_key)
     if credential == login_service.BROWSER:
         set_device_cookie(response, device, browser_session=True)
     elif credential == login_service.JWT and tessera_settings.JWT_COOKIES:

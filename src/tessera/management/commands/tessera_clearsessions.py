@@ -10,6 +10,7 @@ from tessera import session_cache
 from tessera.conf import tessera_settings
 from tessera.models import (
     EmailVerificationKey,
+    ForgottenDevice,
     LoginTicket,
     PendingCacheInvalidation,
     RefreshToken,
@@ -28,7 +29,8 @@ class Command(BaseCommand):
         "Delete what can no longer be used, in batches: sessions that ended (expired or "
         "revoked) more than --keep-days ago, expired refresh tokens, used or expired "
         "e-mail verification keys, login tickets, passkey challenges and social sign-ins, "
-        "used new-device links old enough to have expired, expired "
+        "used new-device links old enough to have expired, records of forgotten devices "
+        "whose identifiers have all expired, expired "
         "throttle counters and audit events older than AUDIT_RETENTION; then write to "
         "the cache the invalidations an outage left pending. Run it daily from cron."
     )
@@ -90,6 +92,14 @@ class Command(BaseCommand):
             ),
             batch_size,
         )
+        # Every identifier a row forgets was issued before it, so is expired a lifetime
+        # later; the day's margin covers a login that was being answered meanwhile.
+        forgotten_devices = delete_in_batches(
+            ForgottenDevice.objects.filter(
+                forgotten_at__lt=now - tessera_settings.DEVICE_LIFETIME - timedelta(days=1)
+            ),
+            batch_size,
+        )
         counters = clear_expired_buckets()
         events = delete_expired_events(now, batch_size)
         self.stdout.write(
@@ -97,7 +107,8 @@ class Command(BaseCommand):
             f"{keys} used or expired e-mail key(s), {tickets} used or expired login "
             f"ticket(s), {challenges} used or expired passkey challenge(s), {social_logins} "
             f"finished or expired social sign-in(s), {notice_links} "
-            f"expired new-device link(s), {counters} "
+            f"expired new-device link(s), {forgotten_devices} expired forgotten-device "
+            f"record(s), {counters} "
             f"throttle counter(s) and {events} audit event(s) older than AUDIT_RETENTION."
         )
         self.replay_cache_invalidations()

@@ -70,7 +70,7 @@ def reauthenticate(request, field: str, value: Any) -> Session:
                 _("This account has a second factor: re-authenticate with it."),
                 "second_factor_required",
             )
-        check_current_password(fresh_user(user), value, PASSWORD)
+        check_current_password(request, fresh_user(user), value, PASSWORD)
         added: tuple[str, ...] = ("pwd",)
     else:
         methods.count_attempt(user)
