@@ -106,9 +106,9 @@ def test_another_users_device_is_not_known(api, user, other_user):
     assert device_key(user, alices) != device_key(other_user, bobs)
 
 
-def test_a_password_change_forgets_every_device(api, user):
+def test_a_password_change_forgets_every_device_but_its_own(api, user):
     body = log_in(api)
-    device = body["device"]
+    other = log_in(api)["device"]
     response = api.post(
         "/api/auth/password/change/",
         {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
@@ -116,7 +116,31 @@ def test_a_password_change_forgets_every_device(api, user):
         **auth_header(body["token"]),
     )
     assert response.status_code == 204, response.content
+    assert device_key(user, other) is None
+    # The device that changed it has just proved it knows the new password.
+    assert device_key(user, body["device"]) == body["session"]["id"]
+
+
+def test_a_password_set_anywhere_else_forgets_every_device(api, user):
+    device = log_in(api)["device"]
+    user.set_password(NEW_PASSWORD)
+    user.save()
     assert device_key(user, device) is None
+
+
+def test_a_later_change_forgets_the_device_an_earlier_one_kept(user, clock, monkeypatch):
+    monkeypatch.setattr(devices.time, "time", lambda: clock.now.timestamp())
+    kept = devices.issue_device(user, "laptop")
+    clock.advance(seconds=1)
+    devices.forget_all_devices(user, keep="laptop")
+    assert devices.known_device_key(user, kept) == "laptop"
+    clock.advance(seconds=1)
+    reissued = devices.issue_device(user, "laptop")
+    assert devices.known_device_key(user, reissued) == "laptop"
+    clock.advance(seconds=1)
+    devices.forget_all_devices(user, keep="phone")
+    assert devices.known_device_key(user, kept) is None
+    assert devices.known_device_key(user, reissued) is None
 
 
 @pytest.mark.parametrize(

@@ -168,7 +168,7 @@ OPTIONS: dict[str, Option] = {
         timedelta(days=365),
         (timedelta,),
         "How long the known-device identifier a login answers with stays valid "
-        "(a password change forgets every device sooner).",
+        '(a password change or reset, or "this wasn\'t me", forgets devices sooner).',
         positive=True,
     ),
     "DEVICE_COOKIE": Option(

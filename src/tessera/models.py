@@ -563,13 +563,16 @@ class ForgottenDevice(models.Model):
 
     A row with a ``device_key`` forgets that one device ("this wasn't me" about its
     session); a row with ``device_key`` "" forgets every identifier issued to the user
-    up to ``forgotten_at`` (a password change, or "this wasn't me" for every session).
-    One row per (user, key): forgetting again moves ``forgotten_at``. A row is kept while
-    an identifier it forgets could still be valid (DEVICE_LIFETIME).
+    up to ``forgotten_at`` (a password change, or "this wasn't me" for every session)
+    but those of ``kept_key``, the device that changed the password. One row per (user,
+    key): forgetting again moves ``forgotten_at``, and a later "every device" subsumes
+    the earlier one. A row is kept while an identifier it forgets could still be valid
+    (DEVICE_LIFETIME).
     """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     device_key = models.CharField(max_length=64, blank=True)
+    kept_key = models.CharField(max_length=64, blank=True)
     forgotten_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:

@@ -11,8 +11,8 @@ opened, recorded on every session it opens), a binding (an HMAC of the user's pr
 key, so it names nobody in clear and is valid for that user only) and when it was
 issued. A user forgets devices through :class:`~tessera.models.ForgottenDevice` rows:
 one device when its login is reported as "this wasn't me", every device issued until
-then when the password changes (a hasher upgrade at login is no change, and forgets
-nothing) or every session is reported.
+then when every session is reported, or when the password changes (but the device that
+changed it; a hasher upgrade at login is no change, and forgets nothing).
 """
 
 from __future__ import annotations
@@ -90,9 +90,8 @@ def _forgotten(user, key: str, issued: int) -> bool:
     # Milliseconds: an identifier issued in the millisecond its devices were forgotten
     # is forgotten too (the safe side of the tie).
     issued_at = datetime.fromtimestamp(issued / 1000, tz=UTC)
-    return ForgottenDevice.objects.filter(
-        Q(device_key=key) | Q(device_key="", forgotten_at__gte=issued_at), user=user
-    ).exists()
+    every_device = Q(device_key="", forgotten_at__gte=issued_at) & ~Q(kept_key=key)
+    return ForgottenDevice.objects.filter(Q(device_key=key) | every_device, user=user).exists()
 
 
 def issue_device(user, device_key: str) -> str:
@@ -108,18 +107,22 @@ def forget_device(user, device_key: str) -> None:
         _forget(user, device_key)
 
 
-def forget_all_devices(user) -> None:
-    """Stop honouring every identifier issued to ``user`` until now."""
-    _forget(user, "")
+def forget_all_devices(user, *, keep: str = "") -> None:
+    """Stop honouring every identifier issued to ``user`` until now, but those of the
+    device ``keep`` names (the one that has just proved it knows the new password)."""
+    _forget(user, "", keep)
 
 
-def _forget(user, device_key: str) -> None:
+def _forget(user, device_key: str, kept_key: str = "") -> None:
     # One statement: concurrent forgetting of the same key cannot collide on the index.
+    row = ForgottenDevice(
+        user=user, device_key=device_key, kept_key=kept_key, forgotten_at=timezone.now()
+    )
     ForgottenDevice.objects.bulk_create(
-        [ForgottenDevice(user=user, device_key=device_key, forgotten_at=timezone.now())],
+        [row],
         update_conflicts=True,
         unique_fields=["user", "device_key"],
-        update_fields=["forgotten_at"],
+        update_fields=["forgotten_at", "kept_key"],
     )
 
 

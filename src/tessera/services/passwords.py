@@ -72,11 +72,11 @@ SESSIONS_HANDLED = "_tessera_password_sessions_handled"
 
 def end_sessions_for_new_password(user, reason: str, *, keep: Session | None = None) -> None:
     """What a new password ends: every session of ``user`` but ``keep``, logins waiting
-    for a second factor, pending e-mail keys, and every known device (``keep``'s too:
-    whoever knew the old password may have made theirs known)."""
+    for a second factor, pending e-mail keys, and every known device but ``keep``'s
+    (whoever knew the old password may have made theirs known)."""
     revoke_user_sessions(user, reason, keep=keep)
     cancel_pending_keys(user)
-    devices.forget_all_devices(user)
+    devices.forget_all_devices(user, keep=keep.device_key if keep is not None else "")
 
 
 def _save_new_password(user, new_password: str, reason: str, *, keep: Session | None) -> None:
