@@ -139,9 +139,9 @@ def hasher_runs() -> tuple[int, int]:
 
 def per_account_rate():
     from tessera.conf import tessera_settings
-    from tessera.services.throttling import Rate
+    from tessera.services.buckets import Rate
 
-    return Rate.parse(tessera_settings.LOGIN_THROTTLE_RATES["username"])
+    return Rate.parse(tessera_settings.LOCKOUT_RATES["account"])
 
 
 # --- The run ------------------------------------------------------------------------
@@ -275,12 +275,8 @@ def judge(outcome: Outcome, args: argparse.Namespace) -> Verdicts:
     answers = burst["answers"]
     ran_hasher = answers.get(checks.RAN_HASHER, 0)
     refused = answers.get(checks.REFUSED, 0)
-    windows = (
-        checks.windows_spanned(burst["started"], burst["ended"], rate.seconds)
-        if burst["started"] and burst["ended"]
-        else 1
-    )
-    allowed = rate.count * windows
+    lasted = burst["ended"] - burst["started"] if burst["started"] and burst["ended"] else 0.0
+    allowed = checks.gcra_allowance(0.0, lasted, rate.count, rate.seconds)
     server_errors = sum(f.occurrences for f in outcome.failures if f.server_error)
     wrong = sum(f.occurrences for f in outcome.failures if not f.server_error)
     crashes = sum(e.occurrences for e in outcome.exceptions)
@@ -299,8 +295,7 @@ def judge(outcome: Outcome, args: argparse.Namespace) -> Verdicts:
         (
             "Burst attempts that ran the hasher (the server's count)",
             outcome.burst_hasher_runs,
-            f"≤ {allowed}: {rate.count} a window of {rate.seconds} s, {windows} "
-            f"window{'s' if windows > 1 else ''} touched",
+            f"≤ {allowed}: {rate.count} per {rate.seconds} s, sliding, over {lasted:.1f} s",
             outcome.burst_hasher_runs <= allowed,
         ),
         (
@@ -353,7 +348,10 @@ def versions() -> str:
 def render(args: argparse.Namespace, outcome: Outcome, verdicts: Verdicts, header: list[str]):
     from django.conf import settings
 
-    rates = settings.TESSERA["LOGIN_THROTTLE_RATES"]
+    rates = {
+        "ip": settings.TESSERA["LOGIN_THROTTLE_RATES"]["ip"],
+        "account": settings.TESSERA["LOCKOUT_RATES"]["account"],
+    }
     low, high = checks.PAUSE_SECONDS
     calls = checks.CALLS_PER_LOGIN
     shortest_journey = checks.PAUSES_PER_JOURNEY * low
@@ -374,10 +372,11 @@ def render(args: argparse.Namespace, outcome: Outcome, verdicts: Verdicts, heade
         "- Password hasher: `MD5PasswordHasher`, counting its runs in Redis (the cost of "
         "Argon2 is in the login section above, and would make this run measure it); the "
         "accounts' hashes have its full-length salt, so no login rehashes.",
-        f"- Login rates: per account `{rates['username']}`, per IP `{rates['ip']}` "
-        "(Tessera's defaults). All requests come from 127.0.0.1, so each client sends an "
-        "address of its own in X-Forwarded-For (`NUM_PROXIES` 1, locust standing for "
-        f"the reverse proxy) and logs in at most {60 / shortest_journey:.0f} times a "
+        f"- Login rates: failures per account `{rates['account']}` (the lockout), "
+        f"attempts per IP `{rates['ip']}` (Tessera's defaults). All requests come from "
+        "127.0.0.1, so each client sends an address of its own in X-Forwarded-For "
+        "(`NUM_PROXIES` 1, locust standing for the reverse proxy) and logs in at most "
+        f"{60 / shortest_journey:.0f} times a "
         f"minute (a journey pauses {shortest_journey:g} s or more), to its own "
         f"{checks.ACCOUNTS_PER_CLIENT} accounts in turn: no client is throttled. The "
         "burst's attempts come from other addresses, one each, so only the per-account "

@@ -170,9 +170,10 @@ def burst_attempt(status: int, body: bytes | str) -> str:
     return RAN_HASHER
 
 
-def windows_spanned(started: float, ended: float, period_seconds: int) -> int:
-    """How many of the throttle's fixed windows (aligned on the epoch) a burst touched."""
-    return math.floor(ended / period_seconds) - math.floor(started / period_seconds) + 1
+def gcra_allowance(started: float, ended: float, count: int, period_seconds: int) -> int:
+    """The most a sliding (GCRA) limit of ``count`` per ``period_seconds`` lets through
+    between ``started`` and ``ended``: its burst, plus one per emission interval elapsed."""
+    return count + math.floor((ended - started) / (period_seconds / count))
 
 
 @dataclass(frozen=True)

@@ -146,9 +146,10 @@ def test_clients_and_burst_attempts_have_addresses_and_accounts_of_their_own(che
     assert checks.account(7, checks.ACCOUNTS_PER_CLIENT) == checks.account(7, 0)
 
 
-def test_a_burst_across_a_window_edge_is_allowed_two_windows(checks):
-    assert checks.windows_spanned(120.0, 179.9, 60) == 1
-    assert checks.windows_spanned(179.5, 180.5, 60) == 2
+def test_a_sliding_limit_allows_its_burst_plus_one_per_interval_elapsed(checks):
+    assert checks.gcra_allowance(120.0, 126.8, 5, 900) == 5
+    assert checks.gcra_allowance(0.0, 179.9, 5, 900) == 5
+    assert checks.gcra_allowance(0.0, 180.0, 5, 900) == 6
 
 
 def test_the_counting_hasher_counts_each_run_once_by_whose_it_is(bench, monkeypatch):
@@ -226,7 +227,7 @@ def made_up_run(bench, stats, **changes):
 @pytest.fixture
 def judge(bench):
     args = bench["load"].parse_args(["--burst-attempts", "300"])
-    with override_settings(TESSERA={"LOGIN_THROTTLE_RATES": {"username": "5/min"}}):
+    with override_settings(TESSERA={"LOCKOUT_RATES": {"account": "5/15min"}}):
         yield lambda outcome: bench["load"].judge(outcome, args)
 
 
