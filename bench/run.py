@@ -533,7 +533,7 @@ def fill_sessions(total_rows: int) -> None:
             INSERT INTO {Session._meta.db_table} (
                 id, user_id, kind, token_digest, device_name, user_agent, ip, scopes,
                 created_at, last_used_at, idle_expires_at, expires_at, revoked_at,
-                revoke_reason, amr, mfa_enrolment_required
+                revoke_reason, amr, mfa_enrolment_required, provider, device_key
             )
             SELECT
                 gen_random_uuid(),
@@ -545,7 +545,7 @@ def fill_sessions(total_rows: int) -> None:
                 now() + interval '10 hours', now() + interval '30 days',
                 CASE WHEN i %% 10 = 0 THEN now() - interval '5 minutes' END,
                 CASE WHEN i %% 10 = 0 THEN 'logout' ELSE '' END,
-                '["pwd"]'::jsonb, false
+                '["pwd"]'::jsonb, false, '', 'filler-' || i
             FROM generate_series(%s, %s) AS i
             """,
             [filler_ids, len(filler_ids), existing + 1, total_rows],
