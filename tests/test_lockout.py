@@ -483,6 +483,28 @@ def test_every_current_password_check_counts(api, user, now, method, path):
     assert user.is_active
 
 
+def test_a_stolen_session_locks_out_neither_its_device_nor_the_account(api, user, now):
+    owner = login_from(api, A).json()
+    # Ten guesses through the stolen token, five from each of two addresses: the
+    # session's own bucket is full, and so are those addresses' (account, IP) ones.
+    for address in (B, "192.0.2.1"):
+        for _ in range(5):
+            response = change_password(api, owner["token"], "wrong", address=address)
+            assert field_code(response) == "wrong_password"
+    assert login_from(api, "192.0.2.9", device=owner["device"]).status_code == 200
+    assert login_from(api, "192.0.2.10").status_code == 200
+
+
+def test_a_session_from_before_device_keys_counts_as_its_own_device(api, user, now):
+    token = login_from(api, A).json()["token"]
+    Session.objects.update(device_key="")
+    for index in range(5):
+        response = change_password(api, token, "wrong", address=f"192.0.2.{index}")
+        assert field_code(response) == "wrong_password"
+    # The account's bucket is untouched: the owner's next login from anywhere passes.
+    assert login_from(api, "192.0.2.99").status_code == 200
+
+
 def test_a_right_current_password_gives_its_reservation_back(api, user, now):
     token = login_from(api, A).json()["token"]
     for _ in range(4):

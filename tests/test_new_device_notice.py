@@ -516,7 +516,19 @@ def test_the_link_forgets_the_reported_device_and_only_that_one(api, alice):
     assert devices.known_device_key(alice, again["device"]) == again["session"]["id"]
 
 
-def test_all_forgets_every_device_of_the_account(api, alice, other_user):
+def test_the_link_ends_every_session_the_reported_device_opened(api, alice):
+    laptop = log_in(APIClient(), device=devices.issue_device(alice, "laptop"))["token"]
+    intruder = log_in(APIClient(), device_name="Unknown phone")
+    # Logging in again with the identifier it was given: no e-mail of its own.
+    again = log_in(APIClient(), device=intruder["device"])
+    assert len(notices()) == 1
+    response = not_me(api, link_token(only_notice()))
+    assert response.json() == {"revoked": 2}
+    assert not live(intruder["token"]) and not live(again["token"])
+    assert live(laptop)
+
+
+def test_all_forgets_every_device_of_the_account(api, alice, other_user, monkeypatch):
     laptop = log_in(APIClient(), device=devices.issue_device(alice, "laptop"))["device"]
     intruder = log_in(APIClient())["device"]
     bobs = log_in(APIClient(), username="bob")["device"]
@@ -526,6 +538,8 @@ def test_all_forgets_every_device_of_the_account(api, alice, other_user):
     assert devices.known_device_key(other_user, bobs) is not None
     # A device that logs in after that is known again from then on.
     mail.outbox.clear()
+    later = time.time() + devices.FORGET_MARGIN.total_seconds() + 1
+    monkeypatch.setattr(devices.time, "time", lambda: later)
     fresh = log_in(APIClient(), device=laptop)["device"]
     assert len(notices()) == 1
     assert devices.known_device_key(alice, fresh) is not None

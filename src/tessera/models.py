@@ -577,7 +577,11 @@ class ForgottenDevice(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["user", "device_key"], name="tessera_forgotten_device")
+            models.UniqueConstraint(fields=["user", "device_key"], name="tessera_forgotten_device"),
+            # Only forgetting every device spares one.
+            models.CheckConstraint(
+                condition=Q(device_key="") | Q(kept_key=""), name="tessera_forgotten_kept_all"
+            ),
         ]
 
     def __str__(self) -> str:

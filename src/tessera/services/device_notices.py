@@ -126,6 +126,15 @@ def _forget_notices_sent(user, places: list[tuple[str | None, str]]) -> None:
     buckets.clear([_user_key(user), *(_client_key(user, ip, agent) for ip, agent in places)])
 
 
+def _sessions_of_the_device(session: Session) -> list[Session]:
+    """``session``, and every live session its device opened since: presenting the
+    identifier it was given, they sent no e-mail of their own."""
+    if not session.device_key:
+        return [session]
+    same_device = Session.objects.live().filter(user=session.user, device_key=session.device_key)
+    return [session, *same_device.exclude(pk=session.pk)]
+
+
 def _recent_places(user) -> list[tuple[str | None, str]]:
     # Where the user's logins could have spent a notice the client rate still counts.
     rate = account_rate("new_device_notice_client")
@@ -205,8 +214,9 @@ def _fallback_keys() -> list[Any]:
 
 
 def report_login(request, token: str, *, all_sessions: bool) -> int:
-    """Use a new-device link: end the session it names and forget its device, or end
-    every session of its account and forget every device.
+    """Use a new-device link: end the session it names, and every other live session of
+    its device, and forget that device; or end every session of its account and forget
+    every device.
 
     Returns how many sessions were live until now (0 when the named one had ended
     already). The link must still be valid and unused; the use and the revocation commit
@@ -239,10 +249,11 @@ def report_login(request, token: str, *, all_sessions: bool) -> int:
             devices.forget_all_devices(user)
             places = _recent_places(user)
         else:
-            revoked = revoke_sessions([session] if session is not None else [], RevokeReason.NOT_ME)
+            reported = _sessions_of_the_device(session) if session is not None else []
+            revoked = revoke_sessions(reported, RevokeReason.NOT_ME)
             if session is not None:
                 devices.forget_device(user, session.device_key)
-            places = [(session.ip, session.user_agent)] if session is not None else []
+            places = list({(s.ip, s.user_agent) for s in reported})
         _forget_notices_sent(user, places)
         signals.login_reported.send(
             sender=Session,

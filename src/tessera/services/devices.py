@@ -18,7 +18,7 @@ changed it; a hasher upgrade at login is no change, and forgets nothing).
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from django.core import signing
 from django.db.models import Q
@@ -31,10 +31,14 @@ from ..models import ForgottenDevice
 
 FIELD = "device"
 SALT = "tessera.devices"
+# Where a request keeps the device keys it was found to present, per user.
+MEMO = "_tessera_known_devices"
 # Longest identifier Tessera issues is far below this; longer input is not even decoded.
 MAX_LENGTH = 512
 # Session.device_key's length.
 KEY_LENGTH = 64
+# An identifier issued this soon after its devices were forgotten is forgotten too.
+FORGET_MARGIN = timedelta(seconds=2)
 
 
 def presented_device(request) -> str | None:
@@ -55,6 +59,17 @@ def _parsed_body(request):
         return request.data if request._full_data is not Empty else {}
     # A plain Django request: the admin's login form has read its POST already.
     return request.POST if request.method == "POST" else {}
+
+
+def request_device_key(request, user) -> str | None:
+    """:func:`known_device_key` of the identifier ``request`` presents, for ``user``;
+    looked up once per request (the lockout asks before the check, the login after)."""
+    if request is None or user is None:
+        return None
+    memo = getattr(request, "_request", request).__dict__.setdefault(MEMO, {})
+    if user.pk not in memo:
+        memo[user.pk] = known_device_key(user, presented_device(request))
+    return memo[user.pk]
 
 
 def known_device_key(user, presented: str | None) -> str | None:
@@ -87,9 +102,9 @@ def known_device_key(user, presented: str | None) -> str | None:
 
 
 def _forgotten(user, key: str, issued: int) -> bool:
-    # Milliseconds: an identifier issued in the millisecond its devices were forgotten
-    # is forgotten too (the safe side of the tie).
-    issued_at = datetime.fromtimestamp(issued / 1000, tz=UTC)
+    # Issued by one server, forgotten by another: FORGET_MARGIN absorbs their clocks'
+    # disagreement, and a login answered while the devices were being forgotten.
+    issued_at = datetime.fromtimestamp(issued / 1000, tz=UTC) - FORGET_MARGIN
     every_device = Q(device_key="", forgotten_at__gte=issued_at) & ~Q(kept_key=key)
     return ForgottenDevice.objects.filter(Q(device_key=key) | every_device, user=user).exists()
 
@@ -104,7 +119,7 @@ def forget_device(user, device_key: str) -> None:
     """Stop honouring the device ``device_key`` names for ``user``; its next login is a
     new device's (a notice, the account's lockout) and gets a new key."""
     if device_key:
-        _forget(user, device_key)
+        _forget(user, device_key, "")
 
 
 def forget_all_devices(user, *, keep: str = "") -> None:
@@ -113,7 +128,7 @@ def forget_all_devices(user, *, keep: str = "") -> None:
     _forget(user, "", keep)
 
 
-def _forget(user, device_key: str, kept_key: str = "") -> None:
+def _forget(user, device_key: str, kept_key: str) -> None:
     # One statement: concurrent forgetting of the same key cannot collide on the index.
     row = ForgottenDevice(
         user=user, device_key=device_key, kept_key=kept_key, forgotten_at=timezone.now()

@@ -87,8 +87,8 @@ def reserve(request, identifier: str, *, user=None, device_key: str | None = Non
 
     ``user`` is the account when the caller knows it already (a second factor); else it
     is looked up only when the request presents a device identifier, to tell whether
-    that device is one of the account's. ``device_key`` is the known device the caller
-    has established itself (a signed-in session's), instead of the presented one.
+    that device is one of the account's. ``device_key`` is the device the caller has
+    established itself (a signed-in session), instead of the presented one.
     """
     account = digest(identity_key(identifier))
     address = digest(address_key(client_key(request))) if request is not None else None
@@ -96,7 +96,7 @@ def reserve(request, identifier: str, *, user=None, device_key: str | None = Non
         presented = devices.presented_device(request) if request is not None else None
         if presented and user is None:
             user = _account_named(identifier)
-        device_key = devices.known_device_key(user, presented)
+        device_key = devices.request_device_key(request, user)
     wanted = _buckets(account, address, digest(device_key) if device_key else None)
     refusal = buckets.take(wanted, hold=True)
     if refusal is not None:

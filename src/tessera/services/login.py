@@ -173,7 +173,7 @@ def complete_login(request, user, intent: LoginIntent, *, amr: Sequence[str] = P
         names = methods.enrolled_methods(user)
         ticket, row = tickets.issue(request, user, intent, amr)
         raise MFARequired(ticket, names, methods.options(request, user, row, names))
-    device_key = devices.known_device_key(user, devices.presented_device(request))
+    device_key = devices.request_device_key(request, user)
     # Decided before the session opens, which records this login as the user's last.
     new_device = device_key is None and device_notices.notice_due(request, user)
     result = CREDENTIALS[intent.credential](

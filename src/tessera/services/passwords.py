@@ -76,7 +76,16 @@ def end_sessions_for_new_password(user, reason: str, *, keep: Session | None = N
     (whoever knew the old password may have made theirs known)."""
     revoke_user_sessions(user, reason, keep=keep)
     cancel_pending_keys(user)
-    devices.forget_all_devices(user, keep=keep.device_key if keep is not None else "")
+    if _may_hold_devices(user):
+        devices.forget_all_devices(user, keep=keep.device_key if keep is not None else "")
+
+
+def _may_hold_devices(user) -> bool:
+    # Every identifier came with a login; an account created with its password has none
+    # (queried only when last_login says "never": the project may not update it).
+    if getattr(user, "last_login", None) is not None:
+        return True
+    return Session.objects.filter(user=user).exists()
 
 
 def _save_new_password(user, new_password: str, reason: str, *, keep: Session | None) -> None:
@@ -102,9 +111,11 @@ def check_current_password(request, user, password: str, field: str) -> None:
 
     A stolen session must not become a password oracle: the check is counted per user,
     and a failure reserved in the lockout's buckets before the hasher runs, like a
-    login's. The session's device is a known device of the account, so its failures
-    fill that device's bucket and the (account, IP) one, not the account's: a stolen
-    session cannot lock its victim's other devices out.
+    login's. A signed-in caller counts as a device of its own, the session: its
+    failures fill that session's bucket and the (account, IP) one, never the account's
+    nor its devices' login buckets, so a stolen session can lock out neither its
+    victim's logins nor the device it was stolen from. Only a caller without a session
+    (HTTP Basic, which sent the password anyway) counts as a login does.
     """
     throttling.hit("current-password-user", str(user.pk), account_rate("current_password_user"))
     session = session_of(request)
@@ -112,7 +123,7 @@ def check_current_password(request, user, password: str, field: str) -> None:
         request,
         user.get_username(),
         user=user,
-        device_key=(session.device_key or None) if session is not None else None,
+        device_key=f"session:{session.pk}" if session is not None else None,
     )
     try:
         correct = user.check_password(password)
@@ -192,16 +203,12 @@ def _decode_uid(uid: str):
         raise InvalidResetToken() from exc
 
 
-def _current_session(request) -> Session | None:
-    return request.auth if isinstance(request.auth, Session) else None
-
-
 def change_password(request, current_password: str, new_password: str) -> None:
     """Replace the password; every session but the current one is revoked."""
     user = fresh_user(request.user)
     check_current_password(request, user, current_password, "current_password")
     validate_new_password(new_password, user, "new_password")
-    current = _current_session(request)
+    current = session_of(request)
     with transaction.atomic():
         _save_new_password(user, new_password, RevokeReason.PASSWORD_CHANGED, keep=current)
     signals.password_changed.send(sender=user.__class__, user=user, request=request)
